@@ -1,0 +1,228 @@
+package cgroup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/containerd/cgroups/v3/cgroup2"
+	"golang.org/x/sys/unix"
+)
+
+// Direct creates groups as plain directories under Host.Base in the cgroup2
+// tree, and starts commands inside them with clone3(CLONE_INTO_CGROUP).
+type Direct struct {
+	host *Host
+}
+
+// NewDirect returns the direct driver, or an error saying why this machine or
+// user cannot use it.
+func NewDirect(h *Host) (*Direct, error) {
+	if h.Cgroup2Mount == "" {
+		return nil, errors.New("direct driver: no cgroup2 hierarchy is mounted")
+	}
+	if !h.BaseWritable {
+		return nil, fmt.Errorf("direct driver: %s is not writable by this user (no delegated cgroup subtree)",
+			filepath.Join(h.Cgroup2Mount, filepath.Dir(h.Base)))
+	}
+	return &Direct{host: h}, nil
+}
+
+func (d *Direct) Name() string { return "direct" }
+
+func (d *Direct) Check(l *Limits) error {
+	return d.host.CheckControllers(d.Name(), l, d.host.Controllers)
+}
+
+// relPath maps a spec to its cgroup, relative to the mount:
+// Base/<project>/<name> for services, Base/run-<name> for runs.
+func (d *Direct) relPath(project, name string) string {
+	if project == "" {
+		return filepath.Join(d.host.Base, "run-"+name)
+	}
+	return filepath.Join(d.host.Base, project, name)
+}
+
+func (d *Direct) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, error) {
+	if err := validName(spec.Project); spec.Project != "" && err != nil {
+		return nil, err
+	}
+	if err := validName(spec.Name); err != nil {
+		return nil, err
+	}
+	if err := d.Check(&spec.Limits); err != nil {
+		return nil, err
+	}
+	if cmd.Err != nil {
+		return nil, cmd.Err
+	}
+	rel := d.relPath(spec.Project, spec.Name)
+	g := &directGroup{name: spec.Name, Dir: Dir(filepath.Join(d.host.Cgroup2Mount, rel)), base: d.baseDir()}
+	if err := d.create(rel, &spec.Limits); err != nil {
+		return nil, err
+	}
+	if err := startInto(cmd, g.Dir); err != nil {
+		g.Remove()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (d *Direct) baseDir() string { return filepath.Join(d.host.Cgroup2Mount, d.host.Base) }
+
+// create makes the cgroup rel with limits applied, and checks each limit's file
+// exists afterwards, so that no limit is dropped unnoticed.
+func (d *Direct) create(rel string, l *Limits) error {
+	path := Dir(filepath.Join(d.host.Cgroup2Mount, rel))
+	if populated, _ := path.Populated(); populated {
+		return fmt.Errorf("cgroup %s already exists and holds processes", path)
+	}
+	path.Remove() // a stale empty group from an earlier crash
+	if l.Empty() {
+		if err := os.MkdirAll(string(path), 0o755); err != nil {
+			return fmt.Errorf("creating cgroup %s: %w", path, err)
+		}
+		return nil
+	}
+	res, unified := l.Cgroup2()
+	if _, err := cgroup2.NewManager(d.host.Cgroup2Mount, rel, res); err != nil {
+		path.Remove()
+		return fmt.Errorf("creating cgroup %s with %s: %w", path, l, err)
+	}
+	for _, name := range sortedKeys(unified) {
+		if err := path.WriteFile(name, unified[name]); err != nil {
+			path.Remove()
+			return err
+		}
+	}
+	for _, r := range l.Requirements() {
+		if _, err := os.Stat(filepath.Join(string(path), r.File)); err != nil {
+			path.Remove()
+			return fmt.Errorf("%s: %s missing after setting it: %w", r.Property, r.File, err)
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// startInto starts cmd as a member of dir from its first instruction, with
+// clone3(CLONE_INTO_CGROUP). A kernel without it (before 5.7) gets a start at a
+// gate, a move into dir, then the release of the gate: nothing can fork outside.
+func startInto(cmd *exec.Cmd, dir Dir) error {
+	fd, err := unix.Open(string(dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening cgroup %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	err = cmd.Start()
+	if err == nil || !cloneIntoCgroupRefused(err) {
+		return err
+	}
+	cmd.SysProcAttr.UseCgroupFD = false
+	return startThenMove(cmd, dir)
+}
+
+// cloneIntoCgroupRefused tells a kernel that lacks clone3 or CLONE_INTO_CGROUP.
+func cloneIntoCgroupRefused(err error) bool {
+	return errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.EOPNOTSUPP)
+}
+
+func startThenMove(cmd *exec.Cmd, dir Dir) error {
+	g, err := holdAtGate(cmd)
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		g.afterStart(cmd)
+		g.w.Close()
+		return err
+	}
+	g.afterStart(cmd)
+	if err := dir.WriteFile("cgroup.procs", fmt.Sprint(cmd.Process.Pid)); err != nil {
+		g.abort(cmd)
+		return err
+	}
+	if err := g.release(); err != nil {
+		g.abort(cmd)
+		return err
+	}
+	return nil
+}
+
+func (d *Direct) Groups(project string) ([]Group, error) {
+	parent, prefix := d.baseDir(), "run-"
+	if project != "" {
+		parent, prefix = filepath.Join(parent, project), ""
+	}
+	entries, err := os.ReadDir(parent)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", parent, err)
+	}
+	var groups []Group
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), prefix)
+		if !e.IsDir() || !ok {
+			continue
+		}
+		groups = append(groups, &directGroup{name: name, Dir: Dir(filepath.Join(parent, e.Name())), base: d.baseDir()})
+	}
+	return groups, nil
+}
+
+// validName accepts names safe as one path element and in a unit name.
+func validName(s string) error {
+	if s == "" || len(s) > 100 {
+		return fmt.Errorf("invalid name %q: 1 to 100 characters", s)
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') || s == "." || s == ".." {
+			return fmt.Errorf("invalid name %q: use letters, digits, '-', '_' and '.'", s)
+		}
+	}
+	return nil
+}
+
+// directGroup is a cgroup created by Direct.
+type directGroup struct {
+	Dir
+	name string
+	base string // Base directory; emptied parents up to it are removed
+}
+
+func (g *directGroup) Name() string { return g.name }
+func (g *directGroup) Path() string { return string(g.Dir) }
+
+// Remove deletes the group, then its project directory and the base when
+// they are left empty (so an idle machine carries no trace of cgdev).
+func (g *directGroup) Remove() error {
+	if err := g.Dir.Remove(); err != nil {
+		return err
+	}
+	for p := filepath.Dir(string(g.Dir)); strings.HasPrefix(p, g.base); p = filepath.Dir(p) {
+		if unix.Rmdir(p) != nil {
+			break
+		}
+	}
+	return nil
+}

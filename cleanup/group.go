@@ -1,0 +1,72 @@
+// Package cleanup stops groups of processes and reports what it took.
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+)
+
+// GroupResult says how one group was stopped.
+type GroupResult struct {
+	Name      string
+	Signalled int           // processes the stop signal reached
+	Forced    bool          // the grace period ran out and cgroup.kill was needed
+	Took      time.Duration // from the stop signal to an empty group
+}
+
+// StopGroup sends sig to every process in g, waits until g is empty or grace
+// has passed (returning the moment it is empty), then kills whatever is left,
+// waits for the group to drain and removes it. A grace of 0 kills at once.
+func StopGroup(ctx context.Context, g cgroup.Group, sig syscall.Signal, grace time.Duration) (GroupResult, error) {
+	res := GroupResult{Name: g.Name()}
+	start := time.Now()
+	if grace > 0 {
+		n, err := g.Signal(sig)
+		if err != nil {
+			return res, err
+		}
+		res.Signalled = n
+		if err := waitEmpty(ctx, g, grace); err == nil {
+			res.Took = time.Since(start)
+			return res, removeGroup(g)
+		}
+	}
+	res.Forced = true
+	if err := Kill(ctx, g); err != nil {
+		return res, err
+	}
+	res.Took = time.Since(start)
+	return res, removeGroup(g)
+}
+
+// Kill SIGKILLs everything in g and waits until it is empty (at most 10 s:
+// SIGKILL cannot be ignored, but a process in uninterruptible sleep can take
+// a moment to die).
+func Kill(ctx context.Context, g cgroup.Group) error {
+	if err := g.Kill(); err != nil {
+		return err
+	}
+	if err := waitEmpty(ctx, g, 10*time.Second); err != nil {
+		pids, _ := g.Procs()
+		return fmt.Errorf("%s: %d process(es) survived SIGKILL: %v", g.Name(), len(pids), pids)
+	}
+	return nil
+}
+
+func waitEmpty(ctx context.Context, g cgroup.Group, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return g.WaitEmpty(ctx)
+}
+
+func removeGroup(g cgroup.Group) error {
+	if err := g.Remove(); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: %w", g.Name(), err)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/launcher"
+)
+
+func runCmd(g *globals, args []string) error {
+	fs := newFlagSet(g, "run")
+	var (
+		opt   launcher.RunOptions
+		props []string
+	)
+	fs.StringVar(&opt.Name, "name", "", "name of the run's cgroup (default: the command's name, plus a random suffix)")
+	fs.StringArrayVarP(&props, "property", "p", nil, "resource limit in systemd syntax, repeatable: "+joinNames(cgroup.PropertyNames()))
+	fs.DurationVar(&opt.Grace, "grace", 3*time.Second, "time leftovers get between SIGTERM and SIGKILL after the command exits")
+	fs.BoolVar(&opt.IgnoreUnsupported, "ignore-unsupported", false, "run without the limits this machine cannot enforce (with a warning) instead of refusing")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError("no command given (usage: cgdev run [OPTIONS] -- CMD [ARGS...])")
+	}
+	for _, p := range props {
+		if err := opt.Limits.Set(p); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	if opt.Grace < 0 {
+		return usageError("--grace %s: must not be negative", opt.Grace)
+	}
+	host, err := cgroup.Detect()
+	if err != nil {
+		return err
+	}
+	drv, err := launcher.OpenDriver(launcher.DriverName(g.driver, ""), host)
+	if err != nil {
+		return err
+	}
+	opt.Stdin, opt.Stdout, opt.Stderr, opt.Log = os.Stdin, os.Stdout, os.Stderr, g.stderr
+	code, err := launcher.Run(context.Background(), drv, fs.Args(), opt)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+func joinNames(names []string) string {
+	s := ""
+	for i, n := range names {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}

@@ -1,0 +1,63 @@
+package launcher
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cgdev/cgdev/cgroup"
+)
+
+// DriverEnv names the driver when no --driver flag is given.
+const DriverEnv = "CGDEV_DRIVER"
+
+// drivers are the constructors by name, in the order auto considers them.
+var drivers = []struct {
+	name string
+	open func(h *cgroup.Host) (cgroup.Driver, error)
+}{
+	{"direct", func(h *cgroup.Host) (cgroup.Driver, error) { return cgroup.NewDirect(h) }},
+}
+
+// DriverNames lists the accepted --driver values.
+func DriverNames() []string {
+	names := []string{"auto"}
+	for _, d := range drivers {
+		names = append(names, d.name)
+	}
+	return names
+}
+
+// OpenDriver returns the driver called name, or for "auto" (or "") the one
+// AutoDriver picks. The name comes from --driver, else $CGDEV_DRIVER, else the
+// config's driver: key, else auto: the caller resolves that order.
+func OpenDriver(name string, h *cgroup.Host) (cgroup.Driver, error) {
+	if name == "" || name == "auto" {
+		name, _ = AutoDriver(h)
+	}
+	for _, d := range drivers {
+		if d.name == name {
+			return d.open(h)
+		}
+	}
+	return nil, fmt.Errorf("unknown driver %q (choose one of %s)", name, strings.Join(DriverNames(), ", "))
+}
+
+// DriverName resolves the driver name from the flag, the environment and the
+// config file, in that order of precedence.
+func DriverName(flag, config string) string {
+	for _, n := range []string{flag, os.Getenv(DriverEnv), config} {
+		if n != "" {
+			return n
+		}
+	}
+	return "auto"
+}
+
+// AutoDriver says which driver "auto" picks on this host, and why, in words.
+func AutoDriver(h *cgroup.Host) (name, why string) {
+	if h.Cgroup2Mount != "" && h.BaseWritable {
+		return "direct", fmt.Sprintf("cgroup2 is mounted at %s and cgdev may create cgroups under %s", h.Cgroup2Mount, h.Base)
+	}
+	return "direct", "no other driver is available"
+}

@@ -1,0 +1,185 @@
+package launcher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/cleanup"
+	"golang.org/x/sys/unix"
+)
+
+// RunOptions configure Run.
+type RunOptions struct {
+	Name              string        // group name; default: the command's base name
+	Limits            cgroup.Limits // resource limits
+	IgnoreUnsupported bool          // run without limits the driver cannot enforce, with a warning
+	Grace             time.Duration // how long leftovers get between SIGTERM and SIGKILL
+	Stdin             *os.File
+	Stdout, Stderr    *os.File
+	Log               io.Writer // where cgdev's own messages go
+}
+
+// RunEnv is set in the command's environment to the run's group name.
+const RunEnv = "CGDEV_RUN"
+
+// Run runs args in a new group, in the foreground, the way `systemd-run
+// --scope` does: stdio and the terminal pass through, INT, TERM, HUP and QUIT
+// are forwarded, and once the command exits whatever it left in its group is
+// stopped. It returns the command's exit status (128+signal if killed).
+func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) (int, error) {
+	if len(args) == 0 {
+		return 0, errors.New("no command given (usage: cgdev run [OPTIONS] -- CMD [ARGS...])")
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return 0, fmt.Errorf("command %q: %w", args[0], unwrapExecErr(err))
+	}
+	limits, err := checkLimits(drv, opt)
+	if err != nil {
+		return 0, err
+	}
+	name, err := runName(opt.Name, args[0])
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(path, args[1:]...)
+	cmd.Args[0] = args[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = opt.Stdin, opt.Stdout, opt.Stderr
+	cmd.Env = append(os.Environ(), RunEnv+"="+name)
+	term := takeTerminal(cmd, opt.Stdin)
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	defer signal.Stop(signals)
+
+	spec := cgroup.Spec{Name: name, Description: "cgdev run " + args[0], Limits: limits}
+	g, err := drv.Start(ctx, spec, cmd)
+	if err != nil {
+		term.restore()
+		return 0, err
+	}
+	done := make(chan struct{})
+	go forward(signals, cmd.Process, done)
+	werr := cmd.Wait()
+	close(done)
+	term.restore()
+	code := exitCode(cmd.ProcessState, werr)
+	code = reportOOM(g, limits, code, opt.Log)
+	reap(g, opt)
+	return code, nil
+}
+
+// checkLimits returns the limits to apply: all of them, or with
+// IgnoreUnsupported, those the driver can enforce (after a warning).
+func checkLimits(drv cgroup.Driver, opt RunOptions) (cgroup.Limits, error) {
+	err := drv.Check(&opt.Limits)
+	var unsupported *cgroup.UnsupportedError
+	if err == nil || !errors.As(err, &unsupported) || !opt.IgnoreUnsupported {
+		if unsupported != nil {
+			err = fmt.Errorf("%w\n(--ignore-unsupported runs the command without these limits)", err)
+		}
+		return opt.Limits, err
+	}
+	fmt.Fprintf(opt.Log, "cgdev: warning: running WITHOUT %v, as --ignore-unsupported asks:\n%v\n", unsupported.Properties(), err)
+	return opt.Limits.Without(unsupported.Properties()...), nil
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// runName returns name (validated), or the command's base name, plus a random
+// suffix so that concurrent runs of one command get distinct groups.
+func runName(name, command string) (string, error) {
+	if name == "" {
+		name = unsafeChars.ReplaceAllString(filepath.Base(command), "_")
+	} else if unsafeChars.MatchString(name) {
+		return "", fmt.Errorf("--name %q: use letters, digits, '-', '_' and '.'", name)
+	}
+	var b [3]byte
+	rand.Read(b[:])
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	return name + "-" + hex.EncodeToString(b[:]), nil
+}
+
+func unwrapExecErr(err error) error {
+	if errors.Is(err, exec.ErrNotFound) {
+		return errors.New("not found in $PATH")
+	}
+	var e *exec.Error
+	if errors.As(err, &e) {
+		return e.Err
+	}
+	return err
+}
+
+// forward relays the signals cgdev receives to the command's main process,
+// as systemd-run --scope does by being that process.
+func forward(signals <-chan os.Signal, p *os.Process, done <-chan struct{}) {
+	for {
+		select {
+		case s := <-signals:
+			p.Signal(s)
+		case <-done:
+			return
+		}
+	}
+}
+
+func exitCode(ps *os.ProcessState, err error) int {
+	if ps == nil {
+		return 1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// reportOOM says plainly when the kernel's OOM killer struck inside the group,
+// and turns the status into 137 when it was the main process that died.
+func reportOOM(g cgroup.Group, l cgroup.Limits, code int, log io.Writer) int {
+	st, err := g.Stats()
+	if err != nil || st.OOMKills == 0 {
+		return code
+	}
+	limit := "the memory limit"
+	if l.MemoryMax != nil {
+		limit = "MemoryMax=" + cgroup.FormatBytes(*l.MemoryMax)
+	}
+	fmt.Fprintf(log, "cgdev: OOM: the kernel killed %d process(es) of this run for exceeding %s (peak memory %s)\n",
+		st.OOMKills, limit, cgroup.HumanBytes(st.MemoryPeak))
+	if code == 128+int(unix.SIGKILL) {
+		return 137
+	}
+	return code
+}
+
+// reap stops whatever the command left in its group and removes the group.
+func reap(g cgroup.Group, opt RunOptions) {
+	left, _ := g.Procs()
+	res, err := cleanup.StopGroup(context.Background(), g, unix.SIGTERM, opt.Grace)
+	if err != nil {
+		fmt.Fprintf(opt.Log, "cgdev: cleaning up %s: %v\n", g.Path(), err)
+	}
+	if len(left) == 0 {
+		return
+	}
+	how := "on SIGTERM"
+	if res.Forced {
+		how = fmt.Sprintf("with SIGKILL after the %s grace period", opt.Grace)
+	}
+	fmt.Fprintf(opt.Log, "cgdev: reaped %d leftover process(es) %s in %s\n", len(left), how, res.Took.Round(time.Millisecond))
+}
