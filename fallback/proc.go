@@ -1,0 +1,183 @@
+// Package fallback stops a project's processes where no cgroup can be had:
+// process groups, a walk of /proc, pidfds and the CGDEV_PROJECT marker.
+// Its /proc reader is also what the stop sequence's orphan sweep uses in
+// every mode.
+package fallback
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Proc is one process as /proc shows it.
+type Proc struct {
+	PID, PPID  int
+	PGID, SID  int
+	UID        int
+	Comm       string // the kernel's name (may be renamed by the process)
+	State      byte   // R, S, D, Z, ...
+	StartTicks uint64 // start time in clock ticks since boot: with PID, a unique identity
+	UTime      uint64 // user CPU in clock ticks
+	STime      uint64 // system CPU in clock ticks
+	RSSPages   int64
+}
+
+// Identity is a PID plus its start time: a recycled PID never matches it.
+type Identity struct {
+	PID        int
+	StartTicks uint64
+}
+
+// ReadProc reads /proc/PID/stat and the owner of /proc/PID.
+func ReadProc(pid int) (Proc, error) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	b, err := os.ReadFile(dir + "/stat")
+	if err != nil {
+		return Proc{}, err
+	}
+	p, err := parseStat(b)
+	if err != nil {
+		return Proc{}, fmt.Errorf("%s/stat: %w", dir, err)
+	}
+	if fi, err := os.Stat(dir); err == nil {
+		p.UID = int(fileUID(fi))
+	}
+	return p, nil
+}
+
+// parseStat parses /proc/PID/stat. The command name is in parentheses and may
+// itself hold spaces and parentheses, so fields are counted from the last ')'.
+func parseStat(b []byte) (Proc, error) {
+	open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || close < open {
+		return Proc{}, errors.New("malformed stat")
+	}
+	var p Proc
+	var err error
+	if p.PID, err = strconv.Atoi(strings.TrimSpace(string(b[:open]))); err != nil {
+		return Proc{}, err
+	}
+	p.Comm = string(b[open+1 : close])
+	f := strings.Fields(string(b[close+1:]))
+	// f[0] is field 3 (state); field N is f[N-3].
+	if len(f) < 22 {
+		return Proc{}, errors.New("short stat")
+	}
+	p.State = f[0][0]
+	p.PPID, _ = strconv.Atoi(f[1])
+	p.PGID, _ = strconv.Atoi(f[2])
+	p.SID, _ = strconv.Atoi(f[3])
+	p.UTime, _ = strconv.ParseUint(f[11], 10, 64)
+	p.STime, _ = strconv.ParseUint(f[12], 10, 64)
+	p.StartTicks, _ = strconv.ParseUint(f[19], 10, 64)
+	p.RSSPages, _ = strconv.ParseInt(f[21], 10, 64)
+	return p, nil
+}
+
+// Identity returns p's PID and start time.
+func (p Proc) Identity() Identity { return Identity{p.PID, p.StartTicks} }
+
+// Alive reports whether id still names the same live (non-zombie) process.
+func (id Identity) Alive() bool {
+	p, err := ReadProc(id.PID)
+	return err == nil && p.StartTicks == id.StartTicks && p.State != 'Z'
+}
+
+// Table is a snapshot of every process in /proc.
+type Table struct {
+	Procs    map[int]Proc
+	children map[int][]int
+}
+
+// Snapshot reads every process in /proc. Processes that exit meanwhile are skipped.
+func Snapshot() (*Table, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{Procs: make(map[int]Proc, len(entries)), children: map[int][]int{}}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		p, err := ReadProc(pid)
+		if err != nil {
+			continue
+		}
+		t.Procs[pid] = p
+		t.children[p.PPID] = append(t.children[p.PPID], pid)
+	}
+	for _, c := range t.children {
+		sort.Ints(c)
+	}
+	return t, nil
+}
+
+// Children returns the direct children of pid.
+func (t *Table) Children(pid int) []int { return t.children[pid] }
+
+// Descendants returns every descendant of pid, breadth first (children, then
+// their children, ...), excluding pid itself.
+func (t *Table) Descendants(pid int) []int {
+	var out []int
+	queue := append([]int(nil), t.children[pid]...)
+	seen := map[int]bool{pid: true}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
+		queue = append(queue, t.children[p]...)
+	}
+	return out
+}
+
+// Environ returns the value of key in pid's initial environment, and whether
+// it is set. Reading another user's environ needs privilege; errors count as unset.
+func Environ(pid int, key string) (string, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return "", false
+	}
+	prefix := []byte(key + "=")
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, prefix); ok {
+			return string(v), true
+		}
+	}
+	return "", false
+}
+
+// Cmdline returns pid's command line with arguments joined by spaces.
+func Cmdline(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+}
+
+// Cwd returns pid's working directory ("" when unreadable).
+func Cwd(pid int) string {
+	d, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
+	return d
+}
+
+// Within reports whether path is dir or inside it.
+func Within(path, dir string) bool {
+	if path == "" || dir == "" {
+		return false
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}

@@ -1,0 +1,156 @@
+// Package testenv gives cgdev's tests what they share: a private cgroup base
+// removed after each test, the cgdev binary, and checks on real processes.
+// It never touches anything a test did not create.
+package testenv
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+)
+
+// Cgroup2 returns the detected host, skipping the test (with the reason) when
+// this machine has no writable cgroup2 tree.
+func Cgroup2(t testing.TB) *cgroup.Host {
+	t.Helper()
+	h, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Cgroup2Mount == "" {
+		t.Skip("no cgroup2 hierarchy mounted on this machine")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups under the cgroup2 root")
+	}
+	return h
+}
+
+// CgroupBase points cgdev at a fresh, private base cgroup for this test
+// (CGDEV_CGROUP_BASE=/cgdev-test-XXXXXX) and removes it when the test ends,
+// killing anything a failed test left inside. It returns the detected host,
+// whose Base is the new directory.
+func CgroupBase(t testing.TB) *cgroup.Host {
+	t.Helper()
+	Cgroup2(t)
+	rel := "/cgdev-test-" + randomHex(4)
+	t.Setenv(cgroup.BaseEnv, rel)
+	h, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(h.Cgroup2Mount, rel)
+	t.Cleanup(func() { RemoveCgroupTree(t, dir) })
+	return h
+}
+
+// RemoveCgroupTree kills every process under dir and removes dir, deepest
+// first. It reports (as a test error) anything left, so leaks fail the test.
+func RemoveCgroupTree(t testing.TB, dir string) {
+	t.Helper()
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	d := cgroup.Dir(dir)
+	if pids, _ := d.Procs(); len(pids) > 0 {
+		t.Errorf("processes left in %s after the test: %v (killing them)", dir, pids)
+		d.Kill()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if p, _ := d.Populated(); !p {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := d.Remove(); err != nil {
+		t.Errorf("removing test cgroup %s: %v", dir, err)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds cmd/cgdev once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cgdev-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "cgdev")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/cgdev")
+		cmd.Dir = RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = errors.New("go build ./cmd/cgdev: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// RepoRoot is the module's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// Alive reports whether pid exists and is not a zombie.
+func Alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// Eventually polls cond every 5 ms until it holds or timeout passes.
+func Eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// KillOnCleanup SIGKILLs pid when the test ends, in case the code under test
+// failed to. Use it for every process a test starts itself.
+func KillOnCleanup(t testing.TB, pid int) {
+	t.Cleanup(func() {
+		if Alive(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
