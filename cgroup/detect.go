@@ -237,8 +237,12 @@ func (h *Host) Has(c string) bool {
 	return false
 }
 
-// BoundToV1 reports whether controller c is held by a v1 hierarchy.
+// BoundToV1 reports whether cgroup2 controller c is held by a v1 hierarchy
+// (where io is called blkio).
 func (h *Host) BoundToV1(c string) bool {
+	if c == "io" {
+		c = "blkio"
+	}
 	for _, x := range h.V1Controllers {
 		if x == c {
 			return true

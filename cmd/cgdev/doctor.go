@@ -1,7 +1,168 @@
 package main
 
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"strings"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/launcher"
+)
+
+// report is what `cgdev doctor` found, also its JSON form.
+type report struct {
+	Mode          cgroup.Mode        `json:"mode"`
+	Cgroup2Mount  string             `json:"cgroup2_mount"`
+	OwnCgroup     string             `json:"own_cgroup"`
+	Base          string             `json:"base"`
+	BaseWritable  bool               `json:"base_writable"`
+	Controllers   []string           `json:"controllers"`
+	V1Controllers []string           `json:"v1_controllers"`
+	Systemd       cgroup.SystemdInfo `json:"systemd"`
+	Driver        string             `json:"driver"`
+	DriverWhy     string             `json:"driver_why"`
+	DriverError   string             `json:"driver_error,omitempty"`
+	Limits        []limitSupport     `json:"limits"`
+	Advice        []string           `json:"advice"`
+}
+
+// limitSupport says whether one property can be enforced by the chosen driver.
+type limitSupport struct {
+	Property   string `json:"property"`
+	Controller string `json:"controller"`
+	Enforced   bool   `json:"enforced"`
+	Why        string `json:"why,omitempty"`
+	Fix        string `json:"fix,omitempty"`
+}
+
 func doctorCmd(g *globals, args []string) error {
 	fs := newFlagSet(g, "doctor")
-	fs.Bool("json", false, "print the findings as JSON")
-	return fs.Parse(args)
+	asJSON := fs.Bool("json", false, "print the findings as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	h, err := cgroup.Detect()
+	if err != nil {
+		return err
+	}
+	r := diagnose(h, launcher.DriverName(g.driver, ""))
+	if *asJSON {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	r.print(g.stdout)
+	return nil
+}
+
+func diagnose(h *cgroup.Host, driverName string) report {
+	r := report{
+		Mode: h.Mode, Cgroup2Mount: h.Cgroup2Mount, OwnCgroup: h.OwnCgroup, Base: h.Base,
+		BaseWritable: h.BaseWritable, Controllers: h.Controllers, V1Controllers: h.V1Controllers,
+		Systemd: h.Systemd, Driver: driverName,
+	}
+	if driverName == "auto" {
+		r.Driver, r.DriverWhy = launcher.AutoDriver(h)
+		r.DriverWhy = "auto picks it: " + r.DriverWhy
+	} else {
+		r.DriverWhy = "chosen by --driver or $" + launcher.DriverEnv
+	}
+	drv, err := launcher.OpenDriver(r.Driver, h)
+	if err != nil {
+		r.DriverError = err.Error()
+	}
+	for _, name := range cgroup.PropertyNames() {
+		r.Limits = append(r.Limits, checkLimit(drv, name))
+	}
+	r.Advice = advice(h, r)
+	return r
+}
+
+// sampleValues are valid values used to ask a driver about each property.
+var sampleValues = map[string]string{
+	"MemoryMax": "1G", "MemoryHigh": "1G", "MemorySwapMax": "0", "TasksMax": "100",
+	"CPUQuota": "100%", "CPUWeight": "100", "IOWeight": "100",
+}
+
+func checkLimit(drv cgroup.Driver, name string) limitSupport {
+	var l cgroup.Limits
+	l.SetProperty(name, sampleValues[name])
+	req := l.Requirements()[0]
+	s := limitSupport{Property: name, Controller: req.Controller, Enforced: true}
+	if drv == nil {
+		s.Enforced, s.Why = false, "no usable driver"
+		return s
+	}
+	if err := drv.Check(&l); err != nil {
+		s.Enforced, s.Why = false, err.Error()
+		if u, ok := err.(*cgroup.UnsupportedError); ok && len(u.Missing) > 0 {
+			s.Why, s.Fix = u.Missing[0].Reason, u.Missing[0].Fix
+		}
+	}
+	return s
+}
+
+func advice(h *cgroup.Host, r report) []string {
+	var a []string
+	switch {
+	case h.Cgroup2Mount == "":
+		a = append(a, "No cgroup2 tree is mounted, so cgdev cannot group processes in the kernel. It falls back to process groups and environment markers, which catch most but not all escapes. Fix: boot with systemd.unified_cgroup_hierarchy=1, or mount cgroup2.")
+	case !h.BaseWritable:
+		a = append(a, fmt.Sprintf("This user may not create cgroups under %s. On a systemd machine use --driver systemd (systemd creates the cgroup for you); elsewhere ask for a delegated subtree (chown a cgroup directory to this user).", h.Base))
+	}
+	if h.Mode == cgroup.Hybrid && len(h.V1Controllers) > 0 {
+		a = append(a, fmt.Sprintf("This kernel runs hybrid cgroups: the %s controllers are held by cgroup v1, so cgroup2 groups can track and kill processes but cannot limit memory, pids or CPU. Limits are refused rather than silently dropped; --ignore-unsupported runs without them. Fix: boot with cgroup_no_v1=all or systemd.unified_cgroup_hierarchy=1.",
+			strings.Join(h.V1Controllers, ", ")))
+	}
+	if !h.Systemd.SystemBus && !h.Systemd.UserBus {
+		a = append(a, "No systemd manager answers (no system bus, no user bus): the systemd driver is unavailable. That is fine where cgdev may write cgroups itself.")
+	}
+	if r.DriverError != "" {
+		a = append(a, "The chosen driver cannot be used: "+r.DriverError)
+	}
+	return a
+}
+
+func (r report) print(w io.Writer) {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	fmt.Fprintf(w, "cgroup mode:        %s\n", r.Mode)
+	fmt.Fprintf(w, "cgroup2 mount:      %s\n", orNone(r.Cgroup2Mount))
+	fmt.Fprintf(w, "this process is in: %s\n", orNone(r.OwnCgroup))
+	fmt.Fprintf(w, "cgdev's cgroups:    %s (may create: %s)\n", orNone(r.Base), yes(r.BaseWritable))
+	fmt.Fprintf(w, "cgroup2 controllers available: %s\n", orNone(strings.Join(r.Controllers, " ")))
+	fmt.Fprintf(w, "controllers held by cgroup v1: %s\n", orNone(strings.Join(r.V1Controllers, " ")))
+	fmt.Fprintf(w, "systemd: PID 1 %s, system bus %s, user manager %s\n",
+		yes(r.Systemd.Booted), yes(r.Systemd.SystemBus), yes(r.Systemd.UserBus))
+	fmt.Fprintf(w, "\ndriver: %s (%s)\n", r.Driver, r.DriverWhy)
+	if r.DriverError != "" {
+		fmt.Fprintf(w, "  but it cannot be used: %s\n", r.DriverError)
+	}
+	fmt.Fprintln(w, "\nlimits:")
+	for _, l := range r.Limits {
+		if l.Enforced {
+			fmt.Fprintf(w, "  %-14s enforced (%s controller)\n", l.Property, l.Controller)
+		} else {
+			fmt.Fprintf(w, "  %-14s REFUSED: %s\n", l.Property, l.Why)
+		}
+	}
+	if len(r.Advice) > 0 {
+		fmt.Fprintln(w, "\nwhat to know:")
+		for _, a := range r.Advice {
+			fmt.Fprintf(w, "  - %s\n", a)
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

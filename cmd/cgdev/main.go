@@ -32,8 +32,9 @@ type globals struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":    {"run [OPTIONS] -- CMD [ARGS...]", "run one command in its own cgroup, in the foreground", runCmd},
-		"doctor": {"doctor [--json]", "explain what this machine offers and which driver cgdev picks", doctorCmd},
+		"run":     {"run [OPTIONS] -- CMD [ARGS...]", "run one command in its own cgroup, in the foreground", runCmd},
+		"doctor":  {"doctor [--json]", "explain what this machine offers and which driver cgdev picks", doctorCmd},
+		"version": {"version", "print cgdev's version", versionCmd},
 	}
 }
 
@@ -98,6 +99,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cgdev %s: %v\n", name, err)
 		return 1
 	}
+}
+
+func versionCmd(g *globals, args []string) error {
+	fmt.Fprintln(g.stdout, "cgdev", version)
+	return nil
 }
 
 func usage(w io.Writer, fs *pflag.FlagSet) {
