@@ -1,0 +1,220 @@
+#!/bin/bash
+# run-in-vm.sh - boot a static binary as the payload of a throw-away QEMU VM
+# (software emulation, Debian's cloud kernel in pure cgroup v2 mode, an
+# initramfs only: no disk, no network) and exit with the payload's status.
+#
+#   test/vm/run-in-vm.sh [options] BINARY [ARGS...]
+#
+#   -f HOST[:GUEST]  add a file or directory to the initramfs (repeatable;
+#                    GUEST defaults to /payload/<basename>)
+#   -e KEY=VAL       environment variable for the payload (repeatable)
+#   -w DIR           the payload's working directory (default /payload)
+#   -C LIST          controllers to enable in the root's cgroup.subtree_control
+#                    at boot, e.g. "memory pids cpu" or "all" (default: none)
+#   -S MB            swap of MB MiB on a zram device (default: no swap)
+#   -m MB            guest RAM (default 512)     -s N   vCPUs (default 1)
+#   -t SECS          wall-clock timeout (default 600) -> exit 124
+#   -k KERNEL        bzImage or ELF vmlinux to boot instead of Debian's
+#   -a "ARGS"        extra kernel command line
+#   -l FILE          keep the console log (kernel + init messages) in FILE
+#   -v               stream the console log to stderr, boot without "quiet"
+#
+# The payload runs as /payload/<basename>, stdin /dev/null, stdout and stderr
+# on the guest's second serial port, which is this script's stdout byte for
+# byte. /bin/sh (and a few other applets) are Debian's static busybox.
+# Exit status: the payload's (128+signal if it was killed); 124 timeout,
+# 125 the VM or its /init failed (console tail on stderr), 126 bad usage or
+# setup, 127 the payload could not be executed.
+#
+# Downloads (once, with `apt-get download`, nothing is installed): Debian's
+# linux-image-cloud-amd64 kernel and busybox-static, cached in
+# $CGDEV_VM_CACHE (default ${TMPDIR:-/tmp}/cgdev-vm-cache).
+# Needs: qemu-system-x86_64 (package qemu-system-x86), cpio, go.
+set -euo pipefail
+
+die() { echo "run-in-vm: $*" >&2; exit 126; }
+
+self=$(readlink -f "$0")
+repo=$(cd "$(dirname "$self")/../.." && pwd)
+cache=${CGDEV_VM_CACHE:-${TMPDIR:-/tmp}/cgdev-vm-cache}
+mem=512 smp=1 timeout=600 kernel='' extra='' keeplog='' verbose=0 cwd=/payload ctrls='' swap=0
+files=() envs=()
+while getopts "f:e:w:C:S:m:s:t:k:a:l:vh" opt; do
+	case $opt in
+	f) files+=("$OPTARG") ;; e) envs+=("$OPTARG") ;; w) cwd=$OPTARG ;; C) ctrls=$OPTARG ;;
+	S) swap=$OPTARG ;; m) mem=$OPTARG ;; s) smp=$OPTARG ;; t) timeout=$OPTARG ;;
+	k) kernel=$OPTARG ;; a) extra=$OPTARG ;; l) keeplog=$OPTARG ;; v) verbose=1 ;;
+	h) sed -n '2,/^set -e/p' "$self" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) exit 126 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || die "usage: $0 [options] BINARY [ARGS...]  (-h for help)"
+bin=$1; shift
+{ [ -f "$bin" ] && [ -x "$bin" ]; } || die "$bin: not an executable file"
+[[ $swap =~ ^[0-9]+$ ]] || die "-S $swap: want a size in MiB"
+QEMU=${QEMU:-qemu-system-x86_64}
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+command -v "$QEMU" >/dev/null || die "$QEMU not found (apt-get install --no-install-recommends qemu-system-x86)"
+command -v cpio >/dev/null || die "cpio not found (apt-get install cpio)"
+if command -v readelf >/dev/null && readelf -lW "$bin" 2>/dev/null | grep -q 'program interpreter'; then
+	die "$bin is dynamically linked; build it with CGO_ENABLED=0"
+fi
+mkdir -p "$cache"
+
+# fetch PKG: download a Debian package into the cache once; print its path.
+fetch() {
+	local pkg=$1 deb
+	deb=$(ls -1 "$cache/$pkg"_*.deb 2>/dev/null | sort -V | tail -1 || true)
+	if [ -z "$deb" ]; then
+		echo "run-in-vm: fetching $pkg into $cache" >&2
+		(cd "$cache" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed (run apt-get update?)"
+		deb=$(ls -1 "$cache/$pkg"_*.deb | sort -V | tail -1)
+	fi
+	echo "$deb"
+}
+
+# unpack_vmlinux bzImage: print the ELF vmlinux inside it, which qemu boots
+# directly (PVH), skipping the in-guest decompression; fails if unsupported.
+unpack_vmlinux() {
+	local z=$1 ss po pl st dec
+	ss=$(od -An -tu1 -j $((0x1f1)) -N1 "$z" | tr -d ' '); [ "$ss" != 0 ] || ss=4
+	read -r po pl < <(od -An -tu4 -j $((0x248)) -N8 "$z")
+	st=$(((ss + 1) * 512 + po))
+	case $(od -An -tx1 -j "$st" -N4 "$z" | tr -d ' \n') in
+	02214c18) dec="lz4 -dc" ;; fd377a58) dec="xz -dc" ;; 28b52ffd) dec="zstd -dcq" ;;
+	1f8b08*) dec="gzip -dc"; pl=$((pl + 4)) ;;
+	*) return 1 ;;
+	esac
+	# the kernel build appends the 4-byte uncompressed size to the payload
+	head -c $((st + pl - 4)) "$z" | tail -c $((pl - 4)) | $dec
+}
+
+# --- kernel and the zram modules, from Debian's cloud kernel package
+kdir=''
+if [ -z "$kernel" ]; then
+	pkg=$(ls -1d "$cache"/linux-image-*/ 2>/dev/null | sort -V | tail -1 || true)
+	if [ -z "$pkg" ]; then
+		name=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+		[ -n "$name" ] || die "cannot resolve linux-image-cloud-amd64 (run apt-get update?)"
+		deb=$(fetch "$name")
+		pkg=$cache/$name/
+		tmp=$(mktemp -d "$cache/unpack.XXXXXX")
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' \
+			'./lib/modules/*/kernel/mm/zsmalloc.ko' './lib/modules/*/kernel/crypto/lzo-rle.ko' \
+			'./lib/modules/*/kernel/drivers/block/zram/zram.ko'
+		mkdir -p "$tmp/k"
+		mv "$tmp"/boot/vmlinuz-* "$tmp/k/vmlinuz"
+		find "$tmp/lib" -name '*.ko' -exec mv {} "$tmp/k/" \;
+		if unpack_vmlinux "$tmp/k/vmlinuz" > "$tmp/k/vmlinux" 2>/dev/null &&
+			[ "$(head -c4 "$tmp/k/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then :; else
+			rm -f "$tmp/k/vmlinux"
+		fi
+		mv "$tmp/k" "${pkg%/}" && rm -rf "$tmp" "$deb"
+	fi
+	kdir=${pkg%/}
+	kernel=$kdir/vmlinuz
+	[ ! -s "$kdir/vmlinux" ] || kernel=$kdir/vmlinux
+fi
+[ -r "$kernel" ] || die "kernel $kernel not readable"
+if [ "$swap" != 0 ] && { [ -z "$kdir" ] || [ ! -f "$kdir/zram.ko" ]; }; then
+	die "-S needs the zram modules of Debian's kernel (not available with -k)"
+fi
+
+# --- busybox: /bin/sh for cgdev's gate and services, and a few tools
+busybox=$cache/busybox
+if [ ! -x "$busybox" ]; then
+	deb=$(fetch busybox-static)
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -O ./bin/busybox > "$busybox.tmp"
+	chmod 755 "$busybox.tmp" && mv "$busybox.tmp" "$busybox" && rm -f "$deb"
+fi
+
+# --- initramfs (cpio newc, uncompressed: it boots faster than a gzipped one)
+work=$(mktemp -d "${TMPDIR:-/tmp}/run-in-vm.XXXXXX")
+tpid='' qpid=''
+cleanup() {
+	[ -z "$qpid" ] || { kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; } || true
+	[ -z "$tpid" ] || kill "$tpid" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+st=$work/root
+mkdir -p "$st/payload" "$st/testbed" "$st/bin" "$st/lib/modules"
+(cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-trimpath "$GO" build -ldflags='-s -w' -o "$st/init" ./test/vm/init) ||
+	die "building /init (test/vm/init) failed"
+cp "$busybox" "$st/bin/busybox"
+for a in sh ash cat echo env kill ls ps sleep true false grep head mkdir rm sync uname; do
+	ln -s busybox "$st/bin/$a"
+done
+base=$(basename "$bin")
+cp -L "$bin" "$st/payload/$base" && chmod 755 "$st/payload/$base"
+for f in ${files[@]+"${files[@]}"}; do
+	host=${f%%:*} guest=${f#*:}
+	[ "$guest" = "$f" ] && guest=/payload/$(basename "$host")
+	[ -e "$host" ] || die "-f $host: no such file"
+	mkdir -p "$st$(dirname "$guest")"
+	cp -rL --preserve=mode,timestamps "$host" "$st$guest"
+done
+printf '%s\0' "/payload/$base" "$@" > "$st/testbed/argv"
+declare -A seen=()
+for kv in ${envs[@]+"${envs[@]}"}; do seen[${kv%%=*}]=1; printf '%s\0' "$kv"; done > "$st/testbed/env"
+for kv in PATH=/payload:/usr/local/bin:/usr/bin:/bin HOME=/root USER=root TMPDIR=/tmp TERM=dumb; do
+	[ -n "${seen[${kv%%=*}]:-}" ] || printf '%s\0' "$kv"
+done >> "$st/testbed/env"
+printf '%s' "$cwd" > "$st/testbed/cwd"
+read -ra cl <<< "$ctrls"
+[ ${#cl[@]} = 0 ] || printf '%s\0' "${cl[@]}" > "$st/testbed/controllers"
+if [ "$swap" != 0 ]; then
+	for m in zsmalloc lzo-rle zram; do
+		cp "$kdir/$m.ko" "$st/lib/modules/"
+		printf '%s\0' "/lib/modules/$m.ko"
+	done > "$st/testbed/modules"
+	echo $((swap << 20)) > "$st/testbed/swap"
+fi
+initrd=$work/initrd.cpio
+(cd "$st" && find . -mindepth 1 -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) > "$initrd"
+
+# --- boot: ttyS0 = console -> $log, ttyS1 = the payload's output -> our stdout
+log=$work/console.log
+: > "$log"
+cmdline="console=ttyS0 panic=-1 oops=panic cgroup_no_v1=all cryptomgr.notests"
+if [ "$verbose" = 1 ]; then
+	tail -n +1 -f "$log" >&2 &
+	tpid=$!
+else
+	cmdline+=" quiet"
+fi
+[ -z "$extra" ] || cmdline+=" $extra"
+# qboot (from qemu-system-data) boots ~0.3 s faster than SeaBIOS
+fw=(); [ ! -r /usr/share/qemu/qboot.rom ] || fw=(-bios /usr/share/qemu/qboot.rom)
+# -cpu max gives RDRAND: with qemu64 Go's first getrandom blocks for ~1 s.
+# qemu runs under timeout(1) in the background so that `wait` returns on INT,
+# TERM and HUP; cleanup() then TERMs timeout, which forwards it to qemu.
+timeout -k 5 "$timeout" "$QEMU" -M pc ${fw[@]+"${fw[@]}"} -accel tcg -cpu max -smp "$smp" -m "$mem" \
+	-nodefaults -no-user-config -display none -monitor none -no-reboot \
+	-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
+	-serial "file:$log" -chardev stdio,id=payload -device isa-serial,chardev=payload,index=1 \
+	</dev/null &
+qpid=$!
+set +e
+wait "$qpid"
+qrc=$?
+set -e
+qpid=
+if [ -n "$tpid" ]; then sleep 0.2; kill "$tpid" 2>/dev/null || true; tpid=; fi
+[ -z "$keeplog" ] || cp "$log" "$keeplog"
+code=$(tr -d '\r' < "$log" | grep -ao 'TESTBED-EXIT [0-9]\+' | tail -1 | cut -d' ' -f2 || true)
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+	echo "run-in-vm: timeout after ${timeout}s; console tail:" >&2
+	tail -n 30 "$log" | tr -d '\r' >&2
+	exit 124
+fi
+if [ -z "$code" ]; then
+	echo "run-in-vm: the VM ended without TESTBED-EXIT (qemu status $qrc); console tail:" >&2
+	[ "$verbose" = 1 ] || tail -n 40 "$log" | tr -d '\r' >&2
+	exit 125
+fi
+exit "$code"
