@@ -17,6 +17,7 @@ var drivers = []struct {
 	open func(h *cgroup.Host) (cgroup.Driver, error)
 }{
 	{"direct", func(h *cgroup.Host) (cgroup.Driver, error) { return cgroup.NewDirect(h) }},
+	{"systemd", func(h *cgroup.Host) (cgroup.Driver, error) { return cgroup.NewSystemd(h) }},
 }
 
 // DriverNames lists the accepted --driver values.
@@ -56,6 +57,10 @@ func DriverName(flag, config string) string {
 
 // AutoDriver says which driver "auto" picks on this host, and why, in words.
 func AutoDriver(h *cgroup.Host) (name, why string) {
+	owned, whose := cgroup.SystemdOwns(h)
+	if ok, manager := cgroup.SystemdReachable(h); owned && ok && h.Cgroup2Mount != "" {
+		return "systemd", fmt.Sprintf("%s, and %s answers: cgdev asks it for transient scopes rather than writing into its tree", whose, manager)
+	}
 	if h.Cgroup2Mount != "" && h.BaseWritable {
 		return "direct", fmt.Sprintf("cgroup2 is mounted at %s and cgdev may create cgroups under %s", h.Cgroup2Mount, h.Base)
 	}

@@ -1,0 +1,108 @@
+package cgroup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// scopeGroup is a transient scope. Its processes are read, signalled, killed
+// and waited for through its cgroup (the embedded Dir, mount + ControlGroup);
+// the manager stops and forgets the unit in Remove.
+type scopeGroup struct {
+	Dir
+	name string // service or run name
+	unit string // e.g. cgdev-web-api.scope
+	d    *Systemd
+}
+
+func (g *scopeGroup) Name() string { return g.name }
+func (g *scopeGroup) Path() string { return string(g.Dir) }
+
+// Unit is the scope's unit name.
+func (g *scopeGroup) Unit() string { return g.unit }
+
+// verify checks, once the job is done, that pid really is in the scope's
+// cgroup (so Dir is the right directory) and that every limit's interface file
+// exists there: systemd accepts a limit whose controller it cannot enable and
+// then does not enforce it, so the file is the only proof.
+func (g *scopeGroup) verify(pid int, l *Limits) error {
+	pids, err := g.Dir.Procs()
+	if err != nil {
+		return fmt.Errorf("scope %s: %w", g.unit, err)
+	}
+	if !slices.Contains(pids, pid) {
+		return fmt.Errorf("scope %s: process %d is not in its cgroup %s after the job (is cgdev in another cgroup namespace than the manager?)", g.unit, pid, g.Dir)
+	}
+	var missing []Missing
+	for _, r := range l.Requirements() {
+		if _, err := os.Stat(filepath.Join(string(g.Dir), r.File)); err == nil {
+			continue
+		}
+		m := Missing{Requirement: r}
+		if g.d.host.BoundToV1(r.Controller) {
+			m.Reason, m.Fix = g.d.host.explainMissing(r.Controller)
+		} else {
+			m.Reason = fmt.Sprintf("systemd accepted %s for %s but its cgroup has no %s, so nothing would enforce it", r.Property, g.unit, r.File)
+			m.Fix = "delegate the controller to the manager (for a user manager: Delegate= in user@.service)"
+		}
+		missing = append(missing, m)
+	}
+	if len(missing) > 0 {
+		return &UnsupportedError{Driver: g.d.Name(), Missing: missing}
+	}
+	return nil
+}
+
+// Remove stops the unit (SIGTERM to anything still in it, as StopUnit does),
+// waits for the stop job, resets a failed state and waits until the manager
+// has forgotten the unit, so its name is free again. A unit already gone is
+// not an error.
+func (g *scopeGroup) Remove() error {
+	ctx, cancel := context.WithTimeout(context.Background(), managerTimeout)
+	defer cancel()
+	d := g.d
+	done := make(chan string, 1) // buffered: see startScope
+	_, err := d.conn.StopUnitContext(ctx, g.unit, "replace", done)
+	switch {
+	case dbusErrorName(err) == errNoSuchUnit:
+	case err != nil:
+		return d.ep.callError("stopping "+g.unit, err)
+	default:
+		select {
+		case result := <-done:
+			if result != "done" {
+				return fmt.Errorf("stopping %s: the job ended %q", g.unit, result)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("stopping %s: %w", g.unit, ctx.Err())
+		}
+	}
+	if err := d.conn.ResetFailedUnitContext(ctx, g.unit); err != nil && dbusErrorName(err) != errNoSuchUnit {
+		return d.ep.callError("resetting "+g.unit, err)
+	}
+	return g.waitGone(ctx)
+}
+
+// waitGone polls the manager until the unit is unloaded. Transient units are
+// collected in the manager's next event loop iteration after they stop: the
+// first or second look normally finds it gone.
+func (g *scopeGroup) waitGone(ctx context.Context) error {
+	for delay := 200 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		st, err := g.d.unitStatus(ctx, g.unit)
+		if err != nil {
+			return err
+		}
+		if st.LoadState == "not-found" || st.LoadState == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is still loaded (%s/%s): %w", g.unit, st.ActiveState, st.SubState, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+}
