@@ -1,0 +1,40 @@
+# cgdev — see README.md. The two commands a new user runs:
+#   make demo   build cgdev and show it start, inspect and stop a bundled project
+#   make test   install what the tests need (as root), then run every test suite
+GO      ?= go
+BIN     := bin/cgdev
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build setup test unit vmtest bench demo vet clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cgdev
+
+# setup installs the Debian packages the test beds need (root only; prints
+# what is missing otherwise). Idempotent and quick when all is present.
+setup:
+	test/setup.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+# unit runs the host suites (kernel, real processes, a real systemd user
+# manager started for the run when none is reachable).
+unit: build
+	test/systemd/with-manager.sh $(GO) test -count=1 ./...
+
+# vmtest runs the limit tests in a pure-cgroup2 qemu VM (test/vm).
+vmtest:
+	test/vm/vmtest.sh
+
+test: setup vet unit vmtest
+
+bench: build
+	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -benchtime 200x ./...
+
+clean:
+	rm -rf bin
