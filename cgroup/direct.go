@@ -64,7 +64,7 @@ func (d *Direct) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, er
 	}
 	rel := d.relPath(spec.Project, spec.Name)
 	g := &directGroup{name: spec.Name, Dir: Dir(filepath.Join(d.host.Cgroup2Mount, rel)), base: d.baseDir()}
-	if err := d.create(rel, &spec.Limits); err != nil {
+	if err := d.createRetry(rel, &spec.Limits); err != nil {
 		return nil, err
 	}
 	if err := startInto(cmd, g.Dir); err != nil {
@@ -75,6 +75,16 @@ func (d *Direct) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, er
 }
 
 func (d *Direct) baseDir() string { return filepath.Join(d.host.Cgroup2Mount, d.host.Base) }
+
+// createRetry retries create when a concurrent cgdev removed the emptied base
+// directory between creating it and creating the group inside it.
+func (d *Direct) createRetry(rel string, l *Limits) error {
+	err := d.create(rel, l)
+	for i := 0; i < 3 && errors.Is(err, os.ErrNotExist); i++ {
+		err = d.create(rel, l)
+	}
+	return err
+}
 
 // create makes the cgroup rel with limits applied, and checks each limit's file
 // exists afterwards, so that no limit is dropped unnoticed.
