@@ -259,3 +259,26 @@ func TestRunRefusesUnenforceableLimit(t *testing.T) {
 	}
 	assertNoGroups(t, h)
 }
+
+// TestRunConcurrent: parallel runs share the base directory, which the last
+// one removes; none may fail for it, and nothing is left.
+func TestRunConcurrent(t *testing.T) {
+	h := testenv.CgroupBase(t)
+	bin := testenv.Binary(t)
+	errs := make(chan error, 16)
+	for i := 0; i < cap(errs); i++ {
+		go func() {
+			out, err := exec.Command(bin, "run", "--", "sh", "-c", "sleep 0.0$((RANDOM % 5))").CombinedOutput()
+			if err != nil {
+				err = errors.New(err.Error() + ": " + string(out))
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < cap(errs); i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	assertNoGroups(t, h)
+}
