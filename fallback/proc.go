@@ -6,6 +6,7 @@ package fallback
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -25,6 +26,7 @@ type Proc struct {
 	StartTicks uint64 // start time in clock ticks since boot: with PID, a unique identity
 	UTime      uint64 // user CPU in clock ticks
 	STime      uint64 // system CPU in clock ticks
+	Threads    int
 	RSSPages   int64
 }
 
@@ -75,6 +77,7 @@ func parseStat(b []byte) (Proc, error) {
 	p.SID, _ = strconv.Atoi(f[3])
 	p.UTime, _ = strconv.ParseUint(f[11], 10, 64)
 	p.STime, _ = strconv.ParseUint(f[12], 10, 64)
+	p.Threads, _ = strconv.Atoi(f[17])
 	p.StartTicks, _ = strconv.ParseUint(f[19], 10, 64)
 	p.RSSPages, _ = strconv.ParseInt(f[21], 10, 64)
 	return p, nil
@@ -126,9 +129,21 @@ func (t *Table) Children(pid int) []int { return t.children[pid] }
 // Descendants returns every descendant of pid, breadth first (children, then
 // their children, ...), excluding pid itself.
 func (t *Table) Descendants(pid int) []int {
+	return t.Subtree(pid)
+}
+
+// Subtree returns every descendant of the roots, breadth first, once each,
+// excluding the roots themselves. One walk serves any number of roots.
+func (t *Table) Subtree(roots ...int) []int {
 	var out []int
-	queue := append([]int(nil), t.children[pid]...)
-	seen := map[int]bool{pid: true}
+	var queue []int
+	seen := make(map[int]bool, len(roots))
+	for _, r := range roots {
+		seen[r] = true
+	}
+	for _, r := range roots {
+		queue = append(queue, t.children[r]...)
+	}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
@@ -156,6 +171,60 @@ func Environ(pid int, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// The markers: every service process, and every process it forks, carries
+// ProjectEnv and ServiceEnv in its environment; `cgdev run` sets RunEnv.
+// (The launcher package spells the same names.)
+const (
+	ProjectEnv = "CGDEV_PROJECT"
+	ServiceEnv = "CGDEV_SERVICE"
+	RunEnv     = "CGDEV_RUN"
+)
+
+// Marker is what a process's initial environment says it belongs to.
+type Marker struct {
+	Project, Service, Run string
+}
+
+// ReadMarker reads pid's markers with one read of /proc/PID/environ. That file
+// shows the environment the process was started with: a process that later
+// unsets a variable still shows it, one exec'd with a cleared environment
+// (env -i) or that overwrites the area (setproctitle) does not. An unreadable
+// environ (another user's, without privilege) yields the zero Marker.
+func ReadMarker(pid int) Marker {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return Marker{}
+	}
+	var m Marker
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		k, v, ok := bytes.Cut(kv, []byte{'='})
+		if !ok {
+			continue
+		}
+		// The first occurrence wins, as getenv(3) sees it.
+		switch string(k) {
+		case ProjectEnv:
+			m.Project = cmp.Or(m.Project, string(v))
+		case ServiceEnv:
+			m.Service = cmp.Or(m.Service, string(v))
+		case RunEnv:
+			m.Run = cmp.Or(m.Run, string(v))
+		}
+	}
+	return m
+}
+
+// Label names what m belongs to for display: the service, "run:NAME", or "".
+func (m Marker) Label() string {
+	switch {
+	case m.Service != "":
+		return m.Service
+	case m.Run != "":
+		return "run:" + m.Run
+	}
+	return ""
 }
 
 // Cmdline returns pid's command line with arguments joined by spaces.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/fallback"
 )
 
 // DriverEnv names the driver when no --driver flag is given.
@@ -18,6 +19,7 @@ var drivers = []struct {
 }{
 	{"direct", func(h *cgroup.Host) (cgroup.Driver, error) { return cgroup.NewDirect(h) }},
 	{"systemd", func(h *cgroup.Host) (cgroup.Driver, error) { return cgroup.NewSystemd(h) }},
+	{"fallback", func(h *cgroup.Host) (cgroup.Driver, error) { return fallback.New(h) }},
 }
 
 // DriverNames lists the accepted --driver values.
@@ -64,5 +66,8 @@ func AutoDriver(h *cgroup.Host) (name, why string) {
 	if h.Cgroup2Mount != "" && h.BaseWritable {
 		return "direct", fmt.Sprintf("cgroup2 is mounted at %s and cgdev may create cgroups under %s", h.Cgroup2Mount, h.Base)
 	}
-	return "direct", "no other driver is available"
+	if h.Cgroup2Mount == "" {
+		return "fallback", "this machine has no cgroup2 hierarchy mounted and no systemd manager to ask: services run in sessions of their own, tracked by their CGDEV_* environment markers through /proc; resource limits cannot be enforced"
+	}
+	return "fallback", fmt.Sprintf("this user may not create cgroups under %s%s and no systemd manager offers them: services run in sessions of their own, tracked by their CGDEV_* environment markers through /proc; resource limits cannot be enforced", h.Cgroup2Mount, h.Base)
 }

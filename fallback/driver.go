@@ -1,0 +1,194 @@
+package fallback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/cgdev/cgdev/cgroup"
+)
+
+// Driver runs groups without cgroups, for machines that give the user none
+// (no cgroup2 mount, or none writable, and no systemd to ask). Each group
+// starts in a session of its own, every process of it carries the group's
+// marker in its environment, and its first process is recorded by PID and
+// start time. It enforces no resource limit, and it cannot follow a process
+// that both clears its environment and leaves the process tree (see
+// docs/fallback.md).
+type Driver struct {
+	host  *cgroup.Host
+	scope scope
+}
+
+var _ cgroup.Driver = (*Driver)(nil)
+
+// New returns the fallback driver. h (which may be nil) only serves to
+// explain, in Check's errors, why no cgroup is used. It fails only when /proc
+// is not mounted, as everything here reads it.
+func New(h *cgroup.Host) (*Driver, error) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		return nil, fmt.Errorf("fallback driver: /proc is not mounted: %w", err)
+	}
+	return &Driver{host: h, scope: callerScope()}, nil
+}
+
+// Name is "fallback".
+func (d *Driver) Name() string { return "fallback" }
+
+// Check refuses every limit: without a cgroup nothing can enforce one.
+func (d *Driver) Check(l *cgroup.Limits) error {
+	reqs := l.Requirements()
+	if len(reqs) == 0 {
+		return nil
+	}
+	reason := "the fallback driver runs without cgroups (" + d.whyNoCgroup() + ")"
+	fix := "run where cgdev can create cgroups (--driver direct: root, or a delegated cgroup2 subtree) or ask a systemd manager (--driver systemd)"
+	missing := make([]cgroup.Missing, len(reqs))
+	for i, r := range reqs {
+		missing[i] = cgroup.Missing{Requirement: r, Reason: reason, Fix: fix}
+	}
+	return &cgroup.UnsupportedError{Driver: d.Name(), Missing: missing}
+}
+
+func (d *Driver) whyNoCgroup() string {
+	switch {
+	case d.host == nil:
+		return "it was chosen explicitly"
+	case d.host.Cgroup2Mount == "":
+		return "this machine has no cgroup2 hierarchy mounted"
+	case !d.host.BaseWritable:
+		return fmt.Sprintf("this user may not create cgroups under %s%s", d.host.Cgroup2Mount, d.host.Base)
+	}
+	return "it was chosen with --driver fallback although cgroups are available"
+}
+
+// Start starts cmd as the leader of a new group: in a session of its own
+// (or, when the caller asked for Setpgid or Foreground, as for a foreground
+// job on a terminal, in a process group of its own), with the group's
+// markers set in its environment, replacing any inherited ones. A service
+// that already has live processes is refused.
+func (d *Driver) Start(ctx context.Context, spec cgroup.Spec, cmd *exec.Cmd) (cgroup.Group, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if spec.Name == "" || strings.ContainsAny(spec.Name+spec.Project, "\x00=") {
+		return nil, fmt.Errorf("fallback driver: invalid group name %q (project %q)", spec.Name, spec.Project)
+	}
+	if err := d.Check(&spec.Limits); err != nil {
+		return nil, err
+	}
+	if cmd.Err != nil {
+		return nil, cmd.Err
+	}
+	if cmd.Process != nil {
+		return nil, errors.New("fallback driver: command already started")
+	}
+	if err := ownSession(cmd); err != nil {
+		return nil, err
+	}
+	sel := selectorOf(spec)
+	if spec.Project != "" {
+		if running, err := newGroup(spec.Name, sel, true).Procs(); err != nil {
+			return nil, err
+		} else if len(running) > 0 {
+			return nil, fmt.Errorf("service %s of project %s already has processes: %v", spec.Name, spec.Project, running)
+		}
+	}
+	cmd.Env = withMarkers(cmd.Environ(), spec)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	// The leader is our unreaped child: its PID cannot be recycled before the
+	// caller's Wait, so this read is of the right process.
+	p, err := ReadProc(cmd.Process.Pid)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("fallback driver: reading the start time of PID %d: %w", cmd.Process.Pid, err)
+	}
+	return newGroup(spec.Name, sel, true, p.Identity()), nil
+}
+
+// ownSession makes cmd start in a new session, unless it asks for a process
+// group of its own (which setsid would forbid).
+func ownSession(cmd *exec.Cmd) error {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	a := cmd.SysProcAttr
+	switch {
+	case a.Setpgid && a.Pgid != 0:
+		return fmt.Errorf("fallback driver: the command must lead its own process group, not join group %d", a.Pgid)
+	case a.Setsid, a.Setpgid, a.Foreground:
+	default:
+		a.Setsid = true
+	}
+	return nil
+}
+
+func selectorOf(spec cgroup.Spec) selector {
+	if spec.Project == "" {
+		return selector{run: spec.Name}
+	}
+	return selector{project: spec.Project, service: spec.Name}
+}
+
+// withMarkers returns env with the group's markers. A service drops an
+// inherited CGDEV_RUN (a service started from inside a run is not part of
+// the run, just as its cgroup would not be); a run keeps inherited service
+// markers, so a run started by a service still counts as the project's.
+func withMarkers(env []string, spec cgroup.Spec) []string {
+	drop := []string{RunEnv}
+	add := []string{RunEnv + "=" + spec.Name}
+	if spec.Project != "" {
+		drop = []string{ProjectEnv, ServiceEnv, RunEnv}
+		add = []string{ProjectEnv + "=" + spec.Project, ServiceEnv + "=" + spec.Name}
+	}
+	out := make([]string, 0, len(env)+len(add))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(drop, k) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, add...)
+}
+
+// Groups finds the live groups of project by scanning /proc for processes
+// carrying its marker: one group per CGDEV_SERVICE value. With project ""
+// it returns the runs (one group per CGDEV_RUN value). No state file is read.
+func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
+	t, err := Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("scanning /proc: %w", err)
+	}
+	names := map[string]bool{}
+	for _, p := range t.Procs {
+		if !d.scope.allows(p) {
+			continue
+		}
+		m := ReadMarker(p.PID)
+		switch {
+		case project == "" && m.Run != "":
+			names[m.Run] = true
+		case project != "" && m.Project == project && m.Service != "":
+			names[m.Service] = true
+		}
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	groups := make([]cgroup.Group, len(sorted))
+	for i, n := range sorted {
+		groups[i] = newGroup(n, selectorOf(cgroup.Spec{Project: project, Name: n}), true)
+	}
+	return groups, nil
+}

@@ -1,0 +1,331 @@
+package fallback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"golang.org/x/sys/unix"
+)
+
+// ClockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
+// Linux architecture Go supports.
+const ClockTicks = 100
+
+// Reason says why a process is counted in a Group.
+type Reason string
+
+const (
+	ByLeader       Reason = "leader"        // the recorded first process (PID and start time)
+	ByMarker       Reason = "marker"        // carries the group's CGDEV_* marker
+	ByEarlierScan  Reason = "seen before"   // found by an earlier scan and still the same process
+	ByTree         Reason = "descendant"    // forked, directly or not, by a member
+	ByProcessGroup Reason = "process group" // in the process group of a leader
+	BySession      Reason = "session"       // in the session of a leader
+)
+
+// Member is one process of a Group and why it belongs.
+type Member struct {
+	Proc
+	Why Reason
+}
+
+// selector says which marked processes form a group: a project's service, or
+// a run. The zero selector matches no marker (a plain process tree).
+type selector struct {
+	project, service string
+	run              string
+}
+
+func (s selector) match(m Marker) bool {
+	switch {
+	case s.run != "":
+		return m.Run == s.run
+	case s.project != "":
+		return m.Project == s.project && m.Service == s.service
+	}
+	return false
+}
+
+// scope is whose processes may ever be counted: never PID 1, never cgdev
+// itself, no zombie, and only the caller's own unless the caller is root.
+type scope struct {
+	uid  int // effective uid of the caller; 0 means any
+	self int
+}
+
+func callerScope() scope { return scope{uid: os.Geteuid(), self: os.Getpid()} }
+
+func (s scope) allows(p Proc) bool {
+	return p.PID > 1 && p.PID != s.self && p.State != 'Z' && (s.uid == 0 || p.UID == s.uid)
+}
+
+// Group is a set of processes identified without a cgroup. A process belongs
+// when it is in scope and
+//   - carries the group's marker (CGDEV_PROJECT+CGDEV_SERVICE, or CGDEV_RUN), or
+//   - is a recorded leader whose start time still matches, or
+//   - descends from a leader or from a marked process, or
+//   - is in the process group or session of a leader, or of a marked process
+//     that leads its group or session (only for marker groups), or
+//   - was found by an earlier scan of this Group and is still the same process.
+//
+// Membership is recomputed from /proc on every call; there are no state files.
+// It implements cgroup.Group.
+type Group struct {
+	name   string
+	sel    selector
+	expand bool // count process group and session members
+	scope  scope
+
+	mu      sync.Mutex
+	leaders []Identity
+	known   map[Identity]bool
+}
+
+var _ cgroup.Group = (*Group)(nil)
+
+func newGroup(name string, sel selector, expand bool, leaders ...Identity) *Group {
+	return &Group{name: name, sel: sel, expand: expand, scope: callerScope(), leaders: leaders, known: map[Identity]bool{}}
+}
+
+// Name is the service or run name.
+func (g *Group) Name() string { return g.name }
+
+// Path is "": a fallback group has no cgroupfs directory.
+func (g *Group) Path() string { return "" }
+
+// Leaders returns the recorded first processes.
+func (g *Group) Leaders() []Identity {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]Identity(nil), g.leaders...)
+}
+
+// Members scans /proc and returns the group's processes, each with the reason
+// it was counted, ordered by PID.
+func (g *Group) Members() ([]Member, error) {
+	t, err := Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("scanning /proc for %s: %w", g.name, err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	why := map[int]Reason{}
+	anchors := map[int]bool{}
+	var roots []int
+	add := func(p Proc, r Reason) {
+		if _, ok := why[p.PID]; !ok && g.scope.allows(p) {
+			why[p.PID] = r
+			roots = append(roots, p.PID)
+		}
+	}
+	for _, id := range g.leaders {
+		if p, ok := t.Procs[id.PID]; ok && p.StartTicks == id.StartTicks {
+			anchors[id.PID] = true // a zombie leader still holds its group and session IDs
+			add(p, ByLeader)
+		}
+	}
+	if g.sel != (selector{}) {
+		for _, p := range t.Procs {
+			if g.scope.allows(p) && g.sel.match(ReadMarker(p.PID)) {
+				add(p, ByMarker)
+				if p.PGID == p.PID || p.SID == p.PID {
+					anchors[p.PID] = true
+				}
+			}
+		}
+	}
+	for id := range g.known {
+		if p, ok := t.Procs[id.PID]; ok && p.StartTicks == id.StartTicks {
+			add(p, ByEarlierScan)
+		}
+	}
+	for _, pid := range t.Subtree(roots...) {
+		if _, ok := why[pid]; !ok && g.scope.allows(t.Procs[pid]) {
+			why[pid] = ByTree
+		}
+	}
+	if g.expand && len(anchors) > 0 {
+		for _, p := range t.Procs {
+			if _, ok := why[p.PID]; ok || !g.scope.allows(p) {
+				continue
+			}
+			switch {
+			case anchors[p.PGID]:
+				why[p.PID] = ByProcessGroup
+			case anchors[p.SID]:
+				why[p.PID] = BySession
+			}
+		}
+	}
+	members := make([]Member, 0, len(why))
+	g.known = make(map[Identity]bool, len(why))
+	for pid, r := range why {
+		p := t.Procs[pid]
+		members = append(members, Member{p, r})
+		g.known[p.Identity()] = true
+	}
+	sort.Slice(members, func(i, j int) bool { return members[i].PID < members[j].PID })
+	return members, nil
+}
+
+func (g *Group) identities() ([]Identity, error) {
+	ms, err := g.Members()
+	ids := make([]Identity, len(ms))
+	for i, m := range ms {
+		ids[i] = m.Identity()
+	}
+	return ids, err
+}
+
+// Procs lists the PIDs in the group.
+func (g *Group) Procs() ([]int, error) {
+	ms, err := g.Members()
+	pids := make([]int, len(ms))
+	for i, m := range ms {
+		pids[i] = m.PID
+	}
+	return pids, err
+}
+
+// signalRounds bounds how often Signal rescans for processes forked while it
+// was signalling.
+const signalRounds = 4
+
+// Signal sends sig to each member through a pidfd (see Identity.Signal), then
+// rescans and signals members forked meanwhile, until a scan finds none new.
+// It returns how many distinct processes it reached. A process it may not
+// signal (EPERM) is skipped; the error is returned only if no process at all
+// was reached.
+func (g *Group) Signal(sig syscall.Signal) (int, error) {
+	sent := map[Identity]bool{}
+	reached := 0
+	var errs []error
+	for range signalRounds {
+		ids, err := g.identities()
+		if err != nil {
+			return reached, err
+		}
+		fresh := 0
+		for _, id := range ids {
+			if sent[id] {
+				continue
+			}
+			sent[id] = true
+			fresh++
+			ok, err := id.Signal(sig)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if ok {
+				reached++
+			}
+		}
+		if fresh == 0 {
+			break
+		}
+	}
+	if reached == 0 && len(errs) > 0 {
+		return 0, fmt.Errorf("%s: %w", g.name, errors.Join(errs...))
+	}
+	return reached, nil
+}
+
+// killTimeout bounds Kill: a group that keeps producing new processes for
+// this long is reported, not chased forever.
+const killTimeout = 10 * time.Second
+
+// Kill sends SIGKILL to every member, waits (on pidfds) for those to die so
+// that children forked in the meantime become visible, and repeats until a
+// scan finds no member it has not already killed. Without a cgroup there is
+// no atomic cgroup.kill; this loop is how a group that forks while being
+// killed is still emptied.
+func (g *Group) Kill() error {
+	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
+	defer cancel()
+	killed := map[Identity]bool{}
+	var errs []error
+	for {
+		ids, err := g.identities()
+		if err != nil {
+			return err
+		}
+		var fresh []Identity
+		for _, id := range ids {
+			if killed[id] {
+				continue
+			}
+			killed[id] = true
+			ok, err := id.Signal(unix.SIGKILL)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if ok {
+				fresh = append(fresh, id)
+			}
+		}
+		if len(fresh) == 0 {
+			if len(errs) > 0 {
+				return fmt.Errorf("%s: %w", g.name, errors.Join(errs...))
+			}
+			return nil
+		}
+		if err := waitExited(ctx, fresh); err != nil {
+			return fmt.Errorf("%s: processes were still appearing after %s of SIGKILL: %w", g.name, killTimeout, err)
+		}
+	}
+}
+
+// WaitEmpty returns nil as soon as a scan finds no member, or ctx's error.
+// Between scans it sleeps in poll(2) on the members' pidfds, which wake it
+// when they exit; it rescans only then, to catch members forked meanwhile.
+func (g *Group) WaitEmpty(ctx context.Context) error {
+	for {
+		ids, err := g.identities()
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := waitExited(ctx, ids); err != nil {
+			if ids, _ := g.identities(); len(ids) == 0 {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// waitExited returns when every process in ids has exited, or ctx's error.
+func waitExited(ctx context.Context, ids []Identity) error {
+	w := watchExits(ids)
+	defer w.close()
+	return w.wait(ctx)
+}
+
+// Remove does nothing: a fallback group has nothing to remove.
+func (g *Group) Remove() error { return nil }
+
+// Stats sums the members' counters from /proc: CPU time, resident memory (as
+// MemoryCurrent; shared pages count once per process) and threads.
+func (g *Group) Stats() (cgroup.Stats, error) {
+	ms, err := g.Members()
+	if err != nil {
+		return cgroup.Stats{}, err
+	}
+	s := cgroup.Stats{Procs: len(ms), HasMemory: len(ms) > 0}
+	page := uint64(os.Getpagesize())
+	for _, m := range ms {
+		s.CPUUsage += time.Duration(m.UTime+m.STime) * time.Second / ClockTicks
+		s.MemoryCurrent += uint64(max(m.RSSPages, 0)) * page
+		s.TasksCurrent += uint64(m.Threads)
+	}
+	return s, nil
+}
