@@ -208,10 +208,13 @@ func (d *Systemd) startScope(ctx context.Context, name, unitName string, props [
 			}
 			continue
 		}
+		g := &scopeGroup{name: name, unit: unitName, d: d}
 		if err != nil {
+			if ctx.Err() != nil {
+				g.Remove() // the call may have reached the manager
+			}
 			return nil, d.ep.callError(op, err)
 		}
-		g := &scopeGroup{name: name, unit: unitName, d: d}
 		select {
 		case result := <-done:
 			if result != "done" {
