@@ -1,0 +1,140 @@
+package e2e_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/test/testenv"
+)
+
+// needUserManager skips unless a systemd user manager answers (as under
+// test/systemd/with-manager.sh) and systemctl is there to cross-check cgdev.
+func needUserManager(t *testing.T) *cgroup.Host {
+	t.Helper()
+	h, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Systemd.UserBus {
+		t.Skip("no systemd user manager reachable; run under test/systemd/with-manager.sh")
+	}
+	if _, err := exec.LookPath("systemctl"); err != nil {
+		t.Skip("systemctl not installed")
+	}
+	return h
+}
+
+// scopes lists the loaded cgdev units whose name contains part, as
+// `systemctl --user list-units 'cgdev-*'` shows them.
+func scopes(t *testing.T, part string) []string {
+	t.Helper()
+	out, err := exec.Command("systemctl", "--user", "list-units", "--all", "--plain", "--no-legend", "cgdev-*").Output()
+	if err != nil {
+		t.Fatalf("systemctl --user list-units: %v", err)
+	}
+	var units []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[0], part) {
+			units = append(units, f[0])
+		}
+	}
+	return units
+}
+
+// runName returns a --name unique to this test and the escaped form it
+// takes in unit names.
+func runName(prefix string) (name, inUnit string) {
+	b := make([]byte, 4)
+	rand.Read(b)
+	name = prefix + hex.EncodeToString(b)
+	return name, strings.ReplaceAll(name, "-", `\x2d`)
+}
+
+func assertNoScopes(t *testing.T, part string) {
+	t.Helper()
+	if left := scopes(t, part); len(left) > 0 {
+		t.Errorf("cgdev left scopes behind: %v", left)
+	}
+}
+
+func TestSystemdRunExitStatus(t *testing.T) {
+	needUserManager(t)
+	name, part := runName("sd-exit-")
+	for script, want := range map[string]int{"exit 0": 0, "exit 7": 7, "kill -TERM $$": 128 + 15, "kill -KILL $$": 137} {
+		code, _, stderr := cgdevRun(t, "--driver", "systemd", "run", "--name", name, "--", "sh", "-c", script)
+		if code != want {
+			t.Errorf("cgdev --driver systemd run -- sh -c %q exited %d; want %d (stderr %q)", script, code, want, stderr)
+		}
+	}
+	assertNoScopes(t, part)
+}
+
+// TestSystemdRunInScope: the command runs in a scope of the user manager,
+// named after --name, from its first instruction.
+func TestSystemdRunInScope(t *testing.T) {
+	needUserManager(t)
+	name, part := runName("sd-scope-")
+	code, stdout, stderr := cgdevRun(t, "--driver", "systemd", "run", "--name", name, "--", "cat", "/proc/self/cgroup")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if want := "/cgdev-run-" + part + `\x2d`; !strings.Contains(stdout, want) || !strings.Contains(stdout, ".scope\n") {
+		t.Errorf("/proc/self/cgroup = %q; want a scope containing %q", stdout, want)
+	}
+	assertNoScopes(t, part)
+}
+
+// TestSystemdRunReapsLeftovers: a setsid child, a double-forked child and a
+// TERM-ignoring one outlive the main process; cgdev ends them all through
+// the scope's cgroup and the scope disappears.
+func TestSystemdRunReapsLeftovers(t *testing.T) {
+	needUserManager(t)
+	name, part := runName("sd-reap-")
+	pidFile := filepath.Join(t.TempDir(), "pids")
+	script := `setsid sleep 1000 & echo $! >> "$0"; (sleep 1000 & echo $! >> "$0")
+setsid sh -c 'trap "" TERM; echo $$ >> "$0"; while :; do sleep 0.05; done' "$0" &
+while [ "$(wc -l < "$0")" -lt 3 ]; do sleep 0.01; done`
+	code, _, stderr := cgdevRun(t, "--driver", "systemd", "run", "--name", name, "--grace", "200ms", "--", "sh", "-c", script, pidFile)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	pids := readPids(t, pidFile)
+	if len(pids) != 3 {
+		t.Fatalf("expected 3 leftover pids, got %v", pids)
+	}
+	for _, p := range pids {
+		if testenv.Alive(p) {
+			t.Errorf("leftover %d survived cgdev run", p)
+		}
+	}
+	// (3 or more: the TERM-ignorer may be caught with its sleep child.)
+	if !strings.Contains(stderr, "leftover process(es) with SIGKILL after the 200ms grace period") {
+		t.Errorf("stderr %q does not report the reaped processes", stderr)
+	}
+	assertNoScopes(t, part)
+}
+
+// TestSystemdRunRefusesMemoryMax: on this host systemd would accept MemoryMax
+// and not enforce it; cgdev refuses, runs nothing and leaves no scope.
+func TestSystemdRunRefusesMemoryMax(t *testing.T) {
+	needUserManager(t)
+	name, part := runName("sd-mem-")
+	marker := filepath.Join(t.TempDir(), "ran")
+	code, _, stderr := cgdevRun(t, "--driver", "systemd", "run", "--name", name, "-p", "MemoryMax=64M", "--", "touch", marker)
+	if code == 0 && strings.TrimSpace(stderr) == "" {
+		t.Skip("the manager here enforces MemoryMax")
+	}
+	if code != 1 || !strings.Contains(stderr, "MemoryMax cannot be enforced") {
+		t.Fatalf("exit %d, stderr %q; want 1 and a refusal naming MemoryMax", code, stderr)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the command ran despite the refused limit")
+	}
+	assertNoScopes(t, part)
+}
