@@ -3,6 +3,7 @@ package launcher
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/cgdev/cgdev/cgroup"
@@ -59,9 +60,13 @@ func DriverName(flag, config string) string {
 
 // AutoDriver says which driver "auto" picks on this host, and why, in words.
 func AutoDriver(h *cgroup.Host) (name, why string) {
-	owned, whose := cgroup.SystemdOwns(h)
-	if ok, manager := cgroup.SystemdReachable(h); owned && ok && h.Cgroup2Mount != "" {
-		return "systemd", fmt.Sprintf("%s, and %s answers: cgdev asks it for transient scopes rather than writing into its tree", whose, manager)
+	if ok, manager := cgroup.SystemdReachable(h); ok && h.Cgroup2Mount != "" {
+		if owned, whose := cgroup.SystemdOwns(h); owned {
+			return "systemd", fmt.Sprintf("%s, and %s answers: cgdev asks it for transient scopes rather than writing into its tree", whose, manager)
+		}
+		if !h.BaseWritable {
+			return "systemd", fmt.Sprintf("this user may not create cgroups under %s%s, but %s answers and creates scopes for it", h.Cgroup2Mount, filepath.Dir(h.Base), manager)
+		}
 	}
 	if h.Cgroup2Mount != "" && h.BaseWritable {
 		return "direct", fmt.Sprintf("cgroup2 is mounted at %s and cgdev may create cgroups under %s", h.Cgroup2Mount, h.Base)
