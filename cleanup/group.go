@@ -23,16 +23,31 @@ type GroupResult struct {
 // has passed (returning the moment it is empty), then kills whatever is left,
 // waits for the group to drain and removes it. A grace of 0 kills at once.
 func StopGroup(ctx context.Context, g cgroup.Group, sig syscall.Signal, grace time.Duration) (GroupResult, error) {
-	res := GroupResult{Name: g.Name()}
 	start := time.Now()
+	signalled := 0
 	if grace > 0 {
 		n, err := g.Signal(sig)
 		if err != nil {
-			return res, err
+			return GroupResult{Name: g.Name()}, err
 		}
-		res.Signalled = n
+		signalled = n
+	}
+	res, err := Drain(ctx, g, start, grace)
+	res.Signalled = signalled
+	return res, err
+}
+
+// Drain is the second half of StopGroup, for callers that signal several
+// groups first and then drain them all concurrently: it waits until g is
+// empty or grace has passed (returning the moment it is empty, without
+// polling), then cgroup.kills whatever is left, waits for the group to drain
+// and removes it. Took is measured from signalled, when the stop signal went
+// out. A grace of 0 kills at once.
+func Drain(ctx context.Context, g cgroup.Group, signalled time.Time, grace time.Duration) (GroupResult, error) {
+	res := GroupResult{Name: g.Name()}
+	if grace > 0 {
 		if err := waitEmpty(ctx, g, grace); err == nil {
-			res.Took = time.Since(start)
+			res.Took = time.Since(signalled)
 			return res, removeGroup(g)
 		}
 	}
@@ -40,7 +55,7 @@ func StopGroup(ctx context.Context, g cgroup.Group, sig syscall.Signal, grace ti
 	if err := Kill(ctx, g); err != nil {
 		return res, err
 	}
-	res.Took = time.Since(start)
+	res.Took = time.Since(signalled)
 	return res, removeGroup(g)
 }
 

@@ -1,0 +1,15 @@
+package cleanup
+
+import (
+	"fmt"
+	"io"
+)
+
+// reporter writes the [k/5] lines.
+type reporter struct {
+	out io.Writer
+}
+
+func (r *reporter) phase(k int, format string, a ...any) {
+	fmt.Fprintf(r.out, "[%d/5] %s\n", k, fmt.Sprintf(format, a...))
+}

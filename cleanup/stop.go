@@ -1,0 +1,311 @@
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/fallback"
+	"golang.org/x/sys/unix"
+)
+
+// The markers every service process inherits (the launcher sets them).
+const (
+	projectEnv = "CGDEV_PROJECT"
+	serviceEnv = "CGDEV_SERVICE"
+)
+
+// StopOptions describe a project's stop. Groups are found through the driver
+// by project name, never through PID files, so a stop works when the state
+// files are gone or wrong, and never signals a process they merely name.
+type StopOptions struct {
+	Project string // project id: the groups' project and the CGDEV_PROJECT marker
+	Dir     string // project directory, for the pattern sweep's working-directory test
+	// Services limits the stop to these services; empty means every group of
+	// the project, including services no longer in the config.
+	Services []string
+	// Order lists service names dependants first; groups not in it are
+	// signalled before all of those in it.
+	Order []string
+	// Signal and Grace give each service's stop signal and grace period.
+	Signal func(service string) syscall.Signal
+	Grace  func(service string) time.Duration
+	// OrphanGrace is what orphans get between SIGTERM and SIGKILL.
+	OrphanGrace time.Duration
+	Force       bool // no grace: cgroup.kill at once, SIGKILL to orphans
+	Containers  bool // phase 4 only
+	Patterns    []*regexp.Regexp
+	ComposeFile string
+	// Forget removes the tracking files of the stopped services (phase 5).
+	Forget func(stopped []string) error
+	Out    io.Writer
+}
+
+// StopReport is what Stop did and what survived.
+type StopReport struct {
+	Groups    []GroupResult
+	Orphans   []Orphan
+	Survivors []string // empty when the stop is verified complete
+}
+
+// Stop runs the five phases, reporting each as [k/5] on opt.Out:
+//  1. the stop signal to every process of each service, dependants first;
+//  2. a concurrent, event-driven wait for each group to empty, cgroup.kill
+//     after its grace period, and removal of the group;
+//  3. the orphan sweep: processes of this project (marker, or a pattern with
+//     a working directory inside the project) and this user, outside the
+//     groups; never cgdev itself or its ancestors;
+//  4. docker compose down, when a compose file is configured;
+//  5. verification: no process in a group or carrying the marker, groups
+//     and tracking files removed.
+//
+// It returns an error listing the survivors unless the verification holds.
+func Stop(ctx context.Context, drv cgroup.Driver, opt StopOptions) (*StopReport, error) {
+	r := &reporter{out: opt.Out}
+	rep := &StopReport{}
+	if opt.Containers {
+		if err := composeDown(ctx, opt.ComposeFile, opt.Dir, r); err != nil {
+			return rep, err
+		}
+		return rep, nil
+	}
+	groups, err := projectGroups(drv, opt.Project, opt.Services)
+	if err != nil {
+		return rep, err
+	}
+	orderGroups(groups, opt.Order)
+	signalled := signalAll(groups, opt, r)
+	rep.Groups = drainAll(ctx, groups, signalled, opt, r)
+	rep.Orphans = sweep(ctx, opt, r)
+	if err := composeDown(ctx, opt.ComposeFile, opt.Dir, r); err != nil {
+		rep.Survivors = append(rep.Survivors, err.Error())
+	}
+	rep.Survivors = append(rep.Survivors, verify(drv, groups, opt, r)...)
+	if len(rep.Survivors) > 0 {
+		return rep, fmt.Errorf("stop incomplete; still there:\n  %s", strings.Join(rep.Survivors, "\n  "))
+	}
+	return rep, nil
+}
+
+// projectGroups returns the project's groups, only those of services when given.
+func projectGroups(drv cgroup.Driver, project string, services []string) ([]cgroup.Group, error) {
+	all, err := drv.Groups(project)
+	if err != nil {
+		return nil, fmt.Errorf("finding the groups of project %s: %w", project, err)
+	}
+	if len(services) == 0 {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, s := range services {
+		want[s] = true
+	}
+	var out []cgroup.Group
+	for _, g := range all {
+		if want[g.Name()] {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// orderGroups sorts groups as order lists their names (dependants first),
+// groups it does not list first, by name.
+func orderGroups(groups []cgroup.Group, order []string) {
+	rank := map[string]int{}
+	for i, n := range order {
+		rank[n] = i + 1
+	}
+	sort.SliceStable(groups, func(i, j int) bool {
+		ri, rj := rank[groups[i].Name()], rank[groups[j].Name()]
+		if ri != rj {
+			return ri < rj
+		}
+		return groups[i].Name() < groups[j].Name()
+	})
+}
+
+// signalAll is phase 1. It returns when each group was signalled.
+func signalAll(groups []cgroup.Group, opt StopOptions, r *reporter) []time.Time {
+	at := make([]time.Time, len(groups))
+	if len(groups) == 0 {
+		r.phase(1, "stop signal: no service group is running")
+		return at
+	}
+	if opt.Force {
+		for i := range at {
+			at[i] = time.Now()
+		}
+		r.phase(1, "stop signal: skipped (--force): %s get cgroup.kill at once", names(groups))
+		return at
+	}
+	var parts []string
+	for i, g := range groups {
+		sig := opt.Signal(g.Name())
+		at[i] = time.Now()
+		n, err := g.Signal(sig)
+		switch {
+		case err != nil:
+			parts = append(parts, fmt.Sprintf("%s (error: %v)", g.Name(), err))
+		default:
+			parts = append(parts, fmt.Sprintf("%s %s→%d", g.Name(), unix.SignalName(sig), n))
+		}
+	}
+	r.phase(1, "stop signal, dependants first: %s", strings.Join(parts, ", "))
+	return at
+}
+
+// drainAll is phase 2: every group is waited for at once, each ending the
+// moment its group is empty, or killed when its grace runs out.
+func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time, opt StopOptions, r *reporter) []GroupResult {
+	if len(groups) == 0 {
+		r.phase(2, "wait: nothing to wait for")
+		return nil
+	}
+	results := make([]GroupResult, len(groups))
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		grace := opt.Grace(g.Name())
+		if opt.Force {
+			grace = 0
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = Drain(ctx, g, signalled[i], grace)
+		}()
+	}
+	wg.Wait()
+	var exited, forced []string
+	for i, res := range results {
+		took := res.Took.Round(time.Millisecond)
+		switch {
+		case errs[i] != nil:
+			forced = append(forced, fmt.Sprintf("%s FAILED: %v", res.Name, errs[i]))
+		case res.Forced && opt.Force:
+			forced = append(forced, fmt.Sprintf("%s in %s", res.Name, took))
+		case res.Forced:
+			forced = append(forced, fmt.Sprintf("%s (still running after its %s grace) in %s", res.Name, opt.Grace(res.Name), took))
+		default:
+			exited = append(exited, fmt.Sprintf("%s in %s", res.Name, took))
+		}
+	}
+	var parts []string
+	if len(exited) > 0 {
+		parts = append(parts, "exited: "+strings.Join(exited, ", "))
+	}
+	if len(forced) > 0 {
+		parts = append(parts, "killed with cgroup.kill: "+strings.Join(forced, ", "))
+	}
+	r.phase(2, "wait: %s", strings.Join(parts, "; "))
+	return results
+}
+
+func names(groups []cgroup.Group) string {
+	n := make([]string, len(groups))
+	for i, g := range groups {
+		n[i] = g.Name()
+	}
+	return strings.Join(n, ", ")
+}
+
+// composeDown is phase 4.
+func composeDown(ctx context.Context, file, dir string, r *reporter) error {
+	if file == "" {
+		r.phase(4, "containers: no compose.file configured, nothing to do")
+		return nil
+	}
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		r.phase(4, "containers: SKIPPED, docker is not installed (compose.file %s not brought down)", file)
+		return nil
+	}
+	if err := engineReachable(ctx, docker); err != nil {
+		r.phase(4, "containers: SKIPPED, the Docker engine is not reachable (%v); compose.file %s not brought down", err, file)
+		return nil
+	}
+	r.phase(4, "containers: docker compose -f %s down", file)
+	cmd := exec.CommandContext(ctx, docker, "compose", "-f", file, "down")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, r.out, r.out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("containers: docker compose -f %s down: %v", file, err)
+	}
+	return nil
+}
+
+// engineReachable asks the engine for its version, with a short timeout.
+func engineReachable(ctx context.Context, docker string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, docker, "version", "--format", "{{.Server.Version}}").CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		if msg == "" {
+			msg = err.Error()
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// verify is phase 5.
+func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, r *reporter) []string {
+	var survivors []string
+	groups, err := projectGroups(drv, opt.Project, opt.Services)
+	if err != nil {
+		survivors = append(survivors, err.Error())
+	}
+	for _, g := range groups {
+		pids, _ := g.Procs()
+		if len(pids) > 0 {
+			survivors = append(survivors, fmt.Sprintf("service %s: %d process(es) in its group: %v", g.Name(), len(pids), pids))
+			continue
+		}
+		if err := g.Remove(); err != nil {
+			survivors = append(survivors, fmt.Sprintf("service %s: group %s not removed: %v", g.Name(), g.Path(), err))
+		}
+	}
+	for _, o := range findOrphans(opt, false) {
+		survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, projectEnv, opt.Project))
+	}
+	stoppedNames := opt.Services
+	if len(stoppedNames) == 0 {
+		for _, g := range stopped {
+			stoppedNames = append(stoppedNames, g.Name())
+		}
+	}
+	if opt.Forget != nil {
+		if err := opt.Forget(stoppedNames); err != nil {
+			survivors = append(survivors, "tracking files: "+err.Error())
+		}
+	}
+	if len(survivors) > 0 {
+		r.phase(5, "verify: FAILED, %d survivor(s)", len(survivors))
+	} else {
+		r.phase(5, "verify: no process left in the project's groups or carrying its marker; groups and tracking files removed")
+	}
+	return survivors
+}
+
+// self returns cgdev's PID and those of its ancestors: never swept.
+func protected(t *fallback.Table) map[int]bool {
+	p := map[int]bool{0: true, 1: true}
+	for pid := os.Getpid(); pid > 1 && !p[pid]; pid = t.Procs[pid].PPID {
+		p[pid] = true
+	}
+	return p
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/launcher"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+)
+
+// session is an opened project with its driver: what every service command needs.
+type session struct {
+	project *launcher.Project
+	host    *cgroup.Host
+	driver  cgroup.Driver
+}
+
+// addFileFlag adds -f/--file to a service command's flags.
+func addFileFlag(fs *pflag.FlagSet) *string {
+	return fs.StringP("file", "f", "", "project file (default: ./cgdev.yaml, else ./Procfile)")
+}
+
+// openSession loads the project file and opens the driver: --driver, else
+// $CGDEV_DRIVER, else the config's driver:, else the one that started the
+// running services (state.json), else auto.
+func openSession(g *globals, file string) (*session, error) {
+	p, err := launcher.OpenProject(file)
+	if err != nil {
+		return nil, err
+	}
+	h, err := cgroup.Detect()
+	if err != nil {
+		return nil, err
+	}
+	configured := p.Config.Driver
+	if configured == "" {
+		if st, err := p.LoadState(); err == nil && st.Driver != "" {
+			configured = st.Driver
+		}
+	}
+	drv, err := launcher.OpenDriver(launcher.DriverName(g.driver, configured), h)
+	if err != nil {
+		return nil, err
+	}
+	return &session{project: p, host: h, driver: drv}, nil
+}
+
+// interruptible returns a context cancelled by SIGINT, SIGTERM or SIGHUP.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM, unix.SIGHUP)
+}
+
+func startCmd(g *globals, args []string) error {
+	fs := newFlagSet(g, "start")
+	file := addFileFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s, err := openSession(g, *file)
+	if err != nil {
+		return err
+	}
+	unlock, err := s.project.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ctx, cancel := interruptible()
+	defer cancel()
+	if _, err := launcher.Start(ctx, s.project, s.driver, fs.Args(), launcher.StartOptions{Driver: s.driver.Name(), Out: g.stdout}); err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	return nil
+}

@@ -1,0 +1,36 @@
+package launcher
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// parseProcfile reads "name: command" lines, as foreman, overmind and goreman
+// do. Blank lines and lines starting with # are skipped; every service gets
+// the defaults (SIGTERM, the default grace, no readiness check).
+func (c *Config) parseProcfile(b []byte) error {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for line := 1; sc.Scan(); line++ {
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		name, command, ok := strings.Cut(t, ":")
+		name, command = strings.TrimSpace(name), strings.TrimSpace(command)
+		if !ok || command == "" {
+			return &ConfigError{File: c.File, Line: line, Msg: "expected 'name: command'"}
+		}
+		if err := checkServiceName(name); err != nil {
+			return &ConfigError{File: c.File, Line: line, Field: name, Msg: err.Error()}
+		}
+		if c.Service(name) != nil {
+			return &ConfigError{File: c.File, Line: line, Field: name, Msg: "service defined twice"}
+		}
+		c.Services = append(c.Services, &Service{Name: name, Line: line, Command: command, Dir: c.Dir,
+			StopSignal: unix.SIGTERM, Grace: -1})
+	}
+	return sc.Err()
+}

@@ -1,0 +1,159 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// validate checks the target of a readiness check when the config is read.
+func (r *Ready) validate() error {
+	switch r.Kind {
+	case "tcp":
+		if _, _, err := net.SplitHostPort(r.Target); err != nil {
+			return fmt.Errorf("%q is not HOST:PORT", r.Target)
+		}
+	case "http":
+		u, err := url.Parse(r.Target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%q is not an http:// or https:// URL", r.Target)
+		}
+	case "log":
+		re, err := regexp.Compile("(?m)" + r.Target) // ^ and $ match at each line
+		if err != nil {
+			return fmt.Errorf("%q is not a regular expression: %v", r.Target, err)
+		}
+		r.re = re
+	}
+	return nil
+}
+
+// String describes the check, e.g. "tcp 127.0.0.1:5432".
+func (r *Ready) String() string { return r.Kind + " " + r.Target }
+
+// probe is one attempt of a check: nil when the service is ready.
+type probe func(ctx context.Context) error
+
+// readyEnv is what an exec check runs with: the service's directory and environment.
+type readyEnv struct {
+	dir     string
+	env     []string
+	logFile string
+	logFrom int64 // the log's size when the service started: only newer output counts
+}
+
+// WaitReady runs the check until it passes, ctx ends, or the check's timeout
+// passes. Between attempts it backs off from 10 ms to 250 ms, so that a fast
+// service is seen ready within milliseconds.
+func (r *Ready) wait(ctx context.Context, e readyEnv) error {
+	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	defer cancel()
+	p := r.probe(e)
+	var last error
+	for delay := 10 * time.Millisecond; ; delay = min(delay*2, 250*time.Millisecond) {
+		if last = p(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("not ready after %s (%s): %v", r.Timeout, r, last)
+			}
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (r *Ready) probe(e readyEnv) probe {
+	switch r.Kind {
+	case "tcp":
+		return func(ctx context.Context) error {
+			var d net.Dialer
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			c, err := d.DialContext(ctx, "tcp", r.Target)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		}
+	case "http":
+		client := &http.Client{Timeout: 2 * time.Second}
+		return func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.Target, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+			resp.Body.Close()
+			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				return fmt.Errorf("%s answered %s", r.Target, resp.Status)
+			}
+			return nil
+		}
+	case "exec":
+		return func(ctx context.Context) error { return runCheck(ctx, r.Target, e) }
+	default: // log
+		return func(ctx context.Context) error { return grepLog(r.re, e.logFile, e.logFrom) }
+	}
+}
+
+// runCheck runs cmd with sh -c in its own process group, and kills that group
+// if ctx ends first, so that a hanging check leaves nothing behind.
+func runCheck(ctx context.Context, command string, e readyEnv) error {
+	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd.Dir, cmd.Env = e.dir, e.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%q: %v", command, err)
+		}
+		return nil
+	case <-ctx.Done():
+		unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		<-done
+		return ctx.Err()
+	}
+}
+
+// grepLog reports whether re matches a line written to the log after offset from.
+func grepLog(re *regexp.Regexp, file string, from int64) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<20))
+	if err != nil {
+		return err
+	}
+	if re.Match(b) {
+		return nil
+	}
+	return fmt.Errorf("no output matching %q yet", re)
+}

@@ -1,0 +1,389 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/cleanup"
+	"github.com/cgdev/cgdev/fallback"
+	"golang.org/x/sys/unix"
+)
+
+// settle is how long a service without a readiness check must keep running
+// to count as started: long enough to catch a typo'd command or a port
+// already taken, short enough not to be noticed.
+const settle = 300 * time.Millisecond
+
+// logTailLines is how much of a failed service's log start shows.
+const logTailLines = 20
+
+// StartOptions configure Start.
+type StartOptions struct {
+	Driver string    // the driver's name, recorded in state.json
+	Out    io.Writer // progress lines and the summary
+}
+
+// StartResult is what happened to one service.
+type StartResult struct {
+	Name   string
+	PID    int
+	Cgroup string
+	State  string // ready, running (no check), already running, failed, skipped
+	Took   time.Duration
+	Err    error
+}
+
+// Start starts the named services (all when names is empty) and what they
+// depend on, each in a group of its own, each once its dependencies are ready
+// (independent services start concurrently). It waits for every readiness
+// check, records what runs in state.json and .pids/, prints a summary and
+// returns; nothing of cgdev stays resident. A service that exits early or
+// misses its readiness timeout has its group killed and removed, and its log
+// tail printed; the error then names every service that failed. The caller
+// holds the project lock.
+func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, opt StartOptions) ([]StartResult, error) {
+	services, err := p.Config.Closure(names)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range services {
+		if err := drv.Check(&s.Limits); err != nil {
+			return nil, fmt.Errorf("service %s (%s:%d): %w", s.Name, p.Config.File, s.Line, err)
+		}
+	}
+	st, err := p.LoadState()
+	if err != nil {
+		fmt.Fprintf(opt.Out, "cgdev: warning: %v\n", err)
+	}
+	running, err := liveGroups(drv, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	st.Project, st.Dir, st.Driver = p.ID, p.Dir, drv.Name()
+	for name := range st.Services {
+		if running[name] == nil {
+			delete(st.Services, name) // stopped or crashed since: the kernel knows best
+		}
+	}
+	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
+		done: map[string]chan struct{}{}, results: map[string]*StartResult{}}
+	results := s.startAll(ctx, services)
+	if err := p.SaveState(st); err != nil {
+		fmt.Fprintf(opt.Out, "cgdev: warning: recording state: %v\n", err)
+	}
+	printSummary(opt.Out, results)
+	var failed []string
+	for _, r := range results {
+		if r.State == "failed" || r.State == "skipped" {
+			failed = append(failed, r.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return results, fmt.Errorf("%d of %d service(s) not started: %s", len(failed), len(results), strings.Join(failed, ", "))
+	}
+	return results, nil
+}
+
+// liveGroups returns the project's groups that hold processes, by service
+// name, and removes empty leftovers of services that died.
+func liveGroups(drv cgroup.Driver, project string) (map[string]cgroup.Group, error) {
+	groups, err := drv.Groups(project)
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]cgroup.Group{}
+	for _, g := range groups {
+		if pids, err := g.Procs(); err == nil && len(pids) > 0 {
+			live[g.Name()] = g
+		} else if err == nil {
+			g.Remove()
+		}
+	}
+	return live, nil
+}
+
+// starter starts a set of services concurrently, in dependency order.
+type starter struct {
+	p       *Project
+	drv     cgroup.Driver
+	out     *syncWriter
+	total   int
+	running map[string]cgroup.Group
+	state   *State
+
+	mu       sync.Mutex
+	finished int
+	done     map[string]chan struct{} // closed when the service is ready, failed or skipped
+	results  map[string]*StartResult
+}
+
+func (s *starter) startAll(ctx context.Context, services []*Service) []StartResult {
+	for _, svc := range services {
+		s.done[svc.Name] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	for _, svc := range services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(s.done[svc.Name])
+			r := s.startWhenDepsReady(ctx, svc)
+			s.mu.Lock()
+			s.results[svc.Name] = &r
+			s.finished++
+			k := s.finished
+			s.mu.Unlock()
+			s.progress(k, r)
+		}()
+	}
+	wg.Wait()
+	out := make([]StartResult, len(services))
+	for i, svc := range services {
+		out[i] = *s.results[svc.Name]
+	}
+	return out
+}
+
+func (s *starter) result(name string) *StartResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.results[name]
+}
+
+func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartResult {
+	r := StartResult{Name: svc.Name}
+	for _, d := range svc.DependsOn {
+		<-s.done[d]
+		if dr := s.result(d); dr.State == "failed" || dr.State == "skipped" {
+			r.State, r.Err = "skipped", fmt.Errorf("not started: it depends on %s, which %s", d, dr.State)
+			return r
+		}
+	}
+	if g := s.running[svc.Name]; g != nil {
+		r.State, r.Cgroup = "already running", g.Path()
+		if rec := s.state.Services[svc.Name]; rec != nil {
+			r.PID = rec.PID
+		}
+		return r
+	}
+	rec, tail, err := startService(ctx, s.p, s.drv, svc)
+	if err != nil {
+		r.State, r.Err = "failed", err
+		if tail != "" {
+			r.Err = fmt.Errorf("%w\n--- last lines of %s ---\n%s", err, displayPath(s.p.LogFile(svc.Name)), tail)
+		}
+		return r
+	}
+	s.mu.Lock()
+	s.state.Services[svc.Name] = rec
+	s.mu.Unlock()
+	r.PID, r.Cgroup, r.Took, r.State = rec.PID, rec.Cgroup, time.Duration(rec.ReadyAfter), "running"
+	if svc.Ready != nil {
+		r.State = "ready"
+	}
+	return r
+}
+
+func (s *starter) progress(k int, r StartResult) {
+	var what string
+	switch r.State {
+	case "ready":
+		what = fmt.Sprintf("ready in %s", roundDuration(r.Took))
+	case "running":
+		what = fmt.Sprintf("running (PID %d, no readiness check)", r.PID)
+	case "already running":
+		what = "already running, left as it is"
+	default:
+		what = fmt.Sprintf("%s: %v", strings.ToUpper(r.State), r.Err)
+	}
+	s.out.printf("[%d/%d] %s … %s\n", k, s.total, r.Name, what)
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
+}
+
+// startService starts one service and waits until it is ready. On failure
+// its group is killed and removed, and the tail of its log is returned.
+func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Service) (*ServiceState, string, error) {
+	logPath := p.LogFile(svc.Name)
+	if err := os.MkdirAll(p.LogDir(), 0o755); err != nil {
+		return nil, "", err
+	}
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, "", err
+	}
+	fmt.Fprintf(logf, "--- cgdev: starting %s at %s ---\n", svc.Name, time.Now().Format(time.RFC3339))
+	from, _ := logf.Seek(0, io.SeekEnd)
+
+	cmd := exec.Command("/bin/sh", "-c", svc.Command)
+	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(p.ID, svc)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group: PGID = PID, for .pids.groups
+	spec := cgroup.Spec{Project: p.ID, Name: svc.Name, Description: fmt.Sprintf("cgdev service %s of %s", svc.Name, p.Dir), Limits: svc.Limits}
+	started := time.Now()
+	g, err := drv.Start(ctx, spec, cmd)
+	logf.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("starting %s: %w", svc.Name, err)
+	}
+	proc, _ := fallback.ReadProc(cmd.Process.Pid)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	env := readyEnv{dir: svc.Dir, env: cmd.Env, logFile: logPath, logFrom: from}
+	if err := waitStarted(ctx, svc, g, exited, env); err != nil {
+		if _, kerr := cleanup.StopGroup(context.Background(), g, unix.SIGKILL, 0); kerr != nil {
+			err = fmt.Errorf("%w (and cleaning up: %v)", err, kerr)
+		}
+		return nil, logTail(logPath, from, logTailLines), err
+	}
+	rec := &ServiceState{PID: cmd.Process.Pid, StartTicks: proc.StartTicks, PGID: cmd.Process.Pid, Cgroup: g.Path(),
+		Started: started, Log: logPath}
+	if svc.Ready != nil {
+		rec.ReadyAfter, rec.Ready = Duration(time.Since(started)), svc.Ready.String()
+	}
+	return rec, "", nil
+}
+
+// serviceEnv is the caller's environment, the service's env_file and env,
+// then the markers every descendant inherits.
+func serviceEnv(project string, svc *Service) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, ProjectEnv+"=") && !strings.HasPrefix(kv, ServiceEnv+"=") && !strings.HasPrefix(kv, RunEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, svc.Env...)
+	return append(env, ProjectEnv+"="+project, ServiceEnv+"="+svc.Name)
+}
+
+// waitStarted returns nil once svc is ready (or, without a check, has run for
+// the settle period), and an error when it exits first, ctx ends or the check
+// times out. A main process that exits 0 leaving processes behind (a
+// daemonizing command) is fine; an empty group or a non-zero exit is not.
+func waitStarted(ctx context.Context, svc *Service, g cgroup.Group, exited <-chan error, env readyEnv) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	empty := make(chan error, 1)
+	go func() { empty <- g.WaitEmpty(ctx) }()
+	ready := make(chan error, 1)
+	if svc.Ready != nil {
+		go func() { ready <- svc.Ready.wait(ctx, env) }()
+	} else {
+		t := time.AfterFunc(settle, func() { ready <- nil })
+		defer t.Stop()
+	}
+	for {
+		select {
+		case err := <-exited:
+			if err != nil {
+				return fmt.Errorf("exited before it was ready: %v", describeExit(err))
+			}
+			exited = nil // exit 0: a daemonizing command; its group decides
+		case err := <-empty:
+			if err != nil {
+				return err
+			}
+			if exited != nil {
+				// the main process's status says more than an empty group
+				select {
+				case werr := <-exited:
+					if werr != nil {
+						return fmt.Errorf("exited before it was ready: %v", describeExit(werr))
+					}
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			return errors.New("exited before it was ready: no process left in its group")
+		case err := <-ready:
+			if err == nil {
+				if pop, _ := g.Procs(); len(pop) == 0 {
+					return errors.New("exited before it was ready: no process left in its group")
+				}
+			}
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func describeExit(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by " + unix.SignalName(ws.Signal())
+		}
+		return fmt.Sprintf("exit status %d", ee.ExitCode())
+	}
+	return err.Error()
+}
+
+// logTail returns the last n lines written to file after offset from.
+func logTail(file string, from int64, n int) string {
+	f, err := os.Open(file)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	const window = 64 << 10
+	start := max(from, fi.Size()-window)
+	b := make([]byte, fi.Size()-start)
+	n2, _ := f.ReadAt(b, start)
+	lines := strings.Split(strings.TrimRight(string(b[:n2]), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func printSummary(w io.Writer, results []StartResult) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSERVICE\tPID\tSTATE\tREADY AFTER\tCGROUP")
+	for _, r := range results {
+		pid, took, cg := "-", "-", r.Cgroup
+		if r.PID > 0 {
+			pid = fmt.Sprint(r.PID)
+		}
+		if r.Took > 0 {
+			took = roundDuration(r.Took).String()
+		}
+		if cg == "" {
+			cg = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, pid, r.State, took, cg)
+	}
+	tw.Flush()
+}
+
+// syncWriter serialises lines written from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) printf(format string, a ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, format, a...)
+}

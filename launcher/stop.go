@@ -1,0 +1,112 @@
+package launcher
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/cleanup"
+	"golang.org/x/sys/unix"
+)
+
+// StopOptions configure Stop (the flags of cgdev stop).
+type StopOptions struct {
+	Force      bool           // cgroup.kill at once, no grace
+	Containers bool           // only docker compose down
+	Grace      *time.Duration // overrides every service's grace when set
+	Out        io.Writer
+}
+
+// Stop stops the named services (all when names is empty) with the five
+// phases of cleanup.Stop, filled in from the config: stop signals, grace
+// periods, dependants-first order, orphan patterns, the compose file, and
+// the removal of the tracking files. The caller holds the project lock.
+func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, opt StopOptions) error {
+	cfg := p.Config
+	if err := p.checkStopNames(drv, names); err != nil {
+		return err
+	}
+	grace := func(name string) time.Duration {
+		if opt.Grace != nil {
+			return *opt.Grace
+		}
+		if s := cfg.Service(name); s != nil {
+			return s.Grace
+		}
+		return cfg.Grace
+	}
+	orphanGrace := cfg.Grace
+	if opt.Grace != nil {
+		orphanGrace = *opt.Grace
+	}
+	_, err := cleanup.Stop(ctx, drv, cleanup.StopOptions{
+		Project:  p.ID,
+		Dir:      p.Dir,
+		Services: names,
+		Order:    dependantsFirst(cfg),
+		Signal: func(name string) syscall.Signal {
+			if s := cfg.Service(name); s != nil {
+				return s.StopSignal
+			}
+			return unix.SIGTERM
+		},
+		Grace:       grace,
+		OrphanGrace: orphanGrace,
+		Force:       opt.Force,
+		Containers:  opt.Containers,
+		Patterns:    cfg.Patterns,
+		ComposeFile: cfg.Compose,
+		Forget:      p.forget(len(names) == 0),
+		Out:         opt.Out,
+	})
+	return err
+}
+
+// checkStopNames accepts names of configured services and of running groups
+// (a service removed from the config while it ran can still be stopped).
+func (p *Project) checkStopNames(drv cgroup.Driver, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	groups, _ := drv.Groups(p.ID)
+	known := map[string]bool{}
+	for _, g := range groups {
+		known[g.Name()] = true
+	}
+	for _, n := range names {
+		if p.Config.Service(n) == nil && !known[n] {
+			return fmt.Errorf("no service %q in %s and no such group running (services: %s)",
+				n, p.Config.File, strings.Join(p.Config.Names(), ", "))
+		}
+	}
+	return nil
+}
+
+// dependantsFirst orders every configured service after all that depend on it.
+func dependantsFirst(cfg *Config) []string {
+	order, _ := cfg.Closure(nil)
+	names := make([]string, len(order))
+	for i, s := range order {
+		names[len(order)-1-i] = s.Name
+	}
+	return names
+}
+
+// forget returns the hook that drops stopped services from state.json and
+// the .pids files; after a full stop the files are removed.
+func (p *Project) forget(all bool) func([]string) error {
+	return func(stopped []string) error {
+		if all {
+			return p.RemoveState()
+		}
+		st, _ := p.LoadState()
+		for _, n := range stopped {
+			delete(st.Services, n)
+		}
+		return p.SaveState(st)
+	}
+}
