@@ -32,16 +32,18 @@ type globals struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":     {"run [OPTIONS] -- CMD [ARGS...]", "run one command in its own cgroup, in the foreground", runCmd},
-		"doctor":  {"doctor [--json]", "explain what this machine offers and which driver cgdev picks", doctorCmd},
-		"version": {"version", "print cgdev's version", versionCmd},
-		"start":   {"start [-f FILE] [SVC...]", "start the project's services (or those named, with what they depend on) and wait until they are ready", startCmd},
-		"stop":    {"stop [-f FILE] [SVC...] [--force] [--containers] [--grace D]", "stop the project's services and everything they spawned, in five verified phases", stopCmd},
-		"status":  {"status [-f FILE] [--json]", "show each service's state, main PID, processes, memory, CPU, uptime and readiness", statusCmd},
-		"ps":      {"ps [-f FILE] [SVC...]", "show each running service's process tree", psCmd},
-		"logs":    {"logs [--file FILE] [-f] [-n N] [SVC...]", "print (and with -f follow) the services' logs, prefixed with their names", logsCmd},
-		"restart": {"restart [-f FILE] [--force] SVC...", "stop, then start, the named services", restartCmd},
-		"up":      {"up [-f FILE] [SVC...]", "start, follow the logs, and stop everything on Ctrl-C", upCmd},
+		"run":       {"run [OPTIONS] -- CMD [ARGS...]", "run one command in its own cgroup, in the foreground", runCmd},
+		"doctor":    {"doctor [--json]", "explain what this machine offers and which driver cgdev picks", doctorCmd},
+		"version":   {"version", "print cgdev's version", versionCmd},
+		"tree":      {"tree [--json] PID", "list a process and its descendants breadth first, with service, CPU %, RSS and command", treeCmd},
+		"kill-tree": {"kill-tree [--grace D] PID", "stop a process and all its descendants: SIGTERM, wait, SIGKILL the rest", killTreeCmd},
+		"start":     {"start [-f FILE] [SVC...]", "start the project's services (or those named, with what they depend on) and wait until they are ready", startCmd},
+		"stop":      {"stop [-f FILE] [SVC...] [--force] [--containers] [--grace D]", "stop the project's services and everything they spawned, in five verified phases", stopCmd},
+		"status":    {"status [-f FILE] [--json]", "show each service's state, main PID, processes, memory, CPU, uptime and readiness", statusCmd},
+		"ps":        {"ps [-f FILE] [SVC...]", "show each running service's process tree", psCmd},
+		"logs":      {"logs [--file FILE] [-f] [-n N] [SVC...]", "print (and with -f follow) the services' logs, prefixed with their names", logsCmd},
+		"restart":   {"restart [-f FILE] [--force] SVC...", "stop, then start, the named services", restartCmd},
+		"up":        {"up [-f FILE] [SVC...]", "start, follow the logs, and stop everything on Ctrl-C", upCmd},
 	}
 }
 

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/cgdev/cgdev/fallback"
+)
+
+// treeCmd lists a process and its descendants, breadth first. It reads
+// /proc only, so it works with every driver and without cgroups.
+func treeCmd(g *globals, args []string) error {
+	fs := newFlagSet(g, "tree")
+	asJSON := fs.Bool("json", false, "print the processes as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pid, err := pidArg(fs.Args())
+	if err != nil {
+		return err
+	}
+	nodes, err := fallback.Tree(pid)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(nodes)
+	}
+	return fallback.WriteTree(g.stdout, nodes)
+}
+
+// pidArg parses the single PID argument of tree and kill-tree.
+func pidArg(args []string) (int, error) {
+	if len(args) != 1 {
+		return 0, usageError("expected exactly one PID, got %d argument(s)", len(args))
+	}
+	pid, err := strconv.Atoi(args[0])
+	if err != nil || pid <= 0 {
+		return 0, usageError("PID %q: not a positive number", args[0])
+	}
+	return pid, nil
+}
