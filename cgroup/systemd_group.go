@@ -57,34 +57,55 @@ func (g *scopeGroup) verify(pid int, l *Limits) error {
 	return nil
 }
 
-// Remove stops the unit (SIGTERM to anything still in it, as StopUnit does),
-// waits for the stop job, resets a failed state and waits until the manager
-// has forgotten the unit, so its name is free again. A unit already gone is
-// not an error.
+// Remove stops the unit if it is still active (SIGTERM to anything left in
+// it, as StopUnit does) and waits for the stop job, resets a failed state,
+// and waits until the manager has forgotten the unit, so that its name is
+// free again. A unit already gone is not an error: an emptied scope is
+// stopped and collected by the manager on its own, usually before Remove.
 func (g *scopeGroup) Remove() error {
 	ctx, cancel := context.WithTimeout(context.Background(), managerTimeout)
 	defer cancel()
+	st, err := g.d.unitStatus(ctx, g.unit)
+	if err != nil || st.LoadState == "not-found" {
+		return err
+	}
+	switch st.ActiveState {
+	case "inactive":
+	case "failed":
+		if err := g.d.conn.ResetFailedUnitContext(ctx, g.unit); err != nil && dbusErrorName(err) != errNoSuchUnit {
+			return g.d.ep.callError("resetting "+g.unit, err)
+		}
+	default:
+		if err := g.stop(ctx); err != nil {
+			return err
+		}
+	}
+	return g.waitGone(ctx)
+}
+
+// stop runs StopUnit and waits for its job; a failed scope is reset after.
+func (g *scopeGroup) stop(ctx context.Context) error {
 	d := g.d
 	done := make(chan string, 1) // buffered: see startScope
 	_, err := d.conn.StopUnitContext(ctx, g.unit, "replace", done)
-	switch {
-	case dbusErrorName(err) == errNoSuchUnit:
-	case err != nil:
+	if dbusErrorName(err) == errNoSuchUnit {
+		return nil
+	}
+	if err != nil {
 		return d.ep.callError("stopping "+g.unit, err)
-	default:
-		select {
-		case result := <-done:
-			if result != "done" {
-				return fmt.Errorf("stopping %s: the job ended %q", g.unit, result)
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("stopping %s: %w", g.unit, ctx.Err())
+	}
+	select {
+	case result := <-done:
+		if result != "done" {
+			return fmt.Errorf("stopping %s: the job ended %q", g.unit, result)
 		}
+	case <-ctx.Done():
+		return fmt.Errorf("stopping %s: %w", g.unit, ctx.Err())
 	}
 	if err := d.conn.ResetFailedUnitContext(ctx, g.unit); err != nil && dbusErrorName(err) != errNoSuchUnit {
 		return d.ep.callError("resetting "+g.unit, err)
 	}
-	return g.waitGone(ctx)
+	return nil
 }
 
 // waitGone polls the manager until the unit is unloaded. Transient units are
