@@ -1,0 +1,463 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/launcher"
+	"github.com/cgdev/cgdev/test/testenv"
+)
+
+// svcProject is a temporary project directory with a cgdev.yaml, run under a
+// private cgroup base. Its services write the PIDs they spawn to files in
+// p/ so that the test can check each of them after a stop.
+type svcProject struct {
+	t    testing.TB
+	host *cgroup.Host
+	dir  string
+	id   string
+}
+
+// newSvcProject writes config as cgdev.yaml in a fresh directory. At cleanup
+// it force-stops the project and SIGKILLs any process still carrying its
+// marker (all of them started by this test), so a failing test leaks nothing.
+func newSvcProject(t testing.TB, config string) *svcProject {
+	t.Helper()
+	h := testenv.CgroupBase(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "p"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgdev.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &svcProject{t: t, host: h, dir: dir, id: launcher.ProjectID(dir)}
+	t.Cleanup(func() {
+		if len(p.marked()) > 0 || p.groupExists() {
+			p.cgdev("stop", "--force")
+		}
+		for _, pid := range p.marked() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return p
+}
+
+// cgdev runs the binary in the project directory.
+func (p *svcProject) cgdev(args ...string) (code int, stdout, stderr string) {
+	p.t.Helper()
+	cmd := exec.Command(testenv.Binary(p.t), args...)
+	cmd.Dir = p.dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		p.t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+}
+
+// mustCgdev runs the binary and fails the test unless it exits 0.
+func (p *svcProject) mustCgdev(args ...string) string {
+	p.t.Helper()
+	code, out, errs := p.cgdev(args...)
+	if code != 0 {
+		p.t.Fatalf("cgdev %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+// pids returns the PIDs the services wrote to p/<file>.
+func (p *svcProject) pids(file string) []int {
+	b, _ := os.ReadFile(filepath.Join(p.dir, "p", file))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// waitPids waits until p/<file> names at least n PIDs.
+func (p *svcProject) waitPids(file string, n int) []int {
+	p.t.Helper()
+	if !testenv.Eventually(10*time.Second, func() bool { return len(p.pids(file)) >= n }) {
+		p.t.Fatalf("p/%s: want %d PIDs, have %v", file, n, p.pids(file))
+	}
+	return p.pids(file)
+}
+
+// ours reports whether pid is a live process of this project: it carries the
+// project's marker or sits in one of its cgroups. A recycled PID of an
+// unrelated process is neither.
+func (p *svcProject) ours(pid int) bool {
+	if !testenv.Alive(pid) {
+		return false
+	}
+	if v, _ := fallback.Environ(pid, launcher.ProjectEnv); v == p.id {
+		return true
+	}
+	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	return strings.Contains(string(cg), "/"+p.id+"/")
+}
+
+// marked lists every live process on the machine carrying the project's marker.
+func (p *svcProject) marked() []int {
+	t, err := fallback.Snapshot()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var out []int
+	for pid, pr := range t.Procs {
+		if pr.State == 'Z' {
+			continue
+		}
+		if v, _ := fallback.Environ(pid, launcher.ProjectEnv); v == p.id {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func (p *svcProject) groupDir() string {
+	return filepath.Join(p.host.Cgroup2Mount, p.host.Base, p.id)
+}
+
+func (p *svcProject) groupExists() bool {
+	_, err := os.Stat(p.groupDir())
+	return err == nil
+}
+
+// assertNothingLeft fails for each PID in files that still runs as ours, any
+// process carrying the marker, the project's cgroups and the tracking files.
+func (p *svcProject) assertNothingLeft(files ...string) {
+	p.t.Helper()
+	for _, f := range files {
+		for _, pid := range p.pids(f) {
+			if p.ours(pid) {
+				p.t.Errorf("PID %d from p/%s survived the stop: %s", pid, f, fallback.Cmdline(pid))
+			}
+		}
+	}
+	if m := p.marked(); len(m) > 0 {
+		p.t.Errorf("processes carrying %s=%s survived: %v", launcher.ProjectEnv, p.id, m)
+	}
+	if p.groupExists() {
+		p.t.Errorf("project cgroup %s left behind", p.groupDir())
+	}
+	for _, f := range []string{".cgdev/state.json", ".pids/services.pids", ".pids/services.pids.groups", ".pids/services.pids.services"} {
+		if _, err := os.Stat(filepath.Join(p.dir, f)); err == nil {
+			p.t.Errorf("%s left behind", f)
+		}
+	}
+}
+
+// statusJSON runs cgdev status --json.
+func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
+	p.t.Helper()
+	var st struct {
+		Project  string                   `json:"project"`
+		Services []launcher.ServiceStatus `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(p.mustCgdev("status", "--json")), &st); err != nil {
+		p.t.Fatal(err)
+	}
+	if st.Project != p.id {
+		p.t.Errorf("status project %q, want %q", st.Project, p.id)
+	}
+	out := map[string]launcher.ServiceStatus{}
+	for _, s := range st.Services {
+		out[s.Name] = s
+	}
+	return out
+}
+
+// hardCases are services that try every way out of a process tree.
+const hardCases = `grace: 400ms
+services:
+  background:
+    command: 'sleep 1000 & echo $! >> p/background; sleep 1000 & echo $! >> p/background; echo $$ >> p/background; wait'
+  setsid:
+    command: 'setsid sh -c "echo \$\$ >> p/setsid; exec sleep 1000" & while :; do sleep 1; done'
+  daemon:
+    command: '(sh -c "echo \$\$ >> p/daemon; exec sleep 1000" &) ; exit 0'
+  stubborn:
+    command: 'trap "" TERM; echo $$ >> p/stubborn; while :; do sleep 1; done'
+  renamed:
+    command: 'exec bash -c "echo \$\$ >> p/renamed; exec -a renamed-worker sleep 1000"'
+  forker:
+    command: 'trap "" TERM; while :; do sleep 1000 & echo $! >> p/forker; sleep 0.05; done'
+  envless:
+    command: 'env -i /bin/sh -c "echo \$\$ >> p/envless; exec sleep 1000" & wait'
+`
+
+var hardCaseFiles = []string{"background", "setsid", "daemon", "stubborn", "renamed", "forker", "envless"}
+
+// TestStopHardCases starts services that fork background children, setsid
+// children, double-forked daemons, processes ignoring SIGTERM, renamed and
+// marker-less processes and one that keeps forking during the stop, and
+// checks that after stop none of them survives.
+func TestStopHardCases(t *testing.T) {
+	p := newSvcProject(t, hardCases)
+	out := p.mustCgdev("start")
+	for _, want := range []string{"[7/7]", "background", "envless"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start output lacks %q:\n%s", want, out)
+		}
+	}
+	p.waitPids("background", 3)
+	for _, f := range []string{"setsid", "daemon", "stubborn", "renamed", "envless"} {
+		p.waitPids(f, 1)
+	}
+	p.waitPids("forker", 3)
+	if pid := p.pids("renamed")[0]; !strings.HasPrefix(fallback.Cmdline(pid), "renamed-worker") {
+		t.Errorf("renamed process shows %q", fallback.Cmdline(pid))
+	}
+	if env := p.pids("envless")[0]; !p.ours(env) {
+		t.Errorf("marker-less process %d is not in the project's cgroup", env)
+	}
+
+	st := p.statusJSON()
+	for _, name := range hardCaseFiles {
+		if st[name].State != "running" || st[name].Procs == 0 {
+			t.Errorf("status of %s: %+v", name, st[name])
+		}
+	}
+	if st["daemon"].Procs != 1 {
+		t.Errorf("daemon: %d processes, want the one double-forked sleep", st["daemon"].Procs)
+	}
+	if st["background"].MemoryCurrent == nil && st["background"].MemoryNA == "" {
+		t.Error("status gives neither memory nor why it is n/a")
+	}
+
+	out = p.mustCgdev("stop")
+	for _, want := range []string{"[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "killed with cgroup.kill: ", "stubborn", "forker"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stop output lacks %q:\n%s", want, out)
+		}
+	}
+	p.assertNothingLeft(hardCaseFiles...)
+}
+
+// TestStopForceIsImmediate: --force does not wait for a grace period.
+func TestStopForceIsImmediate(t *testing.T) {
+	p := newSvcProject(t, `services:
+  stubborn:
+    grace: 1m
+    command: 'trap "" TERM; echo $$ >> p/stubborn; sleep 1000 & echo $! >> p/stubborn; while :; do sleep 1; done'
+`)
+	p.mustCgdev("start")
+	p.waitPids("stubborn", 2)
+	start := time.Now()
+	out := p.mustCgdev("stop", "--force")
+	// The bound is the 1 minute grace that --force skips, not a performance
+	// target (that is BenchmarkStopForce).
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("stop --force took %s: it waited for the grace period", took)
+	}
+	if !strings.Contains(out, "skipped (--force)") {
+		t.Errorf("stop --force output:\n%s", out)
+	}
+	p.assertNothingLeft("stubborn")
+}
+
+// TestStopWithoutStateFiles: the cgroups are the truth; deleting .cgdev/ and
+// .pids/ must not hide anything from stop.
+func TestStopWithoutStateFiles(t *testing.T) {
+	p := newSvcProject(t, hardCases)
+	p.mustCgdev("start")
+	p.waitPids("background", 3)
+	p.waitPids("daemon", 1)
+	for _, d := range []string{".cgdev", ".pids"} {
+		if err := os.RemoveAll(filepath.Join(p.dir, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := p.statusJSON(); st["daemon"].State != "running" {
+		t.Errorf("status without state files: daemon %+v", st["daemon"])
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft(hardCaseFiles...)
+}
+
+// startStranger starts a process that is not part of the project, in dir,
+// with argv[0] set to name, and kills it when the test ends.
+func startStranger(t *testing.T, dir, name string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("bash", "-c", `exec -a "$0" sleep 1000`, name)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	go cmd.Wait()
+	return cmd
+}
+
+// TestStopSparesStrangers: PID files naming an unrelated process never get it
+// signalled, nor does a process matching an orphan pattern outside the
+// project; one matching a pattern inside the project is swept.
+func TestStopSparesStrangers(t *testing.T) {
+	p := newSvcProject(t, `services:
+  web:
+    command: 'echo $$ >> p/web; sleep 1000'
+`)
+	p.mustCgdev("start")
+	p.waitPids("web", 1)
+	stranger := startStranger(t, t.TempDir(), "sleep")
+	outsider := startStranger(t, t.TempDir(), "vitest") // matches a default pattern, elsewhere
+	insider := startStranger(t, p.dir, "vitest")        // matches a default pattern, in the project
+	spid := stranger.Process.Pid
+	lines := map[string]string{
+		".pids/services.pids":          strconv.Itoa(spid) + "\n",
+		".pids/services.pids.groups":   strconv.Itoa(spid) + ":web:" + strconv.Itoa(spid) + "\n",
+		".pids/services.pids.services": "web:" + strconv.Itoa(spid) + "\n",
+		".cgdev/state.json":            `{"project":"` + p.id + `","services":{"web":{"pid":` + strconv.Itoa(spid) + `,"pgid":` + strconv.Itoa(spid) + `}}}`,
+	}
+	for f, content := range lines {
+		if err := os.WriteFile(filepath.Join(p.dir, f), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := p.mustCgdev("stop")
+	if !testenv.Alive(spid) {
+		t.Errorf("stop signalled PID %d, an unrelated process named in the PID files", spid)
+	}
+	if !testenv.Alive(outsider.Process.Pid) {
+		t.Errorf("stop swept PID %d, a pattern match outside the project", outsider.Process.Pid)
+	}
+	if !testenv.Eventually(5*time.Second, func() bool { return !testenv.Alive(insider.Process.Pid) }) {
+		t.Errorf("the pattern match inside the project (PID %d) survived:\n%s", insider.Process.Pid, out)
+	}
+	if !strings.Contains(out, "orphan sweep: stopped 1 process") {
+		t.Errorf("stop output:\n%s", out)
+	}
+	p.assertNothingLeft("web")
+}
+
+// TestStartFailures: a service that exits early and one that misses its
+// readiness timeout leave no process and no cgroup, show their log tail and
+// make start exit 1, while the healthy service keeps running.
+func TestStartFailures(t *testing.T) {
+	p := newSvcProject(t, `services:
+  ok:
+    command: 'echo $$ >> p/ok; exec sleep 1000'
+  early:
+    command: 'echo early-output-line; sleep 1000 & echo $! >> p/early; exit 3'
+  slow:
+    command: 'echo slow-output-line; sleep 1000 & echo $! >> p/slow; wait'
+    ready: {tcp: "127.0.0.1:1", timeout: 300ms}
+  after-slow:
+    command: 'sleep 1000'
+    depends_on: [slow]
+`)
+	code, out, errs := p.cgdev("start")
+	if code != 1 {
+		t.Fatalf("start exit %d, want 1\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"early-output-line", "exit status 3", "slow-output-line", "not ready after 300ms", "skipped", "after-slow"} {
+		if !strings.Contains(out+errs, want) {
+			t.Errorf("start output lacks %q:\n%s\n%s", want, out, errs)
+		}
+	}
+	for _, f := range []string{"early", "slow"} {
+		for _, pid := range p.pids(f) {
+			if p.ours(pid) {
+				t.Errorf("PID %d of failed service %s still runs", pid, f)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(p.groupDir(), f)); err == nil {
+			t.Errorf("cgroup of failed service %s left behind", f)
+		}
+	}
+	st := p.statusJSON()
+	if st["ok"].State != "running" || st["early"].State != "stopped" || st["slow"].State != "stopped" {
+		t.Errorf("status after partial start: %+v", st)
+	}
+	if b, _ := os.ReadFile(filepath.Join(p.dir, ".pids/services.pids.services")); !strings.HasPrefix(string(b), "ok:") || strings.Count(string(b), "\n") != 1 {
+		t.Errorf(".pids/services.pids.services = %q", b)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("ok", "early", "slow")
+}
+
+// TestConfigErrorsNameFileAndLine: the binary refuses a bad config before
+// starting anything, naming the file, line and field.
+func TestConfigErrorsNameFileAndLine(t *testing.T) {
+	p := newSvcProject(t, "services:\n  web:\n    command: 'echo $$ >> p/web; sleep 1000'\n    grace: soon\n")
+	code, out, errs := p.cgdev("start")
+	if code == 0 || !strings.Contains(errs, "cgdev.yaml:4: services.web.grace:") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+	if len(p.pids("web")) > 0 || p.groupExists() {
+		t.Errorf("a refused config started something:\n%s", out)
+	}
+}
+
+// TestStartTwiceConcurrently: two concurrent starts are serialised by the
+// lock: the service runs once, and the second start says it already runs.
+func TestStartTwiceConcurrently(t *testing.T) {
+	p := newSvcProject(t, `services:
+  web:
+    command: 'echo $$ >> p/web; exec sleep 1000'
+    ready: {exec: "test -s p/web"}
+`)
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	for i := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = p.mustCgdev("start")
+		}()
+	}
+	wg.Wait()
+	if n := len(p.pids("web")); n != 1 {
+		t.Errorf("web started %d times", n)
+	}
+	if joined := outs[0] + outs[1]; strings.Count(joined, "already running, left as it is") != 1 {
+		t.Errorf("outputs:\n%s\n---\n%s", outs[0], outs[1])
+	}
+	if st := p.statusJSON(); st["web"].PID != p.pids("web")[0] || st["web"].Procs != 1 {
+		t.Errorf("status: %+v, pid file %v", st["web"], p.pids("web"))
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("web")
+}
+
+// TestProcfileRestartLogs: a Procfile project; restart replaces the process;
+// logs prefix each line with the service name.
+func TestProcfileRestartLogs(t *testing.T) {
+	p := newSvcProject(t, "")
+	os.Remove(filepath.Join(p.dir, "cgdev.yaml"))
+	os.WriteFile(filepath.Join(p.dir, "Procfile"), []byte("web: echo hello-from-web; echo $$ >> p/web; exec sleep 1000\n"), 0o644)
+	p.mustCgdev("start")
+	first := p.waitPids("web", 1)[0]
+	p.mustCgdev("restart", "web")
+	second := p.waitPids("web", 2)[1]
+	if testenv.Alive(first) && p.ours(first) || !p.ours(second) {
+		t.Errorf("restart: old %d alive=%v, new %d ours=%v", first, p.ours(first), second, p.ours(second))
+	}
+	if out := p.mustCgdev("logs", "-n", "5"); strings.Count(out, "web | hello-from-web") != 2 {
+		t.Errorf("logs:\n%s", out)
+	}
+	if out := p.mustCgdev("ps"); !strings.Contains(out, "sleep 1000") || !strings.Contains(out, strconv.Itoa(second)) {
+		t.Errorf("ps:\n%s", out)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("web")
+}
