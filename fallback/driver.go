@@ -163,32 +163,48 @@ func withMarkers(env []string, spec cgroup.Spec) []string {
 // Groups finds the live groups of project by scanning /proc for processes
 // carrying its marker: one group per CGDEV_SERVICE value. With project ""
 // it returns the runs (one group per CGDEV_RUN value). No state file is read.
+// Each group's leader is its oldest marked process that leads a process
+// group or session (the service's first process, while it lives).
 func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
 	t, err := Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("scanning /proc: %w", err)
 	}
-	names := map[string]bool{}
+	leader := map[string]Proc{} // by group name; PID 0 while no leader is known
 	for _, p := range t.Procs {
 		if !d.scope.allows(p) {
 			continue
 		}
 		m := ReadMarker(p.PID)
-		switch {
-		case project == "" && m.Run != "":
-			names[m.Run] = true
-		case project != "" && m.Project == project && m.Service != "":
-			names[m.Service] = true
+		name := m.Service
+		if project == "" {
+			name = m.Run
+		} else if m.Project != project {
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		best, seen := leader[name]
+		if !seen {
+			leader[name] = Proc{}
+		}
+		if leads := p.PGID == p.PID || p.SID == p.PID; leads && (best.PID == 0 || p.StartTicks < best.StartTicks) {
+			leader[name] = p
 		}
 	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
+	names := make([]string, 0, len(leader))
+	for n := range leader {
+		names = append(names, n)
 	}
-	sort.Strings(sorted)
-	groups := make([]cgroup.Group, len(sorted))
-	for i, n := range sorted {
-		groups[i] = newGroup(n, selectorOf(cgroup.Spec{Project: project, Name: n}), true)
+	sort.Strings(names)
+	groups := make([]cgroup.Group, len(names))
+	for i, n := range names {
+		var leaders []Identity
+		if p := leader[n]; p.PID != 0 {
+			leaders = append(leaders, p.Identity())
+		}
+		groups[i] = newGroup(n, selectorOf(cgroup.Spec{Project: project, Name: n}), true, leaders...)
 	}
 	return groups, nil
 }

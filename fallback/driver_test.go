@@ -39,6 +39,7 @@ func TestStopHardCases(t *testing.T) {
 	if contains(members, bystander.PID) {
 		t.Fatalf("bystander %d counted in the group", bystander.PID)
 	}
+	checkReasons(t, g.(*fallback.Group), cmd.Process.Pid, pids)
 
 	n, err := g.Signal(syscall.SIGTERM)
 	if err != nil {
@@ -64,6 +65,37 @@ func TestStopHardCases(t *testing.T) {
 	}
 	if !bystander.Alive() {
 		t.Errorf("bystander vitest %d was killed", bystander.PID)
+	}
+	t.Logf("reached: %s", fallback.Summarize(g.(*fallback.Group).Reached()))
+}
+
+// checkReasons: the leader is counted as such, the double-forked daemon that
+// left the session is found by its marker only, and the process without a
+// marker (env -i) through its ties to the leader.
+func checkReasons(t *testing.T, g *fallback.Group, leader int, pids []int) {
+	t.Helper()
+	ms, err := g.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := map[int]fallback.Reason{}
+	escapees := 0
+	for _, m := range ms {
+		why[m.PID] = m.Why
+		if m.Why == fallback.ByMarker && m.SID == m.PID {
+			escapees++
+		}
+	}
+	if why[leader] != fallback.ByLeader {
+		t.Errorf("leader %d counted as %q", leader, why[leader])
+	}
+	if escapees == 0 {
+		t.Errorf("no member found by its marker alone; the setsid double-fork should be: %s", fallback.Summarize(ms))
+	}
+	for _, pid := range pids {
+		if fallback.ReadMarker(pid) == (fallback.Marker{}) && why[pid] == fallback.ByMarker {
+			t.Errorf("PID %d has no marker yet was counted by it", pid)
+		}
 	}
 }
 
@@ -92,6 +124,10 @@ func TestGroupsRediscover(t *testing.T) {
 		t.Fatalf("Groups(%s) = %v; want one group api without a path", proj, groups)
 	}
 	g := groups[0]
+	if l := g.(*fallback.Group).Leaders(); len(l) != 1 || l[0].PID != cmd.Process.Pid {
+		t.Errorf("rediscovered leaders %v; want the service's first process %d", l, cmd.Process.Pid)
+	}
+	checkReasons(t, g.(*fallback.Group), cmd.Process.Pid, pids)
 	members, _ := g.Procs()
 	for _, pid := range append(pids, cmd.Process.Pid) {
 		if !contains(members, pid) {

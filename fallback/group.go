@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -68,12 +69,12 @@ func (s scope) allows(p Proc) bool {
 
 // Group is a set of processes identified without a cgroup. A process belongs
 // when it is in scope and
-//   - carries the group's marker (CGDEV_PROJECT+CGDEV_SERVICE, or CGDEV_RUN), or
 //   - is a recorded leader whose start time still matches, or
-//   - descends from a leader or from a marked process, or
+//   - carries the group's marker (CGDEV_PROJECT+CGDEV_SERVICE, or CGDEV_RUN), or
+//   - was found by an earlier scan of this Group and is still the same process, or
+//   - descends from a member, or
 //   - is in the process group or session of a leader, or of a marked process
-//     that leads its group or session (only for marker groups), or
-//   - was found by an earlier scan of this Group and is still the same process.
+//     that leads its group or session (marker groups only).
 //
 // Membership is recomputed from /proc on every call; there are no state files.
 // It implements cgroup.Group.
@@ -86,12 +87,14 @@ type Group struct {
 	mu      sync.Mutex
 	leaders []Identity
 	known   map[Identity]bool
+	reached map[Identity]Member // what Signal and Kill reached, for the report
 }
 
 var _ cgroup.Group = (*Group)(nil)
 
 func newGroup(name string, sel selector, expand bool, leaders ...Identity) *Group {
-	return &Group{name: name, sel: sel, expand: expand, scope: callerScope(), leaders: leaders, known: map[Identity]bool{}}
+	return &Group{name: name, sel: sel, expand: expand, scope: callerScope(), leaders: leaders,
+		known: map[Identity]bool{}, reached: map[Identity]Member{}}
 }
 
 // Name is the service or run name.
@@ -107,8 +110,12 @@ func (g *Group) Leaders() []Identity {
 	return append([]Identity(nil), g.leaders...)
 }
 
-// Members scans /proc and returns the group's processes, each with the reason
-// it was counted, ordered by PID.
+// Members scans /proc and returns the group's processes, ordered by PID,
+// each with the first reason that ties it to the leader: leader, then its
+// tree, process group and session; only then the marker (so ByMarker means
+// the process left the leader's tree, group and session: it escaped, and
+// only the marker found it), what descends from such escapees, and members
+// seen by an earlier scan.
 func (g *Group) Members() ([]Member, error) {
 	t, err := Snapshot()
 	if err != nil {
@@ -116,63 +123,136 @@ func (g *Group) Members() ([]Member, error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	why := map[int]Reason{}
-	anchors := map[int]bool{}
-	var roots []int
-	add := func(p Proc, r Reason) {
-		if _, ok := why[p.PID]; !ok && g.scope.allows(p) {
-			why[p.PID] = r
-			roots = append(roots, p.PID)
-		}
-	}
+	s := &membership{t: t, scope: g.scope, expand: g.expand, why: map[int]Reason{}, anchors: map[int]bool{}}
 	for _, id := range g.leaders {
 		if p, ok := t.Procs[id.PID]; ok && p.StartTicks == id.StartTicks {
-			anchors[id.PID] = true // a zombie leader still holds its group and session IDs
-			add(p, ByLeader)
+			s.anchors[id.PID] = true // a zombie leader still holds its group and session IDs
+			s.add(p.PID, ByLeader)
 		}
 	}
+	s.close()
 	if g.sel != (selector{}) {
 		for _, p := range t.Procs {
 			if g.scope.allows(p) && g.sel.match(ReadMarker(p.PID)) {
-				add(p, ByMarker)
+				s.add(p.PID, ByMarker)
 				if p.PGID == p.PID || p.SID == p.PID {
-					anchors[p.PID] = true
+					s.anchors[p.PID] = true
 				}
 			}
 		}
 	}
 	for id := range g.known {
 		if p, ok := t.Procs[id.PID]; ok && p.StartTicks == id.StartTicks {
-			add(p, ByEarlierScan)
+			s.add(p.PID, ByEarlierScan)
 		}
 	}
-	for _, pid := range t.Subtree(roots...) {
-		if _, ok := why[pid]; !ok && g.scope.allows(t.Procs[pid]) {
-			why[pid] = ByTree
-		}
-	}
-	if g.expand && len(anchors) > 0 {
-		for _, p := range t.Procs {
-			if _, ok := why[p.PID]; ok || !g.scope.allows(p) {
-				continue
-			}
-			switch {
-			case anchors[p.PGID]:
-				why[p.PID] = ByProcessGroup
-			case anchors[p.SID]:
-				why[p.PID] = BySession
-			}
-		}
-	}
-	members := make([]Member, 0, len(why))
-	g.known = make(map[Identity]bool, len(why))
-	for pid, r := range why {
+	s.close()
+	members := make([]Member, 0, len(s.why))
+	g.known = make(map[Identity]bool, len(s.why))
+	for pid, r := range s.why {
 		p := t.Procs[pid]
 		members = append(members, Member{p, r})
 		g.known[p.Identity()] = true
 	}
 	sort.Slice(members, func(i, j int) bool { return members[i].PID < members[j].PID })
 	return members, nil
+}
+
+// membership is one computation of a Group's members over a snapshot.
+type membership struct {
+	t       *Table
+	scope   scope
+	expand  bool
+	why     map[int]Reason
+	anchors map[int]bool // PIDs whose process group and session count
+	members []int        // in the order found
+}
+
+// add counts pid for reason r unless it is out of scope or already counted.
+func (s *membership) add(pid int, r Reason) {
+	if _, ok := s.why[pid]; ok || !s.scope.allows(s.t.Procs[pid]) {
+		return
+	}
+	s.why[pid] = r
+	s.members = append(s.members, pid)
+}
+
+// close adds the descendants of every member, and the members of the
+// anchors' process groups and sessions, until nothing new is found.
+func (s *membership) close() {
+	for n := -1; n != len(s.why); {
+		n = len(s.why)
+		for _, pid := range s.t.Subtree(s.members...) {
+			s.add(pid, ByTree)
+		}
+		if !s.expand || len(s.anchors) == 0 {
+			continue
+		}
+		for _, p := range s.t.Procs {
+			switch {
+			case s.anchors[p.PGID]:
+				s.add(p.PID, ByProcessGroup)
+			case s.anchors[p.SID]:
+				s.add(p.PID, BySession)
+			}
+		}
+	}
+}
+
+// record notes that a signal reached m.
+func (g *Group) record(m Member) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.reached[m.Identity()]; !ok {
+		g.reached[m.Identity()] = m
+	}
+}
+
+// Reached returns every process a signal from Signal or Kill has reached,
+// ordered by PID, with the reason it was counted when first reached.
+func (g *Group) Reached() []Member {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Member, 0, len(g.reached))
+	for _, m := range g.reached {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
+	return out
+}
+
+// Summarize says how members were found, escapees (found only by the
+// marker) by name, e.g. "5: leader 1, descendant 3, marker 1 (4711 sleep 1000)".
+func Summarize(ms []Member) string {
+	count := map[Reason]int{}
+	var escaped []string
+	for _, m := range ms {
+		count[m.Why]++
+		if m.Why == ByMarker {
+			escaped = append(escaped, fmt.Sprintf("%d %s", m.PID, truncate(Cmdline(m.PID), 40, m.Comm)))
+		}
+	}
+	parts := []string{}
+	for _, r := range []Reason{ByLeader, ByTree, ByProcessGroup, BySession, ByMarker, ByEarlierScan} {
+		if count[r] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r, count[r]))
+		}
+	}
+	out := fmt.Sprintf("%d: %s", len(ms), strings.Join(parts, ", "))
+	if len(escaped) > 0 {
+		out += " (escaped the tree, found by the marker: " + strings.Join(escaped, "; ") + ")"
+	}
+	return out
+}
+
+func truncate(s string, n int, empty string) string {
+	if s == "" {
+		return empty
+	}
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
 }
 
 func (g *Group) identities() ([]Identity, error) {
@@ -208,12 +288,13 @@ func (g *Group) Signal(sig syscall.Signal) (int, error) {
 	reached := 0
 	var errs []error
 	for range signalRounds {
-		ids, err := g.identities()
+		ms, err := g.Members()
 		if err != nil {
 			return reached, err
 		}
 		fresh := 0
-		for _, id := range ids {
+		for _, m := range ms {
+			id := m.Identity()
 			if sent[id] {
 				continue
 			}
@@ -225,6 +306,7 @@ func (g *Group) Signal(sig syscall.Signal) (int, error) {
 			}
 			if ok {
 				reached++
+				g.record(m)
 			}
 		}
 		if fresh == 0 {
@@ -252,12 +334,13 @@ func (g *Group) Kill() error {
 	killed := map[Identity]bool{}
 	var errs []error
 	for {
-		ids, err := g.identities()
+		ms, err := g.Members()
 		if err != nil {
 			return err
 		}
 		var fresh []Identity
-		for _, id := range ids {
+		for _, m := range ms {
+			id := m.Identity()
 			if killed[id] {
 				continue
 			}
@@ -268,6 +351,7 @@ func (g *Group) Kill() error {
 			}
 			if ok {
 				fresh = append(fresh, id)
+				g.record(m)
 			}
 		}
 		if len(fresh) == 0 {
