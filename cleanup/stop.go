@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/fallback"
 	"golang.org/x/sys/unix"
 )
 
@@ -299,13 +297,4 @@ func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, r *repor
 		r.phase(5, "verify: no process left in the project's groups or carrying its marker; groups and tracking files removed")
 	}
 	return survivors
-}
-
-// self returns cgdev's PID and those of its ancestors: never swept.
-func protected(t *fallback.Table) map[int]bool {
-	p := map[int]bool{0: true, 1: true}
-	for pid := os.Getpid(); pid > 1 && !p[pid]; pid = t.Procs[pid].PPID {
-		p[pid] = true
-	}
-	return p
 }

@@ -1,0 +1,107 @@
+package e2e_test
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/test/testenv"
+)
+
+// Figures: docs/services.md. Run with
+//
+//	go test ./test/e2e -run '^$' -bench 'Stop|Status' -benchtime 5x
+
+// BenchmarkStopOnSIGTERM times `cgdev stop` of three services of ten
+// processes each that all exit on SIGTERM: the whole command, from exec to
+// exit, all five phases. The shell script it replaces slept a fixed 3 s.
+func BenchmarkStopOnSIGTERM(b *testing.B) {
+	p := newSvcProject(b, `services:
+  a:
+    command: 'for i in 1 2 3 4 5 6 7 8 9; do sleep 1000 & done; exec sleep 1000'
+  b:
+    command: 'for i in 1 2 3 4 5 6 7 8 9; do sleep 1000 & done; exec sleep 1000'
+  c:
+    command: 'for i in 1 2 3 4 5 6 7 8 9; do sleep 1000 & done; exec sleep 1000'
+`)
+	for b.Loop() {
+		b.StopTimer()
+		p.mustCgdev("start")
+		for _, s := range []string{"a", "b", "c"} {
+			p.waitProcs(s, 10)
+		}
+		b.StartTimer()
+		p.mustCgdev("stop")
+	}
+}
+
+// BenchmarkStopForce1000 times `cgdev stop --force` of one service of 1,000
+// processes. Target: under 100 ms.
+func BenchmarkStopForce1000(b *testing.B) {
+	p := newSvcProject(b, thousand)
+	for b.Loop() {
+		b.StopTimer()
+		p.mustCgdev("start")
+		p.waitProcs("many", 1001)
+		b.StartTimer()
+		p.mustCgdev("stop", "--force")
+	}
+}
+
+// BenchmarkStatus1000 times `cgdev status` of a service of 1,000 processes.
+// Target: under 50 ms.
+func BenchmarkStatus1000(b *testing.B) {
+	p := newSvcProject(b, thousand)
+	p.mustCgdev("start")
+	p.waitProcs("many", 1001)
+	for b.Loop() {
+		p.mustCgdev("status")
+	}
+	b.StopTimer()
+	p.mustCgdev("stop", "--force")
+}
+
+// BenchmarkStatus1000JSON is the same with --json.
+func BenchmarkStatus1000JSON(b *testing.B) {
+	p := newSvcProject(b, thousand)
+	p.mustCgdev("start")
+	p.waitProcs("many", 1001)
+	for b.Loop() {
+		p.mustCgdev("status", "--json")
+	}
+	b.StopTimer()
+	p.mustCgdev("stop", "--force")
+}
+
+// BenchmarkShellScriptStop is the baseline: what the shell script did, kill
+// the PIDs then sleep a fixed 3 s before checking.
+func BenchmarkShellScriptStop(b *testing.B) {
+	for b.Loop() {
+		if err := exec.Command("sh", "-c", "sleep 1000 & pid=$!; kill $pid; sleep 3; kill -0 $pid 2>/dev/null && kill -9 $pid; true").Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+const thousand = `services:
+  many:
+    command: 'i=0; while [ $i -lt 1000 ]; do sleep 1000 & i=$((i+1)); done; exec sleep 1000'
+`
+
+// waitProcs waits until the service's cgroup holds at least n processes.
+func (p *svcProject) waitProcs(service string, n int) {
+	p.t.Helper()
+	d := cgroup.Dir(filepath.Join(p.groupDir(), service))
+	var have int
+	ok := testenv.Eventually(60*time.Second, func() bool {
+		pids, _ := d.Procs()
+		have = len(pids)
+		return have >= n
+	})
+	if !ok {
+		p.t.Fatal(fmt.Sprintf("%s: %d processes, want %d", service, have, n))
+	}
+}
