@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
@@ -30,10 +31,13 @@ type Systemd struct {
 	host *Host
 	conn *sd.Conn
 	ep   endpoint
-	// controllers are those the manager's own cgroup offers its units (nil
-	// when unknown): a limit whose controller is absent cannot be enforced.
-	controllers []string
-	managerCG   string
+	// offer is what the manager's own cgroup offers its units, read on the
+	// first Check that has limits to check.
+	offer struct {
+		once        sync.Once
+		cgroup      string   // the manager's ControlGroup ("" when unknown)
+		controllers []string // its cgroup.controllers
+	}
 }
 
 // Unit name parts.
@@ -54,19 +58,28 @@ func NewSystemd(h *Host) (*Systemd, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Systemd{host: h, conn: conn, ep: ep}
-	if v, err := conn.GetManagerProperty("ControlGroup"); err == nil {
-		if cg, err := strconv.Unquote(v); err == nil {
-			d.managerCG = cg
-			if b, err := os.ReadFile(filepath.Join(h.Cgroup2Mount, cg, "cgroup.controllers")); err == nil {
-				d.controllers = strings.Fields(string(b))
-			}
+	return &Systemd{host: h, conn: conn, ep: ep}, nil
+}
+
+// offered returns the manager's cgroup and the controllers it offers its
+// units; cgroup is "" when the manager does not say.
+func (d *Systemd) offered() (cgroup string, controllers []string) {
+	d.offer.once.Do(func() {
+		v, err := d.conn.GetManagerProperty("ControlGroup")
+		if err != nil {
+			return
 		}
-	} else if name := dbusErrorName(err); name == errAccessDenied || name == errInteractive {
-		conn.Close()
-		return nil, ep.callError("systemd driver", err)
-	}
-	return d, nil
+		cg, err := strconv.Unquote(v)
+		if err != nil || cg == "" {
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(d.host.Cgroup2Mount, cg, "cgroup.controllers"))
+		if err != nil {
+			return
+		}
+		d.offer.cgroup, d.offer.controllers = cg, strings.Fields(string(b))
+	})
+	return d.offer.cgroup, d.offer.controllers
 }
 
 // Close ends the connection to the manager. Groups already returned keep
@@ -82,15 +95,19 @@ func (d *Systemd) Manager() string { return d.ep.String() }
 // Check refuses limits whose controller the manager's cgroup does not offer.
 // (systemd itself accepts them and then silently does not enforce them.)
 func (d *Systemd) Check(l *Limits) error {
-	if d.controllers == nil && d.managerCG == "" {
+	if l.Empty() {
+		return nil
+	}
+	managerCG, controllers := d.offered()
+	if managerCG == "" {
 		return nil // unknown here; Start checks the scope's cgroup
 	}
-	err := d.host.CheckControllers(d.Name(), l, d.controllers)
+	err := d.host.CheckControllers(d.Name(), l, controllers)
 	var u *UnsupportedError
 	if errors.As(err, &u) {
 		for i, m := range u.Missing {
 			if !d.host.BoundToV1(m.Controller) {
-				u.Missing[i].Reason = fmt.Sprintf("the systemd manager's cgroup %s does not offer it to its units", d.managerCG)
+				u.Missing[i].Reason = fmt.Sprintf("the systemd manager's cgroup %s does not offer it to its units", managerCG)
 				u.Missing[i].Fix = "delegate the controller to the manager (for a user manager: Delegate= in user@.service)"
 			}
 		}
@@ -179,7 +196,10 @@ func (d *Systemd) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, e
 		gate.abort(cmd)
 		return nil, err
 	}
-	err = g.verify(cmd.Process.Pid, &spec.Limits)
+	err = g.locate(cmd.Process.Pid)
+	if err == nil {
+		err = g.verify(&spec.Limits)
+	}
 	if err == nil {
 		err = gate.release()
 	}
@@ -195,6 +215,7 @@ func (d *Systemd) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, e
 
 // startScope runs StartTransientUnit and waits for the job's result. A unit
 // of that name that exists but failed is reset and the start retried once.
+// The group's Dir is still unset: see scopeGroup.locate.
 func (d *Systemd) startScope(ctx context.Context, name, unitName string, props []sd.Property) (*scopeGroup, error) {
 	op := "starting scope " + unitName
 	for attempt := 0; ; attempt++ {
@@ -225,12 +246,6 @@ func (d *Systemd) startScope(ctx context.Context, name, unitName string, props [
 			g.Remove()
 			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
-		cg, err := d.controlGroup(ctx, unitName)
-		if err != nil {
-			g.Remove()
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		g.Dir = Dir(filepath.Join(d.host.Cgroup2Mount, cg))
 		return g, nil
 	}
 }

@@ -60,13 +60,43 @@ func connect(h *Host) (*sd.Conn, endpoint, error) {
 	}
 	var errs []error
 	for _, ep := range eps {
-		conn, err := sd.NewConnection(ep.dial)
+		conn, err := ep.connect()
 		if err == nil {
 			return conn, ep, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", ep, classifyDial(err)))
 	}
 	return nil, endpoint{}, fmt.Errorf("systemd driver: no systemd manager answers: %w", errors.Join(errs...))
+}
+
+// connect returns go-systemd's client on ep. That client wants two D-Bus
+// connections (calls, and job signals), which it dials one after the other;
+// both are dialled at once here, since setting one up is a handful of round
+// trips to the manager, the largest fixed cost of a scope-backed run.
+func (ep endpoint) connect() (*sd.Conn, error) {
+	type dialed struct {
+		conn *dbus.Conn
+		err  error
+	}
+	ch := make(chan dialed, 2)
+	for range 2 {
+		go func() {
+			c, err := ep.dial()
+			ch <- dialed{c, err}
+		}()
+	}
+	taken := 0
+	conn, err := sd.NewConnection(func() (*dbus.Conn, error) {
+		d := <-ch
+		taken++
+		return d.conn, d.err
+	})
+	for ; taken < 2; taken++ { // one the client never asked for (it failed early)
+		if d := <-ch; d.conn != nil {
+			d.conn.Close()
+		}
+	}
+	return conn, err
 }
 
 // dial opens and authenticates one D-Bus connection. The connection lives as

@@ -5,7 +5,10 @@ import "context"
 // PretendControllers makes d.Check believe the manager offers cs, so that a
 // test reaches the check that no pre-check can replace: the limit files in the
 // scope's cgroup after the manager's job is done.
-func (d *Systemd) PretendControllers(cs []string) { d.controllers = cs }
+func (d *Systemd) PretendControllers(cs []string) {
+	d.offered()
+	d.offer.controllers = cs
+}
 
 // UnitState returns the manager's load and active state of a unit
 // ("not-found", "inactive" once it is gone).

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
-	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,18 +26,29 @@ func (g *scopeGroup) Path() string { return string(g.Dir) }
 // Unit is the scope's unit name.
 func (g *scopeGroup) Unit() string { return g.unit }
 
-// verify checks, once the job is done, that pid really is in the scope's
-// cgroup (so Dir is the right directory) and that every limit's interface file
-// exists there: systemd accepts a limit whose controller it cannot enable and
-// then does not enforce it, so the file is the only proof.
-func (g *scopeGroup) verify(pid int, l *Limits) error {
-	pids, err := g.Dir.Procs()
+// locate sets Dir to the cgroup pid is in, which must be the scope's: once
+// the job is done the manager has moved the held process there. Reading
+// /proc/<pid>/cgroup (relative to cgdev's own cgroup namespace, like the
+// mount) proves membership and saves a round trip for ControlGroup.
+func (g *scopeGroup) locate(pid int) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return fmt.Errorf("scope %s: %w", g.unit, err)
 	}
-	if !slices.Contains(pids, pid) {
-		return fmt.Errorf("scope %s: process %d is not in its cgroup %s after the job (is cgdev in another cgroup namespace than the manager?)", g.unit, pid, g.Dir)
+	for _, line := range strings.Split(string(b), "\n") {
+		if cg, ok := strings.CutPrefix(line, "0::"); ok && path.Base(cg) == g.unit {
+			g.Dir = Dir(filepath.Join(g.d.host.Cgroup2Mount, cg))
+			return nil
+		}
 	}
+	return fmt.Errorf("scope %s: the job is done but process %d is not in the scope's cgroup (/proc/%d/cgroup: %q)",
+		g.unit, pid, pid, strings.TrimSpace(string(b)))
+}
+
+// verify checks that every limit's interface file exists in the scope's
+// cgroup: systemd accepts a limit whose controller it cannot enable and then
+// does not enforce it, so the file is the only proof.
+func (g *scopeGroup) verify(l *Limits) error {
 	var missing []Missing
 	for _, r := range l.Requirements() {
 		if _, err := os.Stat(filepath.Join(string(g.Dir), r.File)); err == nil {

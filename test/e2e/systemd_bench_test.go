@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"os/exec"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/test/testenv"
@@ -10,44 +12,50 @@ import (
 
 // BenchmarkScopeRunTrue compares the cost of one `true` run four ways: bare,
 // `cgdev --driver direct run`, `cgdev --driver systemd run` (a transient
-// scope of the user manager) and `systemd-run --user --scope`. Each op is a
-// whole process invocation, connection set-up included. Figures: docs/systemd.md.
+// scope of the user manager) and `systemd-run --user --scope`. Each op runs
+// the four once, interleaved, so that a busy shared machine slows them
+// alike; the reported metrics are each variant's median wall time per
+// invocation (process start, connection set-up and clean-up included).
+// Figures: docs/systemd.md.
 func BenchmarkScopeRunTrue(b *testing.B) {
+	h, err := cgroup.Detect()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !h.Systemd.UserBus {
+		b.Skip("no systemd user manager reachable; run under test/systemd/with-manager.sh")
+	}
 	truePath, err := exec.LookPath("true")
 	if err != nil {
 		b.Fatal(err)
 	}
-	run := func(b *testing.B, argv ...string) {
-		for b.Loop() {
-			if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
-				b.Fatalf("%v: %v %s", argv, err, out)
+	systemdRun, err := exec.LookPath("systemd-run")
+	if err != nil {
+		b.Skip("systemd-run not installed")
+	}
+	testenv.CgroupBase(b)
+	bin := testenv.Binary(b)
+	variants := []struct {
+		metric string
+		argv   []string
+	}{
+		{"true-ms", []string{truePath}},
+		{"cgdev-direct-ms", []string{bin, "--driver", "direct", "run", "--", truePath}},
+		{"cgdev-systemd-ms", []string{bin, "--driver", "systemd", "run", "--", truePath}},
+		{"systemd-run-scope-ms", []string{systemdRun, "--user", "--scope", "-q", truePath}},
+	}
+	took := make([][]time.Duration, len(variants))
+	for b.Loop() {
+		for i, v := range variants {
+			start := time.Now()
+			if out, err := exec.Command(v.argv[0], v.argv[1:]...).CombinedOutput(); err != nil {
+				b.Fatalf("%v: %v %s", v.argv, err, out)
 			}
+			took[i] = append(took[i], time.Since(start))
 		}
 	}
-	b.Run("true", func(b *testing.B) { run(b, truePath) })
-	b.Run("cgdev-direct", func(b *testing.B) {
-		testenv.CgroupBase(b)
-		run(b, testenv.Binary(b), "--driver", "direct", "run", "--", truePath)
-	})
-	needManager := func(b *testing.B) {
-		h, err := cgroup.Detect()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if !h.Systemd.UserBus {
-			b.Skip("no systemd user manager reachable; run under test/systemd/with-manager.sh")
-		}
+	for i, v := range variants {
+		slices.Sort(took[i])
+		b.ReportMetric(float64(took[i][len(took[i])/2])/float64(time.Millisecond), v.metric)
 	}
-	b.Run("cgdev-systemd", func(b *testing.B) {
-		needManager(b)
-		run(b, testenv.Binary(b), "--driver", "systemd", "run", "--", truePath)
-	})
-	b.Run("systemd-run-scope", func(b *testing.B) {
-		needManager(b)
-		sr, err := exec.LookPath("systemd-run")
-		if err != nil {
-			b.Skip("systemd-run not installed")
-		}
-		run(b, sr, "--user", "--scope", "-q", truePath)
-	})
 }
