@@ -38,3 +38,9 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# demo starts examples/demo (services that fork background children, setsid
+# and double-forked daemons), shows status and ps, stops it and checks that
+# no process carrying its marker survives.
+demo: build
+	examples/demo/run.sh $(BIN)

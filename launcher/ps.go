@@ -49,7 +49,7 @@ func PS(w io.Writer, p *Project, drv cgroup.Driver, names []string) error {
 				procs[pid] = pr
 			}
 		}
-		fmt.Fprintf(w, "%s  (%d processes, %s)\n", g.Name(), len(procs), orDash(g.Path()))
+		fmt.Fprintf(w, "%s  (processes: %d, cgroup: %s)\n", g.Name(), len(procs), orDash(g.Path()))
 		fmt.Fprintf(w, "  %7s %6s %8s  %s\n", "PID", "CPU%", "RSS", "COMMAND")
 		children := map[int][]int{}
 		var roots []int

@@ -1,0 +1,22 @@
+#!/bin/sh
+# make demo: start the demo project, look at it, stop it, and show that no
+# process of it survives. Usage: examples/demo/run.sh PATH-TO-CGDEV
+set -eu
+cgdev=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+cd "$(dirname "$0")"
+step() { printf '\n\033[1m$ cgdev %s\033[0m\n' "$*"; }
+
+step start;  "$cgdev" start
+step status; "$cgdev" status
+step ps;     "$cgdev" ps
+project=$("$cgdev" status --json | sed -n 's/^  "project": "\(.*\)",$/\1/p')
+marked() { grep -lzx "CGDEV_PROJECT=$project" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true; }
+echo "\nprocesses carrying CGDEV_PROJECT=$project: $(marked | wc -l)"
+
+step stop;   "$cgdev" stop
+left=$(marked)
+if [ -n "$left" ]; then
+	echo "\nSURVIVORS: $left"
+	exit 1
+fi
+echo "\nprocesses carrying CGDEV_PROJECT=$project after stop: 0 — nothing survived"
