@@ -85,7 +85,9 @@ func Stop(ctx context.Context, drv cgroup.Driver, opt StopOptions) (*StopReport,
 	signalled := signalAll(groups, opt, r)
 	rep.Groups = drainAll(ctx, groups, signalled, opt, r)
 	rep.Orphans = sweep(ctx, opt, r)
-	if err := composeDown(ctx, opt.ComposeFile, opt.Dir, r); err != nil {
+	if len(opt.Services) > 0 {
+		r.phase(4, "containers: left up (only some services are being stopped)")
+	} else if err := composeDown(ctx, opt.ComposeFile, opt.Dir, r); err != nil {
 		rep.Survivors = append(rep.Survivors, err.Error())
 	}
 	rep.Survivors = append(rep.Survivors, verify(drv, groups, opt, r)...)

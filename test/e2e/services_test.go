@@ -461,3 +461,79 @@ func TestProcfileRestartLogs(t *testing.T) {
 	p.mustCgdev("stop")
 	p.assertNothingLeft("web")
 }
+
+// TestStopSomeServices: stopping one service leaves the others (and the
+// containers) alone and rewrites the tracking files without it.
+func TestStopSomeServices(t *testing.T) {
+	p := newSvcProject(t, `compose:
+  file: docker-compose.yml
+services:
+  a:
+    command: 'echo $$ >> p/a; sleep 1000 & wait'
+  b:
+    command: 'echo $$ >> p/b; sleep 1000 & wait'
+    depends_on: [a]
+`)
+	p.mustCgdev("start")
+	a, b := p.waitPids("a", 1)[0], p.waitPids("b", 1)[0]
+	out := p.mustCgdev("stop", "b")
+	if !strings.Contains(out, "[4/5] containers: left up") {
+		t.Errorf("partial stop output:\n%s", out)
+	}
+	if p.ours(b) || !p.ours(a) {
+		t.Errorf("after stop b: a alive %v, b alive %v", p.ours(a), p.ours(b))
+	}
+	if got, _ := os.ReadFile(filepath.Join(p.dir, ".pids/services.pids.services")); string(got) != "a:"+strconv.Itoa(a)+"\n" {
+		t.Errorf(".pids/services.pids.services = %q", got)
+	}
+	out = p.mustCgdev("stop")
+	if !strings.Contains(out, "[4/5] containers: SKIPPED") && !strings.Contains(out, "[4/5] containers: docker compose") {
+		t.Errorf("full stop with compose.file and no reachable engine:\n%s", out)
+	}
+	p.assertNothingLeft("a", "b")
+}
+
+// TestUpStopsOnInterrupt: cgdev up follows the logs and stops everything on SIGINT.
+func TestUpStopsOnInterrupt(t *testing.T) {
+	p := newSvcProject(t, `services:
+  a:
+    command: 'echo $$ >> p/a; sleep 1000 & while :; do echo tick-a; sleep 0.1; done'
+`)
+	cmd := exec.Command(testenv.Binary(t), "up")
+	cmd.Dir = p.dir
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	if !testenv.Eventually(10*time.Second, func() bool { return strings.Contains(out.String(), "a | tick-a") }) {
+		t.Fatalf("up did not follow the logs:\n%s", out.String())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("up: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "[5/5] verify: no process left") {
+		t.Errorf("up output:\n%s", out.String())
+	}
+	p.assertNothingLeft("a")
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
