@@ -123,11 +123,11 @@ func UnitName(project, name string) string {
 	return unitPrefix + unit.UnitNameEscape(project) + "-" + unit.UnitNameEscape(name) + scopeSuffix
 }
 
-// unitPattern matches the scopes of project ("" for runs) in ListUnitsByPatterns,
-// whose patterns are fnmatch(3) globs: a backslash from escaping must be doubled.
+// unitPattern matches the scopes of project ("" for runs) in ListUnitsByPatterns.
+// systemd matches with fnmatch(3) and FNM_NOESCAPE, so the backslashes of
+// escaped names stand for themselves; valid names hold no other glob character.
 func unitPattern(project string) string {
-	prefix := strings.TrimSuffix(UnitName(project, "x"), "x"+scopeSuffix)
-	return strings.ReplaceAll(prefix, `\`, `\\`) + "*" + scopeSuffix
+	return strings.TrimSuffix(UnitName(project, "x"), "x"+scopeSuffix) + "*" + scopeSuffix
 }
 
 // nameFromUnit returns the service or run name of a unit of project.

@@ -166,7 +166,7 @@ func TestSystemdScopeProcsSignalKill(t *testing.T) {
 // manager alone, and tells apart a project whose id extends another's.
 func TestSystemdGroupsDiscovery(t *testing.T) {
 	d := newSystemd(t)
-	proj := uniq("p")
+	proj := uniq("p-") // a '-' escapes to \x2d, as in real project ids
 	specs := []cgroup.Spec{
 		{Project: proj, Name: "api"},
 		{Project: proj, Name: "web-ui"},
@@ -383,8 +383,8 @@ func TestUnitNames(t *testing.T) {
 	if _, ok := cgroup.NameFromUnit("web", `cgdev-web\x2dadmin-api.scope`); ok {
 		t.Error("project web claimed a scope of project web-admin")
 	}
-	if p := cgroup.UnitPattern("web-1"); p != `cgdev-web\\x2d1-*.scope` {
-		t.Errorf("UnitPattern = %s; want the backslash doubled for fnmatch", p)
+	if p := cgroup.UnitPattern("web-1"); p != `cgdev-web\x2d1-*.scope` {
+		t.Errorf("UnitPattern = %s; want the escaped id as is (systemd matches with FNM_NOESCAPE)", p)
 	}
 }
 

@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -56,10 +59,19 @@ func runName(prefix string) (name, inUnit string) {
 	return name, strings.ReplaceAll(name, "-", `\x2d`)
 }
 
+// assertNoScopes fails if a scope whose name contains part is loaded, and
+// then kills and stops it (its name is unique to the test: only processes
+// the test started are in it).
 func assertNoScopes(t *testing.T, part string) {
 	t.Helper()
-	if left := scopes(t, part); len(left) > 0 {
+	left := scopes(t, part)
+	if len(left) > 0 {
 		t.Errorf("cgdev left scopes behind: %v", left)
+	}
+	for _, u := range left {
+		exec.Command("systemctl", "--user", "kill", "--signal=KILL", u).Run()
+		exec.Command("systemctl", "--user", "stop", u).Run()
+		exec.Command("systemctl", "--user", "reset-failed", u).Run()
 	}
 }
 
@@ -137,4 +149,100 @@ func TestSystemdRunRefusesMemoryMax(t *testing.T) {
 		t.Error("the command ran despite the refused limit")
 	}
 	assertNoScopes(t, part)
+}
+
+// sdProject is a hard-case project driven with CGDEV_DRIVER=systemd, so that
+// every cgdev call the svcProject helpers make uses the systemd driver.
+func sdProject(t *testing.T) (*svcProject, string) {
+	needUserManager(t)
+	t.Setenv(launcher.DriverEnv, "systemd")
+	p := newSvcProject(t, hardCases)
+	// The scopes' unit names carry the project id, escaped.
+	part := strings.TrimSuffix(cgroup.UnitName(p.id, "x"), "x.scope")
+	t.Cleanup(func() {
+		if left := scopes(t, part); len(left) > 0 {
+			p.cgdev("stop", "--force")
+			assertNoScopes(t, part)
+		}
+	})
+	return p, part
+}
+
+// assertNoSurvivors fails for each PID the services recorded that still
+// runs (in a scope of the project or carrying its marker), and for any scope
+// of the project the manager still lists.
+func assertNoSurvivors(t *testing.T, p *svcProject, part string) {
+	t.Helper()
+	p.assertNothingLeft(hardCaseFiles...)
+	for _, f := range hardCaseFiles {
+		for _, pid := range p.pids(f) {
+			cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+			if testenv.Alive(pid) && strings.Contains(string(cg), part) {
+				t.Errorf("PID %d from p/%s survived in its scope: %s", pid, f, cg)
+			}
+		}
+	}
+	assertNoScopes(t, part)
+}
+
+// TestSystemdServicesHardCases: `cgdev --driver systemd start` puts each
+// hard-case service in a scope of its own, status reads them, stop leaves no
+// process and no scope.
+func TestSystemdServicesHardCases(t *testing.T) {
+	p, part := sdProject(t)
+	p.mustCgdev("start")
+	p.waitPids("background", 3)
+	for _, f := range []string{"setsid", "daemon", "stubborn", "renamed", "envless"} {
+		p.waitPids(f, 1)
+	}
+	p.waitPids("forker", 3)
+
+	units := scopes(t, part)
+	if len(units) != len(hardCaseFiles) {
+		t.Errorf("systemctl --user list-units shows %d scopes of the project: %v; want one per service (%d)", len(units), units, len(hardCaseFiles))
+	}
+	for _, name := range hardCaseFiles {
+		if want := cgroup.UnitName(p.id, name); !slices.Contains(units, want) {
+			t.Errorf("no scope %s for service %s", want, name)
+		}
+	}
+	env := p.pids("envless")[0]
+	if cg, _ := os.ReadFile("/proc/" + strconv.Itoa(env) + "/cgroup"); !strings.Contains(string(cg), cgroup.UnitName(p.id, "envless")) {
+		t.Errorf("marker-less process %d is not in the envless scope: %s", env, cg)
+	}
+
+	st := p.statusJSON()
+	for _, name := range hardCaseFiles {
+		if st[name].State != "running" || st[name].Procs == 0 {
+			t.Errorf("status of %s: %+v", name, st[name])
+		}
+	}
+	if st["daemon"].Procs != 1 {
+		t.Errorf("daemon: %d processes, want the one double-forked sleep", st["daemon"].Procs)
+	}
+	p.mustCgdev("stop")
+	assertNoSurvivors(t, p, part)
+}
+
+// TestSystemdServicesWithoutStateFiles: with .cgdev/ and .pids/ deleted, the
+// manager alone tells status and stop what runs.
+func TestSystemdServicesWithoutStateFiles(t *testing.T) {
+	p, part := sdProject(t)
+	p.mustCgdev("start")
+	p.waitPids("background", 3)
+	p.waitPids("daemon", 1)
+	p.waitPids("forker", 3)
+	for _, d := range []string{".cgdev", ".pids"} {
+		if err := os.RemoveAll(filepath.Join(p.dir, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := p.statusJSON()
+	for _, name := range hardCaseFiles {
+		if st[name].State != "running" {
+			t.Errorf("status without state files: %s %+v", name, st[name])
+		}
+	}
+	p.mustCgdev("stop")
+	assertNoSurvivors(t, p, part)
 }
