@@ -163,14 +163,15 @@ func withMarkers(env []string, spec cgroup.Spec) []string {
 // Groups finds the live groups of project by scanning /proc for processes
 // carrying its marker: one group per CGDEV_SERVICE value. With project ""
 // it returns the runs (one group per CGDEV_RUN value). No state file is read.
-// Each group's leader is its oldest marked process that leads a process
-// group or session (the service's first process, while it lives).
+// Each group's leader is found again as its oldest marked process that leads
+// a process group or session and whose parent is not marked for the group:
+// the service's first process, while it lives.
 func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
 	t, err := Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("scanning /proc: %w", err)
 	}
-	leader := map[string]Proc{} // by group name; PID 0 while no leader is known
+	marked := map[string]map[int]bool{} // group name -> its marked PIDs
 	for _, p := range t.Procs {
 		if !d.scope.allows(p) {
 			continue
@@ -185,26 +186,38 @@ func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
 		if name == "" {
 			continue
 		}
-		best, seen := leader[name]
-		if !seen {
-			leader[name] = Proc{}
+		if marked[name] == nil {
+			marked[name] = map[int]bool{}
 		}
-		if leads := p.PGID == p.PID || p.SID == p.PID; leads && (best.PID == 0 || p.StartTicks < best.StartTicks) {
-			leader[name] = p
-		}
+		marked[name][p.PID] = true
 	}
-	names := make([]string, 0, len(leader))
-	for n := range leader {
+	names := make([]string, 0, len(marked))
+	for n := range marked {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	groups := make([]cgroup.Group, len(names))
 	for i, n := range names {
-		var leaders []Identity
-		if p := leader[n]; p.PID != 0 {
-			leaders = append(leaders, p.Identity())
-		}
-		groups[i] = newGroup(n, selectorOf(cgroup.Spec{Project: project, Name: n}), true, leaders...)
+		groups[i] = newGroup(n, selectorOf(cgroup.Spec{Project: project, Name: n}), true, findLeader(t, marked[n])...)
 	}
 	return groups, nil
+}
+
+// findLeader returns the oldest (then lowest-PID) of the marked processes
+// that lead their process group or session and whose parent is unmarked.
+func findLeader(t *Table, marked map[int]bool) []Identity {
+	var best Proc
+	for pid := range marked {
+		p := t.Procs[pid]
+		if marked[p.PPID] || (p.PGID != p.PID && p.SID != p.PID) {
+			continue
+		}
+		if best.PID == 0 || p.StartTicks < best.StartTicks || p.StartTicks == best.StartTicks && p.PID < best.PID {
+			best = p
+		}
+	}
+	if best.PID == 0 {
+		return nil
+	}
+	return []Identity{best.Identity()}
 }

@@ -338,29 +338,33 @@ func (g *Group) Kill() error {
 		if err != nil {
 			return err
 		}
-		var fresh []Identity
+		fresh := 0
+		var w exitWatch
 		for _, m := range ms {
 			id := m.Identity()
 			if killed[id] {
 				continue
 			}
 			killed[id] = true
-			ok, err := id.Signal(unix.SIGKILL)
+			ok, err := w.signal(id, unix.SIGKILL)
 			if err != nil {
 				errs = append(errs, err)
 			}
 			if ok {
-				fresh = append(fresh, id)
+				fresh++
 				g.record(m)
 			}
 		}
-		if len(fresh) == 0 {
+		if fresh == 0 {
+			w.close()
 			if len(errs) > 0 {
 				return fmt.Errorf("%s: %w", g.name, errors.Join(errs...))
 			}
 			return nil
 		}
-		if err := waitExited(ctx, fresh); err != nil {
+		err = w.wait(ctx)
+		w.close()
+		if err != nil {
 			return fmt.Errorf("%s: processes were still appearing after %s of SIGKILL: %w", g.name, killTimeout, err)
 		}
 	}

@@ -19,34 +19,9 @@ import (
 //
 // It returns false (and no error) when id no longer names a live process.
 func (id Identity) Signal(sig syscall.Signal) (bool, error) {
-	if id.PID <= 1 {
-		return false, fmt.Errorf("refusing to signal PID %d", id.PID)
-	}
-	fd, err := unix.PidfdOpen(id.PID, 0)
-	switch {
-	case err == nil:
-		defer unix.Close(fd)
-		if !id.Alive() {
-			return false, nil
-		}
-		err = unix.PidfdSendSignal(fd, sig, nil, 0)
-	case errors.Is(err, unix.ESRCH):
-		return false, nil
-	case errors.Is(err, unix.ENOSYS):
-		if !id.Alive() {
-			return false, nil
-		}
-		err = unix.Kill(id.PID, sig)
-	default:
-		return false, fmt.Errorf("pidfd_open(%d): %w", id.PID, err)
-	}
-	if errors.Is(err, unix.ESRCH) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("signalling PID %d: %w", id.PID, err)
-	}
-	return true, nil
+	var w exitWatch
+	defer w.close()
+	return w.signal(id, sig)
 }
 
 // exitWatch holds pidfds of processes to wait for. poll(2) reports a pidfd
@@ -58,24 +33,60 @@ type exitWatch struct {
 	unpinned []Identity
 }
 
-// watchExits opens a pidfd for each id that is still the same live process.
+// watchExits watches each id that is still the same live process.
 func watchExits(ids []Identity) *exitWatch {
 	w := &exitWatch{}
 	for _, id := range ids {
-		fd, err := unix.PidfdOpen(id.PID, 0)
-		switch {
-		case errors.Is(err, unix.ESRCH):
-		case err != nil:
-			if id.Alive() {
-				w.unpinned = append(w.unpinned, id)
-			}
-		case !id.Alive():
-			unix.Close(fd)
-		default:
-			w.fds = append(w.fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
-		}
+		w.pin(id)
 	}
 	return w
+}
+
+// pin adds id to the watch if it still names a live process, and reports
+// whether it does. The pidfd is opened before the start time is compared,
+// so the fd refers to id's process and no other, even if the PID is reused
+// right after. fd is -1 when the process is live but unpinned.
+func (w *exitWatch) pin(id Identity) (fd int, live bool) {
+	fd, err := unix.PidfdOpen(id.PID, 0)
+	switch {
+	case errors.Is(err, unix.ESRCH):
+		return -1, false
+	case err != nil:
+		if !id.Alive() {
+			return -1, false
+		}
+		w.unpinned = append(w.unpinned, id)
+		return -1, true
+	case !id.Alive():
+		unix.Close(fd)
+		return -1, false
+	}
+	w.fds = append(w.fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	return fd, true
+}
+
+// signal pins id, sends it sig and keeps watching it. See Identity.Signal.
+func (w *exitWatch) signal(id Identity, sig syscall.Signal) (bool, error) {
+	if id.PID <= 1 {
+		return false, fmt.Errorf("refusing to signal PID %d", id.PID)
+	}
+	fd, live := w.pin(id)
+	if !live {
+		return false, nil
+	}
+	var err error
+	if fd >= 0 {
+		err = unix.PidfdSendSignal(fd, sig, nil, 0)
+	} else {
+		err = unix.Kill(id.PID, sig) // checked by pin microseconds ago
+	}
+	if errors.Is(err, unix.ESRCH) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("signalling PID %d: %w", id.PID, err)
+	}
+	return true, nil
 }
 
 // wait returns nil when every watched process has exited, or ctx's error
