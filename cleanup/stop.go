@@ -206,7 +206,7 @@ func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time,
 		parts = append(parts, "exited: "+strings.Join(exited, ", "))
 	}
 	if len(forced) > 0 {
-		parts = append(parts, "killed with cgroup.kill: "+strings.Join(forced, ", "))
+		parts = append(parts, "killed (SIGKILL to the whole group, cgroup.kill where it is a cgroup): "+strings.Join(forced, ", "))
 	}
 	r.phase(2, "wait: %s", strings.Join(parts, "; "))
 	return results

@@ -124,7 +124,10 @@ func PrintStatus(w io.Writer, list []ServiceStatus) {
 		}
 		mem, peak := "n/a*", "n/a*"
 		if s.MemoryCurrent != nil {
-			mem, peak = cgroup.HumanBytes(*s.MemoryCurrent), cgroup.HumanBytes(*s.MemoryPeak)
+			mem, peak = cgroup.HumanBytes(*s.MemoryCurrent), "-"
+			if *s.MemoryPeak > 0 {
+				peak = cgroup.HumanBytes(*s.MemoryPeak)
+			}
 		} else {
 			na = s.MemoryNA
 		}

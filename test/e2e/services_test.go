@@ -245,7 +245,7 @@ func TestStopHardCases(t *testing.T) {
 	}
 
 	out = p.mustCgdev("stop")
-	for _, want := range []string{"[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "killed with cgroup.kill: ", "stubborn", "forker"} {
+	for _, want := range []string{"[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "killed (SIGKILL to the whole group", "stubborn", "forker"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stop output lacks %q:\n%s", want, out)
 		}
