@@ -60,7 +60,8 @@ func DriverName(flag, config string) string {
 
 // AutoDriver says which driver "auto" picks on this host, and why, in words.
 func AutoDriver(h *cgroup.Host) (name, why string) {
-	if ok, manager := cgroup.SystemdReachable(h); ok && h.Cgroup2Mount != "" {
+	sdOK, manager := cgroup.SystemdReachable(h)
+	if sdOK && h.Cgroup2Mount != "" {
 		if owned, whose := cgroup.SystemdOwns(h); owned {
 			return "systemd", fmt.Sprintf("%s, and %s answers: cgdev asks it for transient scopes rather than writing into its tree", whose, manager)
 		}
@@ -69,7 +70,11 @@ func AutoDriver(h *cgroup.Host) (name, why string) {
 		}
 	}
 	if h.Cgroup2Mount != "" && h.BaseWritable {
-		return "direct", fmt.Sprintf("cgroup2 is mounted at %s and cgdev may create cgroups under %s", h.Cgroup2Mount, h.Base)
+		why := fmt.Sprintf("cgroup2 is mounted at %s and cgdev may create cgroups under %s", h.Cgroup2Mount, h.Base)
+		if sdOK {
+			why += fmt.Sprintf(", outside any tree systemd manages (%s answers too; --driver systemd uses it)", manager)
+		}
+		return "direct", why
 	}
 	if h.Cgroup2Mount == "" {
 		return "fallback", "this machine has no cgroup2 hierarchy mounted and no systemd manager to ask: services run in sessions of their own, tracked by their CGDEV_* environment markers through /proc; resource limits cannot be enforced"
