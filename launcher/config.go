@@ -133,7 +133,11 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Config{File: displayPath(abs), Dir: filepath.Dir(abs), Grace: DefaultGrace}
+	dir := filepath.Dir(abs)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // what /proc/PID/cwd shows, and one id per directory however it is reached
+	}
+	c := &Config{File: displayPath(abs), Dir: dir, Grace: DefaultGrace}
 	if strings.HasPrefix(filepath.Base(path), "Procfile") {
 		err = c.parseProcfile(b)
 	} else {

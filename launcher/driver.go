@@ -72,7 +72,7 @@ func AutoDriver(h *cgroup.Host) (name, why string) {
 	if h.Cgroup2Mount != "" && h.BaseWritable {
 		why := fmt.Sprintf("cgroup2 is mounted at %s and cgdev may create cgroups under %s", h.Cgroup2Mount, h.Base)
 		if sdOK {
-			why += fmt.Sprintf(", outside any tree systemd manages (%s answers too; --driver systemd uses it)", manager)
+			why += fmt.Sprintf(", outside any tree systemd manages; %s answers too, and --driver systemd uses it", manager)
 		}
 		return "direct", why
 	}
