@@ -23,6 +23,8 @@ func startTree(t *testing.T, script string, want int) *exec.Cmd {
 		t.Fatal(err)
 	}
 	killOnCleanup(t, cmd.Process.Pid)
+	root := identity(t, cmd.Process.Pid)
+	t.Cleanup(func() { fallback.TreeGroup(root).Kill() }) // runs first, while the root lives
 	go cmd.Wait()
 	var n int
 	if !testenv.Eventually(5*time.Second, func() bool {
@@ -34,7 +36,7 @@ func startTree(t *testing.T, script string, want int) *exec.Cmd {
 	}
 	tab, _ := fallback.Snapshot()
 	for _, pid := range tab.Descendants(cmd.Process.Pid) {
-		killOnCleanup(t, pid)
+		killOnCleanup(t, pid) // in case the root dies and orphans them
 	}
 	return cmd
 }

@@ -220,6 +220,9 @@ func TestTreeAndKillTreeCLI(t *testing.T) {
 	must(t, cmd.Start())
 	go cmd.Wait()
 	root := cmd.Process.Pid
+	if p, err := fallback.ReadProc(root); err == nil {
+		t.Cleanup(func() { fallback.TreeGroup(p.Identity()).Kill() })
+	}
 	var tree []int
 	testenv.Eventually(5*time.Second, func() bool {
 		tab, _ := fallback.Snapshot()
