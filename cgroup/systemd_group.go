@@ -70,10 +70,10 @@ func (g *scopeGroup) verify(l *Limits) error {
 }
 
 // Remove stops the unit if it is still active (SIGTERM to anything left in
-// it, as StopUnit does) and waits for the stop job, resets a failed state,
-// and waits until the manager has forgotten the unit, so that its name is
-// free again. A unit already gone is not an error: an emptied scope is
-// stopped and collected by the manager on its own, usually before Remove.
+// it, as StopUnit does) and waits for the stop job, then waits until the
+// manager has forgotten the unit (resetting it if it failed), so that its
+// name is free again. A unit already gone is not an error: an emptied scope
+// is stopped and collected by the manager on its own, often before Remove.
 func (g *scopeGroup) Remove() error {
 	ctx, cancel := context.WithTimeout(context.Background(), managerTimeout)
 	defer cancel()
@@ -81,13 +81,7 @@ func (g *scopeGroup) Remove() error {
 	if err != nil || st.LoadState == "not-found" {
 		return err
 	}
-	switch st.ActiveState {
-	case "inactive":
-	case "failed":
-		if err := g.d.conn.ResetFailedUnitContext(ctx, g.unit); err != nil && dbusErrorName(err) != errNoSuchUnit {
-			return g.d.ep.callError("resetting "+g.unit, err)
-		}
-	default:
+	if st.ActiveState != "inactive" && st.ActiveState != "failed" {
 		if err := g.stop(ctx); err != nil {
 			return err
 		}
@@ -95,42 +89,45 @@ func (g *scopeGroup) Remove() error {
 	return g.waitGone(ctx)
 }
 
-// stop runs StopUnit and waits for its job; a failed scope is reset after.
+// stop runs StopUnit and waits for its job.
 func (g *scopeGroup) stop(ctx context.Context) error {
-	d := g.d
 	done := make(chan string, 1) // buffered: see startScope
-	_, err := d.conn.StopUnitContext(ctx, g.unit, "replace", done)
+	_, err := g.d.conn.StopUnitContext(ctx, g.unit, "replace", done)
 	if dbusErrorName(err) == errNoSuchUnit {
 		return nil
 	}
 	if err != nil {
-		return d.ep.callError("stopping "+g.unit, err)
+		return g.d.ep.callError("stopping "+g.unit, err)
 	}
 	select {
 	case result := <-done:
 		if result != "done" {
 			return fmt.Errorf("stopping %s: the job ended %q", g.unit, result)
 		}
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("stopping %s: %w", g.unit, ctx.Err())
 	}
-	if err := d.conn.ResetFailedUnitContext(ctx, g.unit); err != nil && dbusErrorName(err) != errNoSuchUnit {
-		return d.ep.callError("resetting "+g.unit, err)
-	}
-	return nil
 }
 
-// waitGone polls the manager until the unit is unloaded. Transient units are
-// collected in the manager's next event loop iteration after they stop: the
-// first or second look normally finds it gone.
+// waitGone polls the manager until the unit is unloaded, resetting it if it
+// failed. A stopped transient unit is collected in the manager's next event
+// loop iteration: the first or second look normally finds it gone.
 func (g *scopeGroup) waitGone(ctx context.Context) error {
 	for delay := 200 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
 		st, err := g.d.unitStatus(ctx, g.unit)
 		if err != nil {
 			return err
 		}
-		if st.LoadState == "not-found" || st.LoadState == "" {
+		switch {
+		case st.LoadState == "not-found" || st.LoadState == "":
 			return nil
+		case st.ActiveState == "failed":
+			err := g.d.conn.ResetFailedUnitContext(ctx, g.unit)
+			if err != nil && dbusErrorName(err) != errNoSuchUnit {
+				return g.d.ep.callError("resetting "+g.unit, err)
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
