@@ -169,6 +169,10 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 			return r
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		r.State, r.Err = "skipped", fmt.Errorf("not started: %w", err)
+		return r
+	}
 	if g := s.running[svc.Name]; g != nil {
 		r.State, r.Cgroup = "already running", g.Path()
 		if rec := s.state.Services[svc.Name]; rec != nil {
@@ -247,6 +251,9 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 
 	env := readyEnv{dir: svc.Dir, env: cmd.Env, logFile: logPath, logFrom: from}
 	if err := waitStarted(ctx, svc, g, exited, env); err != nil {
+		if ctx.Err() != nil {
+			err = errors.New("interrupted before it was ready")
+		}
 		if _, kerr := cleanup.StopGroup(context.Background(), g, unix.SIGKILL, 0); kerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, kerr)
 		}
