@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -362,4 +363,41 @@ func TestKillWhileForking(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEmpty(t, g)
+}
+
+// TestDeadLeaderGroup: after the leader exits and is reaped, a child exec'd
+// with an empty environment (no marker) and orphaned is still found through
+// the leader's process group, which a marked sibling confirms is the same.
+func TestDeadLeaderGroup(t *testing.T) {
+	d := newDriver(t)
+	pidFile := filepath.Join(t.TempDir(), "pids")
+	cmd := exec.Command("sh", "-c", `env -i sleep 1000 & echo $! > "$1"; sleep 1000 & wait $!`, "x", pidFile)
+	g, err := d.Start(t.Context(), cgroup.Spec{Name: "run-" + project(t)}, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killOnCleanup(t, cmd.Process.Pid)
+	var unmarked int
+	if !testenv.Eventually(5*time.Second, func() bool {
+		p := readPids(pidFile)
+		if len(p) == 1 {
+			unmarked = p[0]
+		}
+		return unmarked != 0
+	}) {
+		t.Fatal("no PID written")
+	}
+	killOnCleanup(t, unmarked)
+	cmd.Process.Signal(syscall.SIGTERM) // the leader only
+	cmd.Wait()
+	if pids, _ := g.Procs(); !contains(pids, unmarked) {
+		t.Fatalf("orphaned unmarked child %d not in the group %v after its leader was reaped", unmarked, pids)
+	}
+	if err := g.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitEmpty(t, g)
+	if testenv.Alive(unmarked) {
+		t.Errorf("PID %d survived", unmarked)
+	}
 }

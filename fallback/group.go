@@ -124,21 +124,33 @@ func (g *Group) Members() ([]Member, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := &membership{t: t, scope: g.scope, expand: g.expand, why: map[int]Reason{}, anchors: map[int]bool{}}
-	for _, id := range g.leaders {
-		if p, ok := t.Procs[id.PID]; ok && p.StartTicks == id.StartTicks {
-			s.anchors[id.PID] = true // a zombie leader still holds its group and session IDs
-			s.add(p.PID, ByLeader)
-		}
-	}
-	s.close()
+	var marked []int
 	if g.sel != (selector{}) {
 		for _, p := range t.Procs {
 			if g.scope.allows(p) && g.sel.match(ReadMarker(p.PID)) {
-				s.add(p.PID, ByMarker)
-				if p.PGID == p.PID || p.SID == p.PID {
-					s.anchors[p.PID] = true
-				}
+				marked = append(marked, p.PID)
 			}
+		}
+	}
+	for _, id := range g.leaders {
+		p, ok := t.Procs[id.PID]
+		switch {
+		case ok && p.StartTicks == id.StartTicks:
+			s.anchors[id.PID] = true // a zombie leader still holds its group and session IDs
+			s.add(p.PID, ByLeader)
+		case !ok && s.holdsMarked(marked, id.PID):
+			// The leader is gone and its PID unused. The kernel frees a PID
+			// only when no process has it as PID, PGID or SID, so a group or
+			// session with that ID has existed without a break since the
+			// leader made it; a marked member confirms it is that one.
+			s.anchors[id.PID] = true
+		}
+	}
+	s.close()
+	for _, pid := range marked {
+		s.add(pid, ByMarker)
+		if p := t.Procs[pid]; p.PGID == pid || p.SID == pid {
+			s.anchors[pid] = true
 		}
 	}
 	for id := range g.known {
@@ -166,6 +178,17 @@ type membership struct {
 	why     map[int]Reason
 	anchors map[int]bool // PIDs whose process group and session count
 	members []int        // in the order found
+}
+
+// holdsMarked reports whether one of the marked processes is in the
+// process group or session id.
+func (s *membership) holdsMarked(marked []int, id int) bool {
+	for _, pid := range marked {
+		if p := s.t.Procs[pid]; p.PGID == id || p.SID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // add counts pid for reason r unless it is out of scope or already counted.
