@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -259,8 +260,8 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 		}
 		return nil, logTail(logPath, from, logTailLines), err
 	}
-	rec := &ServiceState{PID: cmd.Process.Pid, StartTicks: proc.StartTicks, PGID: cmd.Process.Pid, Cgroup: g.Path(),
-		Started: started, Log: logPath}
+	rec := &ServiceState{PID: cmd.Process.Pid, StartTicks: proc.StartTicks, PGID: cmp.Or(proc.PGID, cmd.Process.Pid),
+		Cgroup: g.Path(), Started: started, Log: logPath}
 	if svc.Ready != nil {
 		rec.ReadyAfter, rec.Ready = Duration(time.Since(started)), svc.Ready.String()
 	}
