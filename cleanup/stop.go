@@ -14,13 +14,8 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/fallback"
 	"golang.org/x/sys/unix"
-)
-
-// The markers every service process inherits (the launcher sets them).
-const (
-	projectEnv = "CGDEV_PROJECT"
-	serviceEnv = "CGDEV_SERVICE"
 )
 
 // StopOptions describe a project's stop. Groups are found through the driver
@@ -280,7 +275,7 @@ func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, r *repor
 		}
 	}
 	for _, o := range findOrphans(opt, false) {
-		survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, projectEnv, opt.Project))
+		survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, fallback.ProjectEnv, opt.Project))
 	}
 	stoppedNames := opt.Services
 	if len(stoppedNames) == 0 {

@@ -122,7 +122,7 @@ func findOrphans(opt StopOptions, withPatterns bool) []Orphan {
 			if len(stopping) > 0 && !stopping[m.Service] {
 				continue
 			}
-			why = projectEnv + " marker, service " + m.Service
+			why = fallback.ProjectEnv + " marker, service " + m.Service
 		} else if patterns {
 			why = matchPattern(opt, pid)
 		}

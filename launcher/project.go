@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/cgdev/cgdev/fallback"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,8 +24,8 @@ type Project struct {
 // ProjectEnv and ServiceEnv are the markers every service process, and every
 // process it forks, carries in its environment.
 const (
-	ProjectEnv = "CGDEV_PROJECT"
-	ServiceEnv = "CGDEV_SERVICE"
+	ProjectEnv = fallback.ProjectEnv
+	ServiceEnv = fallback.ServiceEnv
 )
 
 // OpenProject loads the project file (file, or cgdev.yaml, or a Procfile in
