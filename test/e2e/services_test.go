@@ -537,3 +537,31 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestDependencyOrder: start brings dependencies up first; stop signals
+// dependants first.
+func TestDependencyOrder(t *testing.T) {
+	p := newSvcProject(t, `services:
+  c:
+    command: 'exec sleep 1000'
+    depends_on: [b]
+    ready: {exec: "true"}
+  a:
+    command: 'exec sleep 1000'
+    ready: {exec: "true"}
+  b:
+    command: 'exec sleep 1000'
+    depends_on: a
+    ready: {exec: "true"}
+`)
+	out := p.mustCgdev("start", "c")
+	ia, ib, ic := strings.Index(out, "] a …"), strings.Index(out, "] b …"), strings.Index(out, "] c …")
+	if ia < 0 || !(ia < ib && ib < ic) {
+		t.Errorf("start order:\n%s", out)
+	}
+	out = p.mustCgdev("stop")
+	if !strings.Contains(out, "dependants first: c SIGTERM→1, b SIGTERM→1, a SIGTERM→1") {
+		t.Errorf("stop order:\n%s", out)
+	}
+	p.assertNothingLeft()
+}
