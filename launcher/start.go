@@ -176,9 +176,11 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 	}
 	if g := s.running[svc.Name]; g != nil {
 		r.State, r.Cgroup = "already running", g.Path()
+		s.mu.Lock()
 		if rec := s.state.Services[svc.Name]; rec != nil {
 			r.PID = rec.PID
 		}
+		s.mu.Unlock()
 		return r
 	}
 	rec, tail, err := startService(ctx, s.p, s.drv, svc)
