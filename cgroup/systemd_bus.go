@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,7 +66,7 @@ func connect(h *Host) (*sd.Conn, endpoint, error) {
 		if err == nil {
 			return conn, ep, nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", ep, classifyDial(err)))
+		errs = append(errs, fmt.Errorf("%s: %s", ep, dialProblem(err)))
 	}
 	return nil, endpoint{}, fmt.Errorf("systemd driver: no systemd manager answers: %w", errors.Join(errs...))
 }
@@ -138,7 +140,20 @@ func noManagerError(h *Host) error {
 	if os.Getenv("XDG_RUNTIME_DIR") == "" && os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
 		why = append(why, "neither XDG_RUNTIME_DIR nor DBUS_SESSION_BUS_ADDRESS is set, so there is no user manager to ask")
 	} else {
-		why = append(why, "no user bus or user manager socket accepts connections ("+strings.Join(userBusSockets(), ", ")+")")
+		var socks []string
+		for _, sock := range userBusSockets() {
+			if slices.ContainsFunc(socks, func(s string) bool { return strings.HasPrefix(s, sock+": ") }) {
+				continue
+			}
+			problem := "answers now"
+			if c, err := net.Dial("unix", sock); err == nil {
+				c.Close()
+			} else {
+				problem = dialProblem(err)
+			}
+			socks = append(socks, sock+": "+problem)
+		}
+		why = append(why, "no user bus or user manager socket accepts connections ("+strings.Join(socks, "; ")+")")
 	}
 	switch {
 	case !h.Systemd.Booted:
@@ -150,17 +165,19 @@ func noManagerError(h *Host) error {
 		strings.Join(why, "; "))
 }
 
-// classifyDial says in words why a socket did not give a connection.
-func classifyDial(err error) error {
+// dialProblem says in words why a socket did not give a connection.
+func dialProblem(err error) string {
 	switch {
-	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("unreachable: %w", err)
+	case errors.Is(err, syscall.ENOENT):
+		return "no such socket"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing listens on it"
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return fmt.Errorf("access denied (the socket belongs to another user): %w", err)
+		return "access denied (it belongs to another user)"
 	case strings.Contains(err.Error(), "authentication"):
-		return fmt.Errorf("access denied (the manager refused EXTERNAL authentication as uid %d): %w", os.Getuid(), err)
+		return fmt.Sprintf("access denied (the manager refused EXTERNAL authentication as uid %d): %v", os.Getuid(), err)
 	}
-	return err
+	return err.Error()
 }
 
 // D-Bus error names cgdev reacts to.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cgdev/cgdev/cgroup"
@@ -149,6 +150,42 @@ func TestSystemdRunRefusesMemoryMax(t *testing.T) {
 		t.Error("the command ran despite the refused limit")
 	}
 	assertNoScopes(t, part)
+}
+
+// TestSystemdAccessDenied: another user's manager is named, with why it
+// cannot be used, and nothing runs.
+func TestSystemdAccessDenied(t *testing.T) {
+	needUserManager(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run cgdev as another user")
+	}
+	// A copy of the binary that user nobody may execute.
+	dir, err := os.MkdirTemp("", "cgdev-nobody-") // t.TempDir's parent is 0700
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "cgdev")
+	data, err := os.ReadFile(testenv.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(dir, "ran")
+	cmd := exec.Command(bin, "--driver", "systemd", "run", "--", "touch", marker)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "access denied (it belongs to another user)") {
+		t.Fatalf("cgdev as nobody with root's manager: %v\n%s\nwant an access-denied error", err, out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the command ran")
+	}
 }
 
 // sdProject is a hard-case project driven with CGDEV_DRIVER=systemd, so that
