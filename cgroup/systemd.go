@@ -40,6 +40,9 @@ type Systemd struct {
 	}
 }
 
+// delegateFix says how a manager gets a controller it lacks.
+const delegateFix = "delegate the controller to the manager (for a user manager: Delegate= in a drop-in for user@.service)"
+
 // Unit name parts.
 const (
 	unitPrefix  = "cgdev-"
@@ -108,7 +111,7 @@ func (d *Systemd) Check(l *Limits) error {
 		for i, m := range u.Missing {
 			if !d.host.BoundToV1(m.Controller) {
 				u.Missing[i].Reason = fmt.Sprintf("the systemd manager's cgroup %s does not offer it to its units", managerCG)
-				u.Missing[i].Fix = "delegate the controller to the manager (for a user manager: Delegate= in user@.service)"
+				u.Missing[i].Fix = delegateFix
 			}
 		}
 	}
@@ -123,17 +126,21 @@ func UnitName(project, name string) string {
 	return unitPrefix + unit.UnitNameEscape(project) + "-" + unit.UnitNameEscape(name) + scopeSuffix
 }
 
+// unitNamePrefix is what the unit names of project's scopes start with.
+func unitNamePrefix(project string) string {
+	return strings.TrimSuffix(UnitName(project, "x"), "x"+scopeSuffix)
+}
+
 // unitPattern matches the scopes of project ("" for runs) in ListUnitsByPatterns.
 // systemd matches with fnmatch(3) and FNM_NOESCAPE, so the backslashes of
 // escaped names stand for themselves; valid names hold no other glob character.
 func unitPattern(project string) string {
-	return strings.TrimSuffix(UnitName(project, "x"), "x"+scopeSuffix) + "*" + scopeSuffix
+	return unitNamePrefix(project) + "*" + scopeSuffix
 }
 
 // nameFromUnit returns the service or run name of a unit of project.
 func nameFromUnit(project, unitName string) (string, bool) {
-	prefix := strings.TrimSuffix(UnitName(project, "x"), "x"+scopeSuffix)
-	rest, ok := strings.CutPrefix(unitName, prefix)
+	rest, ok := strings.CutPrefix(unitName, unitNamePrefix(project))
 	if !ok {
 		return "", false
 	}
@@ -173,12 +180,13 @@ func (d *Systemd) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, e
 	if err := d.Check(&spec.Limits); err != nil {
 		return nil, err
 	}
-	if _, err := limitProperties(&spec.Limits); err != nil {
-		return nil, err
-	}
 	desc := spec.Description
 	if desc == "" {
 		desc = "cgdev " + strings.TrimPrefix(spec.Project+" "+spec.Name, " ")
+	}
+	props, err := scopeProperties(desc, &spec.Limits)
+	if err != nil {
+		return nil, err
 	}
 	gate, err := holdAtGate(cmd)
 	if err != nil {
@@ -190,7 +198,7 @@ func (d *Systemd) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, e
 		return nil, err
 	}
 	gate.afterStart(cmd)
-	props, _ := scopeProperties(desc, &spec.Limits, cmd.Process.Pid)
+	props = append(props, sd.PropPids(uint32(cmd.Process.Pid)))
 	g, err := d.startScope(ctx, spec.Name, unitName, props)
 	if err != nil {
 		gate.abort(cmd)

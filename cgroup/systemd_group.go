@@ -59,7 +59,7 @@ func (g *scopeGroup) verify(l *Limits) error {
 			m.Reason, m.Fix = g.d.host.explainMissing(r.Controller)
 		} else {
 			m.Reason = fmt.Sprintf("systemd accepted %s for %s but its cgroup has no %s, so nothing would enforce it", r.Property, g.unit, r.File)
-			m.Fix = "delegate the controller to the manager (for a user manager: Delegate= in user@.service)"
+			m.Fix = delegateFix
 		}
 		missing = append(missing, m)
 	}

@@ -8,17 +8,16 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// scopeProperties returns the properties of a transient scope holding pid:
-// Description, Delegate=yes (the command may make sub-cgroups), garbage
+// scopeProperties returns the properties of a transient scope, but for its
+// PIDs: Description, Delegate=yes (the command may make sub-cgroups), garbage
 // collection even of a failed scope, and each limit of l in the D-Bus type
 // systemd expects (systemd.resource-control(5), org.freedesktop.systemd1(5)).
 // A limit without a mapping is an error, never dropped.
-func scopeProperties(description string, l *Limits, pid int) ([]sd.Property, error) {
+func scopeProperties(description string, l *Limits) ([]sd.Property, error) {
 	props := []sd.Property{
 		sd.PropDescription(description),
 		{Name: "Delegate", Value: dbus.MakeVariant(true)},
 		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
-		sd.PropPids(uint32(pid)),
 	}
 	limits, err := limitProperties(l)
 	if err != nil {
