@@ -388,6 +388,9 @@ func TestDeadLeaderGroup(t *testing.T) {
 		t.Fatal("no PID written")
 	}
 	killOnCleanup(t, unmarked)
+	if !testenv.Eventually(5*time.Second, func() bool { return fallback.ReadMarker(unmarked) == (fallback.Marker{}) }) {
+		t.Fatal("env -i did not exec sleep")
+	}
 	cmd.Process.Signal(syscall.SIGTERM) // the leader only
 	cmd.Wait()
 	if pids, _ := g.Procs(); !contains(pids, unmarked) {

@@ -35,9 +35,16 @@ func project(t testing.TB) string {
 	rand.Read(b)
 	id := "fbtest-" + hex.EncodeToString(b)
 	t.Cleanup(func() {
-		groups, err := newDriver(t).Groups(id)
+		d := newDriver(t)
+		groups, err := d.Groups(id)
 		if err != nil {
 			t.Error(err)
+		}
+		runs, _ := d.Groups("")
+		for _, g := range runs {
+			if strings.Contains(g.Name(), id) { // runs the test named after its project
+				groups = append(groups, g)
+			}
 		}
 		for _, g := range groups {
 			if pids, _ := g.Procs(); len(pids) > 0 {
