@@ -57,7 +57,7 @@ func NewSystemd(h *Host) (*Systemd, error) {
 	if h.Cgroup2Mount == "" {
 		return nil, errors.New("systemd driver: no cgroup2 hierarchy is mounted (cgdev drives scopes through cgroup2's cgroup.kill and cgroup.events)")
 	}
-	conn, ep, err := connect(h)
+	conn, ep, err := dialManager(h)
 	if err != nil {
 		return nil, err
 	}

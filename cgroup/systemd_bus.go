@@ -54,8 +54,8 @@ func isPrivateSocket(path string) bool {
 	return filepath.Base(path) == "private" && filepath.Base(filepath.Dir(path)) == "systemd"
 }
 
-// connect returns a connection to the first endpoint that accepts one.
-func connect(h *Host) (*sd.Conn, endpoint, error) {
+// dialManager returns a connection to the first endpoint that accepts one.
+func dialManager(h *Host) (*sd.Conn, endpoint, error) {
 	eps := systemdEndpoints(h)
 	if len(eps) == 0 {
 		return nil, endpoint{}, noManagerError(h)
@@ -184,7 +184,6 @@ func dialProblem(err error) string {
 const (
 	errUnitExists   = "org.freedesktop.systemd1.UnitExists"
 	errNoSuchUnit   = "org.freedesktop.systemd1.NoSuchUnit"
-	errNotLoaded    = "org.freedesktop.systemd1.LoadFailed"
 	errAccessDenied = "org.freedesktop.DBus.Error.AccessDenied"
 	errInteractive  = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 )
