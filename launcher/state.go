@@ -33,6 +33,8 @@ type ServiceState struct {
 	ReadyAfter Duration  `json:"ready_after"` // 0 when the service has no readiness check
 	Ready      string    `json:"ready,omitempty"`
 	Log        string    `json:"log"`
+	// Guessed marks a record status rebuilt from the group, not read from the file.
+	Guessed bool `json:"-"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.4s".

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/fallback"
 )
 
 // ServiceStatus is one line of cgdev status (and one object of --json).
@@ -76,6 +77,9 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 		s.MemoryNA = memoryNA(h)
 	}
 	if rec == nil {
+		rec = guessMain(g)
+	}
+	if rec == nil {
 		return s
 	}
 	if rec.Identity().Alive() {
@@ -91,6 +95,8 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 		s.CPUPercent = &pct
 	}
 	switch {
+	case rec.Guessed:
+		s.Ready = "unknown (no state.json)"
 	case rec.Ready != "":
 		s.Ready = fmt.Sprintf("ready after %s (%s)", roundDuration(time.Duration(rec.ReadyAfter)), rec.Ready)
 	default:
@@ -166,4 +172,35 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// guessMain finds the main process of a group that state.json does not
+// describe (deleted, corrupt): the lowest PID that leads its own process
+// group and whose parent is outside the group. Services' main processes are
+// started so (Setpgid); a double-forked daemon keeps its parent's group.
+func guessMain(g cgroup.Group) *ServiceState {
+	pids, err := g.Procs()
+	if err != nil {
+		return nil
+	}
+	in := make(map[int]bool, len(pids))
+	for _, pid := range pids {
+		in[pid] = true
+	}
+	slices.Sort(pids)
+	for _, pid := range pids {
+		p, err := fallback.ReadProc(pid)
+		if err != nil || p.PGID != pid || in[p.PPID] {
+			continue
+		}
+		started := bootTime().Add(time.Duration(p.StartTicks) * time.Second / clockTicks)
+		return &ServiceState{PID: pid, StartTicks: p.StartTicks, PGID: pid, Started: started, Guessed: true}
+	}
+	return nil
+}
+
+// bootTime is when the system booted, from /proc/uptime.
+func bootTime() time.Time {
+	up := time.Duration(systemUptimeTicks()) * time.Second / clockTicks
+	return time.Now().Add(-up)
 }

@@ -287,8 +287,13 @@ func TestStopWithoutStateFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := p.statusJSON(); st["daemon"].State != "running" {
+	p.waitPids("stubborn", 1)
+	st := p.statusJSON()
+	if st["daemon"].State != "running" {
 		t.Errorf("status without state files: daemon %+v", st["daemon"])
+	}
+	if st["stubborn"].PID != p.pids("stubborn")[0] {
+		t.Errorf("status without state files: stubborn's main PID %d, want %d", st["stubborn"].PID, p.pids("stubborn")[0])
 	}
 	p.mustCgdev("stop")
 	p.assertNothingLeft(hardCaseFiles...)
