@@ -64,6 +64,9 @@ type StopReport struct {
 //
 // It returns an error listing the survivors unless the verification holds.
 func Stop(ctx context.Context, drv cgroup.Driver, opt StopOptions) (*StopReport, error) {
+	if opt.Project == "" {
+		return nil, errors.New("stop: no project id (an empty one would name cgdev runs)")
+	}
 	r := &reporter{out: opt.Out}
 	rep := &StopReport{}
 	if opt.Containers {
