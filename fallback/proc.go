@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Proc is one process as /proc shows it.
@@ -36,20 +38,30 @@ type Identity struct {
 	StartTicks uint64
 }
 
-// ReadProc reads /proc/PID/stat and the owner of /proc/PID.
+// ReadProc reads /proc/PID/stat, and the process's owner from that file's
+// owner (the same as /proc/PID's): one open, fstat, read and close, as a
+// scan of /proc does this for every process.
 func ReadProc(pid int) (Proc, error) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	b, err := os.ReadFile(dir + "/stat")
+	path := "/proc/" + strconv.Itoa(pid) + "/stat"
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return Proc{}, err
+		return Proc{}, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	p, err := parseStat(b)
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return Proc{}, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	var buf [4096]byte // a stat line is about 300 bytes, at most about 1100
+	n, err := unix.Read(fd, buf[:])
 	if err != nil {
-		return Proc{}, fmt.Errorf("%s/stat: %w", dir, err)
+		return Proc{}, &os.PathError{Op: "read", Path: path, Err: err}
 	}
-	if fi, err := os.Stat(dir); err == nil {
-		p.UID = int(fileUID(fi))
+	p, err := parseStat(buf[:n])
+	if err != nil {
+		return Proc{}, fmt.Errorf("%s: %w", path, err)
 	}
+	p.UID = int(st.Uid)
 	return p, nil
 }
 
