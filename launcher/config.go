@@ -238,23 +238,66 @@ func (c *Config) eachKey(n *yaml.Node, prefix string, handlers map[string]func(k
 	if n.Kind != yaml.MappingNode {
 		return c.errAt(n, strings.TrimSuffix(prefix, "."), "expected a mapping of keys to values, found %s", kindName(n))
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+	pairs, err := c.pairs(n, prefix)
+	if err != nil {
+		return err
+	}
+	for _, kv := range pairs {
+		k, v := kv[0], kv[1]
 		field := prefix + k.Value
+		if prefix == "" && strings.HasPrefix(k.Value, "x-") {
+			continue // an extension field, as in compose files: a place for anchors
+		}
 		h, ok := handlers[k.Value]
 		if !ok {
 			return c.errAt(k, field, "unknown key (known here: %s)", strings.Join(sortedNames(handlers), ", "))
 		}
-		if seen[k.Value] {
-			return c.errAt(k, field, "given twice")
-		}
-		seen[k.Value] = true
 		if err := h(k, resolveAlias(v), field); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// pairs returns the key/value pairs of the mapping n, refusing a key given
+// twice, with YAML merge keys (<<: *anchor, or a list of anchors) expanded:
+// a key given in n itself wins over a merged one, as YAML specifies.
+func (c *Config) pairs(n *yaml.Node, prefix string) ([][2]*yaml.Node, error) {
+	var own, merged [][2]*yaml.Node
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolveAlias(n.Content[i+1])
+		if k.Tag == "!!merge" {
+			sources := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				sources = v.Content
+			}
+			for _, src := range sources {
+				src = resolveAlias(src)
+				if src.Kind != yaml.MappingNode {
+					return nil, c.errAt(k, prefix+"<<", "a merge key takes a mapping or a list of mappings, found %s", kindName(src))
+				}
+				more, err := c.pairs(src, prefix)
+				if err != nil {
+					return nil, err
+				}
+				merged = append(merged, more...)
+			}
+			continue
+		}
+		if seen[k.Value] {
+			return nil, c.errAt(k, prefix+k.Value, "given twice")
+		}
+		seen[k.Value] = true
+		own = append(own, [2]*yaml.Node{k, v})
+	}
+	for _, kv := range merged {
+		if !seen[kv[0].Value] {
+			seen[kv[0].Value] = true
+			own = append(own, kv)
+		}
+	}
+	return own, nil
 }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {

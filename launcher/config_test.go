@@ -83,6 +83,29 @@ func TestLoadConfigDefaultsAndEnvFile(t *testing.T) {
 	}
 }
 
+func TestMergeKeys(t *testing.T) {
+	path := writeConfig(t, "cgdev.yaml", `
+x-defaults: &defaults
+  grace: 1s
+  stop_signal: INT
+services:
+  a:
+    <<: *defaults
+    command: run-a
+  b:
+    <<: *defaults
+    command: run-b
+    grace: 2s
+`)
+	c, err := launcher.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := c.Service("a"), c.Service("b"); a.Grace != time.Second || b.Grace != 2*time.Second || b.StopSignal != unix.SIGINT {
+		t.Errorf("a: %s, b: %s %v", a.Grace, b.Grace, b.StopSignal)
+	}
+}
+
 func TestProcfile(t *testing.T) {
 	path := writeConfig(t, "Procfile", "# dev\nweb: python3 -m http.server 8000\nworker:  sh -c 'while :; do sleep 1; done'\n")
 	c, err := launcher.LoadConfig(path)
@@ -123,6 +146,7 @@ func TestConfigErrors(t *testing.T) {
 		{"list for mapping", "services:\n  - a\n", "cgdev.yaml:2: services: expected a mapping"},
 		{"bad env", "services:\n  a:\n    command: x\n    env: [\"NOEQUALS\"]\n", "cgdev.yaml:4: services.a.env[0]:"},
 		{"missing env file", "services:\n  a:\n    command: x\n    env_file: nope.env\n", "cgdev.yaml:4: services.a.env_file:"},
+		{"duplicate key", "services:\n  a:\n    command: x\n    command: y\n", "cgdev.yaml:4: services.a.command: given twice"},
 		{"bad pattern", "orphans:\n  patterns: [\"(\"]\nservices:\n  a: {command: x}\n", "cgdev.yaml:2: orphans.patterns[0]:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
