@@ -34,7 +34,8 @@ vmtest:
 test: setup vet unit vmtest
 
 bench: build
-	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -benchtime 200x ./...
+	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -skip '^Benchmark(StopOnSIGTERM|StopForce1000)$$' -benchtime 200x ./...
+	$(GO) test ./test/e2e -run '^$$' -bench '^Benchmark(StopOnSIGTERM|StopForce1000)$$' -benchtime 10x
 
 clean:
 	rm -rf bin
