@@ -53,7 +53,7 @@ type readyEnv struct {
 	logFrom int64 // the log's size when the service started: only newer output counts
 }
 
-// WaitReady runs the check until it passes, ctx ends, or the check's timeout
+// wait runs the check until it passes, ctx ends, or the check's timeout
 // passes. Between attempts it backs off from 10 ms to 250 ms, so that a fast
 // service is seen ready within milliseconds.
 func (r *Ready) wait(ctx context.Context, e readyEnv) error {
