@@ -15,7 +15,7 @@ import (
 
 // startSleepers starts a service whose shell forks n sleeps, and waits until
 // all are members.
-func startSleepers(b *testing.B, d *fallback.Driver, proj string, n int) cgroup.Group {
+func startSleepers(b testing.TB, d *fallback.Driver, proj string, n int) cgroup.Group {
 	b.Helper()
 	cmd := exec.Command("sh", "-c", `i=0; while [ $i -lt `+strconv.Itoa(n)+` ]; do sleep 1000 & i=$((i+1)); done; wait`)
 	g, err := d.Start(context.Background(), cgroup.Spec{Project: proj, Name: "bench"}, cmd)
