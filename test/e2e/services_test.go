@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -568,5 +570,59 @@ func TestDependencyOrder(t *testing.T) {
 	if !strings.Contains(out, "dependants first: c SIGTERM→1, b SIGTERM→1, a SIGTERM→1") {
 		t.Errorf("stop order:\n%s", out)
 	}
+	p.assertNothingLeft()
+}
+
+// freePort returns a loopback TCP port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestReadinessChecks: each kind of check passes once its service is ready,
+// and start waits for it (the checked state exists when start returns).
+func TestReadinessChecks(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed (the http check serves with python3 -m http.server)")
+	}
+	httpPort, tcpPort := freePort(t), freePort(t)
+	p := newSvcProject(t, fmt.Sprintf(`services:
+  http:
+    command: 'sleep 0.3; exec python3 -m http.server %d --bind 127.0.0.1'
+    ready: {http: "http://127.0.0.1:%d/", timeout: 20s}
+  tcp:
+    command: 'sleep 0.3; exec python3 -c "import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", %d)); s.listen(); time.sleep(1000)"'
+    ready: {tcp: "127.0.0.1:%d", timeout: 20s}
+  log:
+    command: 'sleep 0.3; echo "server listening"; exec sleep 1000'
+    ready: {log: "^server listening$", timeout: 20s}
+  exec:
+    command: 'sleep 0.3; touch p/exec-ready; exec sleep 1000'
+    ready: {exec: "test -f p/exec-ready", timeout: 20s}
+`, httpPort, httpPort, tcpPort, tcpPort))
+	out := p.mustCgdev("start")
+	if strings.Count(out, "… ready in") != 4 {
+		t.Errorf("start output:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, "p/exec-ready")); err != nil {
+		t.Error("start returned before the exec check could pass")
+	}
+	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort)); err != nil {
+		t.Errorf("http service not listening after start: %v", err)
+	} else {
+		c.Close()
+	}
+	st := p.statusJSON()
+	for _, name := range []string{"http", "tcp", "log", "exec"} {
+		if !strings.HasPrefix(st[name].Ready, "ready after") {
+			t.Errorf("status of %s: ready %q", name, st[name].Ready)
+		}
+	}
+	p.mustCgdev("stop")
 	p.assertNothingLeft()
 }
