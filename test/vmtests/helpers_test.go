@@ -25,7 +25,8 @@ import (
 const InVMEnv = "CGDEV_IN_VM"
 
 // helperEnv makes the test binary run a helper program instead of the tests:
-// "alloc MiB", "forkbomb ATTEMPTS" or "busy".
+// "alloc MiB" (then exit), "alloc MiB hold" (then sleep), "forkbomb ATTEMPTS"
+// or "busy".
 const helperEnv = "CGDEV_VMTEST_HELPER"
 
 func TestMain(m *testing.M) {
@@ -278,6 +279,12 @@ func runHelper(args []string) int {
 	switch {
 	case args[0] == "alloc" && len(args) == 2:
 		err = allocate(args[1])
+	case args[0] == "alloc" && len(args) == 3 && args[2] == "hold":
+		if err = allocate(args[1]); err == nil {
+			for {
+				time.Sleep(time.Hour) // keep the memory until stopped
+			}
+		}
 	case args[0] == "forkbomb" && len(args) == 2:
 		err = forkBomb(args[1])
 	case args[0] == "busy":

@@ -295,6 +295,43 @@ func TestLimitsReadBack(t *testing.T) {
 	}
 }
 
+// TestEachLimitAlone: each limit set on its own reaches its file. A limit with
+// no typed field in the runtime spec (memory.high, memory.swap.max,
+// cpu.weight) must still get its controller enabled for the group.
+func TestEachLimitAlone(t *testing.T) {
+	h := inVM(t)
+	for _, c := range []struct{ prop, file, want string }{
+		{"MemoryMax=64M", "memory.max", "67108864"},
+		{"MemoryHigh=48M", "memory.high", "50331648"},
+		{"MemorySwapMax=0", "memory.swap.max", "0"},
+		{"TasksMax=50", "pids.max", "50"},
+		{"CPUQuota=50%", "cpu.max", "50000 100000"},
+		{"CPUWeight=200", "cpu.weight", "200"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			var l cgroup.Limits
+			if err := l.Set(c.prop); err != nil {
+				t.Fatal(err)
+			}
+			drv, err := cgroup.NewDirect(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("/bin/sleep", "1000")
+			g, err := drv.Start(context.Background(), cgroup.Spec{Project: "alone", Name: "svc", Limits: l}, cmd)
+			if err != nil {
+				t.Fatalf("%s alone: %v", c.prop, err)
+			}
+			go cmd.Wait()
+			defer cleanup.StopGroup(context.Background(), g, syscall.SIGKILL, 0)
+			got, err := cgroup.Dir(g.Path()).ReadFile(c.file)
+			if err != nil || got != c.want {
+				t.Errorf("%s alone: %s = %q (%v), want %q", c.prop, c.file, got, err, c.want)
+			}
+		})
+	}
+}
+
 func sortedKeys(m map[string]string) []string {
 	var keys []string
 	for k := range m {

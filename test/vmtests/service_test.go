@@ -1,0 +1,82 @@
+package vmtests_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+)
+
+// TestServiceMemoryStatus: a service with memory_max (and tasks_max,
+// cpu_quota) started by `cgdev start` runs under those limits, `cgdev status`
+// reports its current and peak memory from the kernel, and `cgdev stop`
+// removes its group.
+func TestServiceMemoryStatus(t *testing.T) {
+	inVM(t)
+	dir := t.TempDir()
+	conf := `driver: direct
+services:
+  hog:
+    command: exec ` + self(t) + `
+    env: {` + helperEnv + `: "alloc 40 hold"}
+    ready: {log: "^alloc-done", timeout: 2m}
+    memory_max: 64M
+    tasks_max: 50
+    cpu_quota: 50%
+`
+	file := filepath.Join(dir, "cgdev.yaml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCgdev(t, time.Minute, nil, "stop", "-f", file) })
+
+	r := runCgdev(t, 3*time.Minute, nil, "start", "-f", file)
+	t.Logf("cgdev start: exit %d after %s: %s", r.code, r.took.Round(time.Millisecond), strings.TrimSpace(r.stdout+r.stderr))
+	if r.code != 0 {
+		t.Fatalf("cgdev start failed:\n%s%s", r.stdout, r.stderr)
+	}
+	st := runCgdev(t, time.Minute, nil, "status", "-f", file)
+	t.Logf("cgdev status:\n%s", strings.TrimRight(st.stdout, "\n"))
+	js := runCgdev(t, time.Minute, nil, "status", "--json", "-f", file)
+	var status struct {
+		Services []struct {
+			Name          string  `json:"name"`
+			State         string  `json:"state"`
+			Cgroup        string  `json:"cgroup"`
+			MemoryCurrent *uint64 `json:"memory_current"`
+			MemoryPeak    *uint64 `json:"memory_peak"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(js.stdout), &status); err != nil || len(status.Services) != 1 {
+		t.Fatalf("cgdev status --json: %v\n%s%s", err, js.stdout, js.stderr)
+	}
+	s := status.Services[0]
+	if s.State != "running" || s.MemoryCurrent == nil || s.MemoryPeak == nil {
+		t.Fatalf("status of hog: %+v", s)
+	}
+	t.Logf("status --json: memory_current=%.1f MiB memory_peak=%.1f MiB, cgroup %s",
+		float64(*s.MemoryCurrent)/mib, float64(*s.MemoryPeak)/mib, s.Cgroup)
+	if *s.MemoryCurrent < 40*mib || *s.MemoryCurrent > 64*mib {
+		t.Errorf("memory_current %d: want between the 40 MiB held and the 64M limit", *s.MemoryCurrent)
+	}
+	if *s.MemoryPeak < *s.MemoryCurrent || *s.MemoryPeak > 64*mib {
+		t.Errorf("memory_peak %d: want at least memory_current %d and at most 64M", *s.MemoryPeak, *s.MemoryCurrent)
+	}
+	g := cgroup.Dir(s.Cgroup)
+	for f, want := range map[string]string{"memory.max": "67108864", "pids.max": "50", "cpu.max": "50000 100000"} {
+		if got, err := g.ReadFile(f); err != nil || got != want {
+			t.Errorf("service group %s = %q (%v), want %q", f, got, err, want)
+		}
+	}
+
+	stop := runCgdev(t, time.Minute, nil, "stop", "-f", file)
+	t.Logf("cgdev stop: exit %d after %s: %s", stop.code, stop.took.Round(time.Millisecond), strings.TrimSpace(stop.stdout+stop.stderr))
+	if _, err := os.Stat(s.Cgroup); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the service's group %s survived cgdev stop (%v)", s.Cgroup, err)
+	}
+}
