@@ -263,7 +263,7 @@ func Summarize(ms []Member) string {
 	}
 	out := fmt.Sprintf("%d: %s", len(ms), strings.Join(parts, ", "))
 	if len(escaped) > 0 {
-		out += " (escaped the tree, found by the marker: " + strings.Join(escaped, "; ") + ")"
+		out += " (left the tree, group and session; found by the marker: " + strings.Join(escaped, "; ") + ")"
 	}
 	return out
 }
