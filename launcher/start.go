@@ -186,8 +186,11 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 	rec, tail, err := startService(ctx, s.p, s.drv, svc)
 	if err != nil {
 		r.State, r.Err = "failed", err
-		if tail != "" {
-			r.Err = fmt.Errorf("%w\n--- last lines of %s ---\n%s", err, displayPath(s.p.LogFile(svc.Name)), tail)
+		switch log := displayPath(s.p.LogFile(svc.Name)); {
+		case tail != "":
+			r.Err = fmt.Errorf("%w\n--- last lines of %s ---\n%s", err, log, tail)
+		case rec == nil && !errors.Is(err, errNotStarted):
+			r.Err = fmt.Errorf("%w (it wrote nothing to %s)", err, log)
 		}
 		return r
 	}
@@ -246,7 +249,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	g, err := drv.Start(ctx, spec, cmd)
 	logf.Close()
 	if err != nil {
-		return nil, "", fmt.Errorf("starting %s: %w", svc.Name, err)
+		return nil, "", fmt.Errorf("%w: %w", errNotStarted, err)
 	}
 	proc, _ := fallback.ReadProc(cmd.Process.Pid)
 	exited := make(chan error, 1)
@@ -269,6 +272,9 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	}
 	return rec, "", nil
 }
+
+// errNotStarted marks a failure of the driver to start the command at all.
+var errNotStarted = errors.New("could not start")
 
 // serviceEnv is the caller's environment, the service's env_file and env,
 // then the markers every descendant inherits.
