@@ -172,7 +172,7 @@ func reap(g cgroup.Group, opt RunOptions) {
 	left, _ := g.Procs()
 	res, err := cleanup.StopGroup(context.Background(), g, unix.SIGTERM, opt.Grace)
 	if err != nil {
-		fmt.Fprintf(opt.Log, "cgdev: cleaning up %s: %v\n", g.Path(), err)
+		fmt.Fprintf(opt.Log, "cgdev: cleaning up run %s: %v\n", g.Name(), err)
 	}
 	if len(left) == 0 {
 		return
