@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cgdev/cgdev/fallback"
@@ -100,43 +102,89 @@ func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
 // empty one), and more only for candidates: on a host with a thousand
 // processes the scan costs a few milliseconds.
 func findOrphans(opt StopOptions, withPatterns bool) []Orphan {
-	entries, err := os.ReadDir("/proc")
+	pids, err := procPIDs()
 	if err != nil {
 		return nil
 	}
-	skip := protected()
-	uid := os.Getuid()
-	stopping := map[string]bool{}
+	c := classifier{opt: opt, skip: protected(), uid: os.Getuid(), stopping: map[string]bool{}}
 	for _, s := range opt.Services {
-		stopping[s] = true
+		c.stopping[s] = true
 	}
-	patterns := withPatterns && len(opt.Services) == 0 && len(opt.Patterns) > 0
-	var out []Orphan
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || skip[pid] {
-			continue
-		}
-		why := ""
-		if m := fallback.ReadMarker(pid); m.Project != "" && m.Project == opt.Project {
-			if len(stopping) > 0 && !stopping[m.Service] {
-				continue
+	c.patterns = withPatterns && len(opt.Services) == 0 && len(opt.Patterns) > 0
+	// The reads are system calls; a few workers overlap them.
+	workers := min(max(runtime.GOMAXPROCS(0), 2), 8)
+	found := make([][]Orphan, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(pids); i += workers {
+				if o, ok := c.classify(pids[i]); ok {
+					found[w] = append(found[w], o)
+				}
 			}
-			why = fallback.ProjectEnv + " marker, service " + m.Service
-		} else if patterns {
-			why = matchPattern(opt, pid)
-		}
-		if why == "" {
-			continue
-		}
-		p, err := fallback.ReadProc(pid)
-		if err != nil || p.UID != uid || p.State == 'Z' {
-			continue
-		}
-		out = append(out, Orphan{Identity: p.Identity(), Cmdline: fallback.Cmdline(pid), Why: why})
+		}()
+	}
+	wg.Wait()
+	var out []Orphan
+	for _, f := range found {
+		out = append(out, f...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 	return out
+}
+
+// procPIDs lists the numeric entries of /proc, unsorted.
+func procPIDs() ([]int, error) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(names))
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// classifier decides, for one process, whether it is an orphan of the project.
+type classifier struct {
+	opt      StopOptions
+	skip     map[int]bool
+	uid      int
+	stopping map[string]bool
+	patterns bool
+}
+
+func (c *classifier) classify(pid int) (Orphan, bool) {
+	if c.skip[pid] {
+		return Orphan{}, false
+	}
+	why := ""
+	if m := fallback.ReadMarker(pid); m.Project != "" && m.Project == c.opt.Project {
+		if len(c.stopping) > 0 && !c.stopping[m.Service] {
+			return Orphan{}, false
+		}
+		why = fallback.ProjectEnv + " marker, service " + m.Service
+	} else if c.patterns {
+		why = matchPattern(c.opt, pid)
+	}
+	if why == "" {
+		return Orphan{}, false
+	}
+	p, err := fallback.ReadProc(pid)
+	if err != nil || p.UID != c.uid || p.State == 'Z' {
+		return Orphan{}, false
+	}
+	return Orphan{Identity: p.Identity(), Cmdline: fallback.Cmdline(pid), Why: why}, true
 }
 
 // protected returns cgdev's PID and those of its ancestors: never swept.
