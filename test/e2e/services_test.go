@@ -626,3 +626,35 @@ func TestReadinessChecks(t *testing.T) {
 	p.mustCgdev("stop")
 	p.assertNothingLeft()
 }
+
+// TestServiceLimits: memory_max is enforced where the memory controller is
+// available to the driver, and refused before anything starts where not
+// (this hybrid host).
+func TestServiceLimits(t *testing.T) {
+	p := newSvcProject(t, `services:
+  capped:
+    command: 'echo $$ >> p/capped; exec sleep 1000'
+    memory_max: 64M
+  other:
+    command: 'echo $$ >> p/other; exec sleep 1000'
+`)
+	code, out, errs := p.cgdev("start")
+	if !p.host.Has("memory") {
+		if code == 0 || !strings.Contains(errs, "MemoryMax") || !strings.Contains(errs, "capped") {
+			t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+		if len(p.pids("capped")) > 0 || len(p.pids("other")) > 0 || p.groupExists() {
+			t.Error("a refused limit still started something")
+		}
+		return
+	}
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	b, err := os.ReadFile(filepath.Join(p.groupDir(), "capped", "memory.max"))
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(64<<20) {
+		t.Errorf("memory.max = %q, %v", b, err)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("capped", "other")
+}
