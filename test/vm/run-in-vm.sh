@@ -95,7 +95,13 @@ kdir=''
 if [ -z "$kernel" ]; then
 	pkg=$(ls -1d "$cache"/linux-image-*/ 2>/dev/null | sort -V | tail -1 || true)
 	if [ -z "$pkg" ]; then
-		name=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+		resolve() { apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'; }
+		name=$(resolve)
+		if [ -z "$name" ] && [ "$(id -u)" = 0 ]; then # a fresh machine without package lists
+			echo "run-in-vm: apt-get update (to find linux-image-cloud-amd64)" >&2
+			apt-get update -qq >/dev/null 2>&1 || true
+			name=$(resolve)
+		fi
 		[ -n "$name" ] || die "cannot resolve linux-image-cloud-amd64 (run apt-get update?)"
 		deb=$(fetch "$name")
 		pkg=$cache/$name/

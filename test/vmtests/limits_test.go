@@ -57,7 +57,7 @@ func TestMemoryMaxOOMKill(t *testing.T) {
 	testenv.KillOnCleanup(t, bystander.Process.Pid)
 	oomBefore := vmstat(t, "oom_kill")
 
-	r := runCgdev(t, 3*time.Minute, []string{helperEnv + "=alloc 200"},
+	r := runCgdev(t, 90*time.Second, []string{helperEnv + "=alloc 200"},
 		"run", "--name", "oom", "-p", "MemoryMax=64M", "--", self(t))
 	oomKills := vmstat(t, "oom_kill") - oomBefore
 	t.Logf("exit %d after %s; OOM kills in the VM: %d; stderr: %s", r.code, r.took.Round(time.Millisecond), oomKills, strings.TrimSpace(r.stderr))
