@@ -81,3 +81,33 @@ func AutoDriver(h *cgroup.Host) (name, why string) {
 	}
 	return "fallback", fmt.Sprintf("this user may not create cgroups under %s%s and no systemd manager offers them: services run in sessions of their own, tracked by their CGDEV_* environment markers through /proc; resource limits cannot be enforced", h.Cgroup2Mount, h.Base)
 }
+
+// DriverForProject opens the driver for project's commands. A name other than
+// "auto" is obeyed. For "auto", the kernel and the managers are asked first:
+// the first driver (in the order direct, systemd, fallback) that holds live
+// groups of project is the one that started them, so `stop` and `status` find
+// scopes after the state files were lost, whatever auto would pick today.
+// Only when no driver holds any does AutoDriver decide.
+func DriverForProject(name, project string, h *cgroup.Host) (cgroup.Driver, error) {
+	if name != "" && name != "auto" {
+		return OpenDriver(name, h)
+	}
+	for _, d := range drivers {
+		drv, err := d.open(h)
+		if err != nil {
+			continue // not available on this machine
+		}
+		if groups, err := drv.Groups(project); err == nil && len(groups) > 0 {
+			return drv, nil
+		}
+		closeDriver(drv)
+	}
+	return OpenDriver("auto", h)
+}
+
+// closeDriver releases a driver that holds a connection (systemd's).
+func closeDriver(drv cgroup.Driver) {
+	if c, ok := drv.(interface{ Close() }); ok {
+		c.Close()
+	}
+}

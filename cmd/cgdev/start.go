@@ -25,7 +25,8 @@ func addFileFlag(fs *pflag.FlagSet) *string {
 
 // openSession loads the project file and opens the driver: --driver, else
 // $CGDEV_DRIVER, else the config's driver:, else the one that started the
-// running services (state.json), else auto.
+// running services (state.json), else the one holding live groups of the
+// project (state lost), else auto.
 func openSession(g *globals, file string) (*session, error) {
 	p, err := launcher.OpenProject(file)
 	if err != nil {
@@ -41,7 +42,7 @@ func openSession(g *globals, file string) (*session, error) {
 			configured = st.Driver
 		}
 	}
-	drv, err := launcher.OpenDriver(launcher.DriverName(g.driver, configured), h)
+	drv, err := launcher.DriverForProject(launcher.DriverName(g.driver, configured), p.ID, h)
 	if err != nil {
 		return nil, err
 	}

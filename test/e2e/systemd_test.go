@@ -283,3 +283,25 @@ func TestSystemdServicesWithoutStateFiles(t *testing.T) {
 	p.mustCgdev("stop")
 	assertNoSurvivors(t, p, part)
 }
+
+// TestSystemdServicesFoundByAuto: started with --driver systemd, the state
+// files deleted, a plain `cgdev stop` (auto, which picks direct on this host)
+// still finds the project's scopes through the manager and stops them, the
+// marker-less process included.
+func TestSystemdServicesFoundByAuto(t *testing.T) {
+	p, part := sdProject(t)
+	p.mustCgdev("start")
+	p.waitPids("envless", 1)
+	p.waitPids("daemon", 1)
+	for _, d := range []string{".cgdev", ".pids"} {
+		if err := os.RemoveAll(filepath.Join(p.dir, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv(launcher.DriverEnv, "")
+	p.mustCgdev("stop")
+	assertNoSurvivors(t, p, part)
+	if env := p.pids("envless")[0]; testenv.Alive(env) {
+		t.Errorf("marker-less process %d survived a stop without state files", env)
+	}
+}
