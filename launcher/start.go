@@ -243,7 +243,9 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	cmd := exec.Command("/bin/sh", "-c", svc.Command)
 	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(p.ID, svc)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group: PGID = PID, for .pids.groups
+	// A session of its own: PGID = PID (for .pids.groups), no controlling
+	// terminal, so a Ctrl-C meant for the shell never reaches a service.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	spec := cgroup.Spec{Project: p.ID, Name: svc.Name, Description: fmt.Sprintf("cgdev service %s of %s", svc.Name, p.Dir), Limits: svc.Limits}
 	started := time.Now()
 	g, err := drv.Start(ctx, spec, cmd)

@@ -177,7 +177,7 @@ func orDash(s string) string {
 // guessMain finds the main process of a group that state.json does not
 // describe (deleted, corrupt): the lowest PID that leads its own process
 // group and whose parent is outside the group. Services' main processes are
-// started so (Setpgid); a double-forked daemon keeps its parent's group.
+// started so (Setsid); a double-forked daemon keeps its parent's group.
 func guessMain(g cgroup.Group) *ServiceState {
 	pids, err := g.Procs()
 	if err != nil {
