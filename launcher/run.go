@@ -170,12 +170,15 @@ func reportOOM(g cgroup.Group, l cgroup.Limits, code int, log io.Writer) int {
 // reap stops whatever the command left in its group and removes the group.
 func reap(g cgroup.Group, opt RunOptions) {
 	left, _ := g.Procs()
+	if len(left) == 0 {
+		if err := g.Remove(); err != nil {
+			fmt.Fprintf(opt.Log, "cgdev: cleaning up run %s: %v\n", g.Name(), err)
+		}
+		return
+	}
 	res, err := cleanup.StopGroup(context.Background(), g, unix.SIGTERM, opt.Grace)
 	if err != nil {
 		fmt.Fprintf(opt.Log, "cgdev: cleaning up run %s: %v\n", g.Name(), err)
-	}
-	if len(left) == 0 {
-		return
 	}
 	how := "on SIGTERM"
 	if res.Forced {
