@@ -62,16 +62,26 @@ if command -v readelf >/dev/null && readelf -lW "$bin" 2>/dev/null | grep -q 'pr
 fi
 mkdir -p "$cache"
 
-# fetch PKG: download a Debian package into the cache once; print its path.
+# Whatever happens from here on, the cleanup runs: qemu (and the console
+# tail) are stopped, temporary directories removed.
+work='' tmp='' tpid='' qpid=''
+cleanup() {
+	[ -z "$qpid" ] || { kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; } || true
+	[ -z "$tpid" ] || kill "$tpid" 2>/dev/null || true
+	rm -rf ${work:+"$work"} ${tmp:+"$tmp"}
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# fetch PKG DIR: download the Debian package PKG into DIR; print its path.
+# Each caller downloads into a directory of its own, so concurrent first runs
+# never share a half-written file; the unpacked result is renamed into place.
 fetch() {
-	local pkg=$1 deb
-	deb=$(ls -1 "$cache/$pkg"_*.deb 2>/dev/null | sort -V | tail -1 || true)
-	if [ -z "$deb" ]; then
-		echo "run-in-vm: fetching $pkg into $cache" >&2
-		(cd "$cache" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed (run apt-get update?)"
-		deb=$(ls -1 "$cache/$pkg"_*.deb | sort -V | tail -1)
-	fi
-	echo "$deb"
+	echo "run-in-vm: fetching $1 into $cache" >&2
+	(cd "$2" && apt-get download -q "$1" >/dev/null 2>&1) || die "apt-get download $1 failed (run apt-get update?)"
+	ls -1 "$2/$1"_*.deb | sort -V | tail -1
 }
 
 # unpack_vmlinux bzImage: print the ELF vmlinux inside it, which qemu boots
@@ -103,9 +113,9 @@ if [ -z "$kernel" ]; then
 			name=$(resolve)
 		fi
 		[ -n "$name" ] || die "cannot resolve linux-image-cloud-amd64 (run apt-get update?)"
-		deb=$(fetch "$name")
 		pkg=$cache/$name/
 		tmp=$(mktemp -d "$cache/unpack.XXXXXX")
+		deb=$(fetch "$name" "$tmp")
 		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' \
 			'./lib/modules/*/kernel/mm/zsmalloc.ko' './lib/modules/*/kernel/crypto/lzo-rle.ko' \
 			'./lib/modules/*/kernel/drivers/block/zram/zram.ko'
@@ -116,7 +126,8 @@ if [ -z "$kernel" ]; then
 			[ "$(head -c4 "$tmp/k/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then :; else
 			rm -f "$tmp/k/vmlinux"
 		fi
-		mv "$tmp/k" "${pkg%/}" && rm -rf "$tmp" "$deb"
+		mv -T "$tmp/k" "${pkg%/}" 2>/dev/null || true # another run may have won
+		rm -rf "$tmp"; tmp=
 	fi
 	kdir=${pkg%/}
 	kernel=$kdir/vmlinuz
@@ -130,23 +141,15 @@ fi
 # --- busybox: /bin/sh for cgdev's gate and services, and a few tools
 busybox=$cache/busybox
 if [ ! -x "$busybox" ]; then
-	deb=$(fetch busybox-static)
-	dpkg-deb --fsys-tarfile "$deb" | tar -x -O ./bin/busybox > "$busybox.tmp"
-	chmod 755 "$busybox.tmp" && mv "$busybox.tmp" "$busybox" && rm -f "$deb"
+	tmp=$(mktemp -d "$cache/unpack.XXXXXX")
+	deb=$(fetch busybox-static "$tmp")
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -O ./bin/busybox > "$tmp/busybox"
+	chmod 755 "$tmp/busybox" && mv "$tmp/busybox" "$busybox"
+	rm -rf "$tmp"; tmp=
 fi
 
 # --- initramfs (cpio newc, uncompressed: it boots faster than a gzipped one)
 work=$(mktemp -d "${TMPDIR:-/tmp}/run-in-vm.XXXXXX")
-tpid='' qpid=''
-cleanup() {
-	[ -z "$qpid" ] || { kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; } || true
-	[ -z "$tpid" ] || kill "$tpid" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
 st=$work/root
 mkdir -p "$st/payload" "$st/testbed" "$st/bin" "$st/lib/modules"
 (cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-trimpath "$GO" build -ldflags='-s -w' -o "$st/init" ./test/vm/init) ||
