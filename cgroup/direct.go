@@ -101,9 +101,16 @@ func (d *Direct) create(rel string, l *Limits) error {
 		return nil
 	}
 	res, unified := l.Cgroup2()
-	if _, err := cgroup2.NewManager(d.host.Cgroup2Mount, rel, res); err != nil {
+	m, err := cgroup2.NewManager(d.host.Cgroup2Mount, rel, res)
+	if err != nil {
 		path.Remove()
 		return fmt.Errorf("creating cgroup %s with %s: %w", path, l, err)
+	}
+	// NewManager enables only the controllers of typed fields; memory.high,
+	// memory.swap.max and cpu.weight travel in unified and need theirs too.
+	if err := m.ToggleControllers(l.Controllers(), cgroup2.Enable); err != nil {
+		path.Remove()
+		return fmt.Errorf("enabling %v for %s: %w", l.Controllers(), path, err)
 	}
 	for _, name := range sortedKeys(unified) {
 		if err := path.WriteFile(name, unified[name]); err != nil {
