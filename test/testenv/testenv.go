@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -86,21 +87,28 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/cgdev once per test process and returns its path.
+// Binary builds cmd/cgdev once per test process and returns its path. All
+// test processes of one checkout share one file (built to a temporary name,
+// then renamed over it, so a concurrent build never exposes a partial
+// binary), and nothing accumulates in $TMPDIR.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cgdev-bin-")
-		if err != nil {
-			buildErr = err
+		sum := sha256.Sum256([]byte(RepoRoot()))
+		dir := filepath.Join(os.TempDir(), "cgdev-test-bin-"+hex.EncodeToString(sum[:4]))
+		if buildErr = os.MkdirAll(dir, 0o755); buildErr != nil {
 			return
 		}
 		binPath = filepath.Join(dir, "cgdev")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/cgdev")
+		tmp := binPath + "." + randomHex(4)
+		cmd := exec.Command("go", "build", "-o", tmp, "./cmd/cgdev")
 		cmd.Dir = RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(tmp)
 			buildErr = errors.New("go build ./cmd/cgdev: " + err.Error() + "\n" + string(out))
+			return
 		}
+		buildErr = os.Rename(tmp, binPath)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
