@@ -15,10 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ClockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
-// Linux architecture Go supports.
-const ClockTicks = 100
-
 // Reason says why a process is counted in a Group.
 type Reason string
 

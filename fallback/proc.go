@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -261,4 +262,51 @@ func Within(path, dir string) bool {
 	}
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// ClockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
+// Linux architecture Go supports.
+const ClockTicks = 100
+
+// Uptime returns the time since boot from /proc/uptime: the clock that
+// StartTicks counts on. It is 0 when unreadable.
+func Uptime() time.Duration {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	s, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// Age returns how long p has run, given the system's uptime (0 if unknown).
+func (p Proc) Age(uptime time.Duration) time.Duration {
+	return max(uptime-time.Duration(p.StartTicks)*time.Second/ClockTicks, 0)
+}
+
+// CPUPercent returns p's CPU use averaged over its lifetime (100 = one CPU),
+// and false when its age is unknown.
+func (p Proc) CPUPercent(uptime time.Duration) (float64, bool) {
+	age := p.Age(uptime)
+	if uptime <= 0 || age <= 0 {
+		return 0, false
+	}
+	cpu := time.Duration(p.UTime+p.STime) * time.Second / ClockTicks
+	return 100 * cpu.Seconds() / age.Seconds(), true
+}
+
+// Command returns p's command line, or its kernel name in brackets when it
+// has none (kernel threads, zombies).
+func (p Proc) Command() string {
+	if c := Cmdline(p.PID); c != "" {
+		return c
+	}
+	return "[" + p.Comm + "]"
 }

@@ -43,7 +43,7 @@ func Tree(pid int) ([]Node, error) {
 	if _, ok := t.Procs[pid]; !ok {
 		return nil, fmt.Errorf("no process with PID %d", pid)
 	}
-	uptime := readUptime()
+	uptime := Uptime()
 	page := uint64(os.Getpagesize())
 	var nodes []Node
 	level, depth := []int{pid}, 0
@@ -58,29 +58,11 @@ func Tree(pid int) ([]Node, error) {
 	return nodes, nil
 }
 
-func node(p Proc, depth int, uptime float64, page uint64) Node {
+func node(p Proc, depth int, uptime time.Duration, page uint64) Node {
 	n := Node{Proc: p, Depth: depth, Service: ReadMarker(p.PID).Label(), RSS: uint64(max(p.RSSPages, 0)) * page}
-	if elapsed := uptime - float64(p.StartTicks)/ClockTicks; elapsed > 0 {
-		n.CPU = 100 * float64(p.UTime+p.STime) / ClockTicks / elapsed
-	}
-	if n.Command = Cmdline(p.PID); n.Command == "" {
-		n.Command = "[" + p.Comm + "]"
-	}
+	n.CPU, _ = p.CPUPercent(uptime)
+	n.Command = p.Command()
 	return n
-}
-
-// readUptime returns the seconds since boot, the clock of StartTicks.
-func readUptime() float64 {
-	b, err := os.ReadFile("/proc/uptime")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	s, _ := strconv.ParseFloat(f[0], 64)
-	return s
 }
 
 // WriteTree prints nodes as a table, each command indented by its depth.

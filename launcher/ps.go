@@ -5,16 +5,11 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/fallback"
 )
-
-// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
-// Linux architecture cgdev builds for.
-const clockTicks = 100
 
 // PS writes, for each running service (or only those named), its process
 // tree: PID, CPU % (over the process's lifetime), RSS and command line.
@@ -31,7 +26,7 @@ func PS(w io.Writer, p *Project, drv cgroup.Driver, names []string) error {
 		}
 		want[n] = true
 	}
-	uptime := systemUptimeTicks()
+	uptime := fallback.Uptime()
 	page := int64(os.Getpagesize())
 	shown := 0
 	for _, g := range groups {
@@ -65,13 +60,10 @@ func PS(w io.Writer, p *Project, drv cgroup.Driver, names []string) error {
 		walk = func(pid int, prefix string, depth int) {
 			pr := procs[pid]
 			cpu := "-"
-			if age := uptime - pr.StartTicks; uptime > 0 && age > 0 {
-				cpu = fmt.Sprintf("%.1f", float64(pr.UTime+pr.STime)/float64(age)*100)
+			if pct, ok := pr.CPUPercent(uptime); ok {
+				cpu = fmt.Sprintf("%.1f", pct)
 			}
-			cmd := fallback.Cmdline(pid)
-			if cmd == "" {
-				cmd = "[" + pr.Comm + "]"
-			}
+			cmd := pr.Command()
 			fmt.Fprintf(w, "  %7d %6s %8s  %s%s\n", pid, cpu, cgroup.HumanBytes(uint64(pr.RSSPages*page)), prefix, cmd)
 			kids := children[pid]
 			sort.Ints(kids)
@@ -87,21 +79,4 @@ func PS(w io.Writer, p *Project, drv cgroup.Driver, names []string) error {
 		fmt.Fprintln(w, "no service is running")
 	}
 	return nil
-}
-
-// systemUptimeTicks reads /proc/uptime in clock ticks (0 when unreadable).
-func systemUptimeTicks() uint64 {
-	b, err := os.ReadFile("/proc/uptime")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	s, err := strconv.ParseFloat(f[0], 64)
-	if err != nil {
-		return 0
-	}
-	return uint64(s * clockTicks)
 }

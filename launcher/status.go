@@ -193,7 +193,7 @@ func guessMain(g cgroup.Group) *ServiceState {
 		if err != nil || p.PGID != pid || in[p.PPID] {
 			continue
 		}
-		started := bootTime().Add(time.Duration(p.StartTicks) * time.Second / clockTicks)
+		started := bootTime().Add(time.Duration(p.StartTicks) * time.Second / fallback.ClockTicks)
 		return &ServiceState{PID: pid, StartTicks: p.StartTicks, PGID: pid, Started: started, Guessed: true}
 	}
 	return nil
@@ -201,6 +201,5 @@ func guessMain(g cgroup.Group) *ServiceState {
 
 // bootTime is when the system booted, from /proc/uptime.
 func bootTime() time.Time {
-	up := time.Duration(systemUptimeTicks()) * time.Second / clockTicks
-	return time.Now().Add(-up)
+	return time.Now().Add(-fallback.Uptime())
 }
