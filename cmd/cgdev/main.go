@@ -111,6 +111,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func versionCmd(g *globals, args []string) error {
+	if err := newFlagSet(g, "version").Parse(args); err != nil {
+		return err
+	}
 	fmt.Fprintln(g.stdout, "cgdev", version)
 	return nil
 }
