@@ -80,7 +80,12 @@ trap 'exit 129' HUP
 # never share a half-written file; the unpacked result is renamed into place.
 fetch() {
 	echo "run-in-vm: fetching $1 into $cache" >&2
-	(cd "$2" && apt-get download -q "$1" >/dev/null 2>&1) || die "apt-get download $1 failed (run apt-get update?)"
+	if ! (cd "$2" && apt-get download -q "$1" >/dev/null 2>&1); then
+		# stale package lists name a version the mirror no longer has
+		[ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 &&
+			(cd "$2" && apt-get download -q "$1" >/dev/null 2>&1) ||
+			die "apt-get download $1 failed (run apt-get update?)"
+	fi
 	ls -1 "$2/$1"_*.deb | sort -V | tail -1
 }
 
