@@ -11,6 +11,7 @@ import (
 
 func runCmd(g *globals, args []string) error {
 	fs := newFlagSet(g, "run")
+	fs.SetInterspersed(false) // everything after the command is the command's
 	var (
 		opt   launcher.RunOptions
 		props []string

@@ -282,3 +282,13 @@ func TestRunConcurrent(t *testing.T) {
 	}
 	assertNoGroups(t, h)
 }
+
+// TestRunLeavesCommandFlagsAlone: flags after the command belong to it, also
+// without "--", and cgdev's own flags there are not taken.
+func TestRunLeavesCommandFlagsAlone(t *testing.T) {
+	testenv.CgroupBase(t)
+	code, out, stderr := cgdevRun(t, "run", "echo", "-n", "hi", "--grace", "1s", "-p", "X=1")
+	if code != 0 || out != "hi --grace 1s -p X=1" {
+		t.Errorf("cgdev run echo -n hi --grace 1s -p X=1: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
