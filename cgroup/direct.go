@@ -19,6 +19,9 @@ import (
 // tree, and starts commands inside them with clone3(CLONE_INTO_CGROUP).
 type Direct struct {
 	host *Host
+	// cloneInto says whether clone3(CLONE_INTO_CGROUP) may be used; decided
+	// once, before any start, since an exec.Cmd cannot be started twice.
+	cloneInto bool
 }
 
 // NewDirect returns the direct driver, or an error saying why this machine or
@@ -31,7 +34,7 @@ func NewDirect(h *Host) (*Direct, error) {
 		return nil, fmt.Errorf("direct driver: %s is not writable by this user (no delegated cgroup subtree)",
 			filepath.Join(h.Cgroup2Mount, filepath.Dir(h.Base)))
 	}
-	return &Direct{host: h}, nil
+	return &Direct{host: h, cloneInto: cloneIntoCgroupUsable()}, nil
 }
 
 func (d *Direct) Name() string { return "direct" }
@@ -65,9 +68,14 @@ func (d *Direct) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, er
 	rel := d.relPath(spec.Project, spec.Name)
 	g := &directGroup{name: spec.Name, Dir: Dir(filepath.Join(d.host.Cgroup2Mount, rel)), base: d.baseDir()}
 	if err := d.createRetry(rel, &spec.Limits); err != nil {
+		g.Remove() // the emptied project and base directories
 		return nil, err
 	}
-	if err := startInto(cmd, g.Dir); err != nil {
+	start := startThenMove
+	if d.cloneInto {
+		start = startInto
+	}
+	if err := start(cmd, g.Dir); err != nil {
 		g.Remove()
 		return nil, err
 	}
@@ -137,8 +145,7 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // startInto starts cmd as a member of dir from its first instruction, with
-// clone3(CLONE_INTO_CGROUP). A kernel without it (before 5.7) gets a start at a
-// gate, a move into dir, then the release of the gate: nothing can fork outside.
+// clone3(CLONE_INTO_CGROUP).
 func startInto(cmd *exec.Cmd, dir Dir) error {
 	fd, err := unix.Open(string(dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -149,19 +156,48 @@ func startInto(cmd *exec.Cmd, dir Dir) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
-	err = cmd.Start()
-	if err == nil || !cloneIntoCgroupRefused(err) {
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.E2BIG) {
+			return fmt.Errorf("%w (clone3 into a cgroup was refused although the kernel should have it)", err)
+		}
 		return err
 	}
-	cmd.SysProcAttr.UseCgroupFD = false
-	return startThenMove(cmd, dir)
+	return nil
 }
 
-// cloneIntoCgroupRefused tells a kernel that lacks clone3 or CLONE_INTO_CGROUP.
-func cloneIntoCgroupRefused(err error) bool {
-	return errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.EOPNOTSUPP)
+// cloneIntoCgroupUsable reports whether clone3(CLONE_INTO_CGROUP) can be
+// used: a kernel of 5.7 or later, and no seccomp filter, since container
+// runtimes' default profiles answer clone3 with ENOSYS. Elsewhere cgdev
+// starts the command at a gate and moves it in before it may exec
+// (startThenMove): as safe, one /bin/sh exec slower.
+func cloneIntoCgroupUsable() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil || !kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 7) {
+		return false
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Seccomp:"); ok {
+			return strings.TrimSpace(v) == "0"
+		}
+	}
+	return true // a kernel without seccomp
 }
 
+// kernelAtLeast compares a release string such as "6.1.0-56-cloud-amd64".
+func kernelAtLeast(release string, major, minor int) bool {
+	var maj, min int
+	if _, err := fmt.Sscanf(release, "%d.%d", &maj, &min); err != nil {
+		return false
+	}
+	return maj > major || maj == major && min >= minor
+}
+
+// startThenMove starts cmd held at a gate, moves it into dir, then lets it
+// exec: nothing it runs can fork outside dir.
 func startThenMove(cmd *exec.Cmd, dir Dir) error {
 	g, err := holdAtGate(cmd)
 	if err != nil {

@@ -90,6 +90,16 @@ exec sleep 1000`
 
 func TestGroupSignalWaitKillRemove(t *testing.T) {
 	d, _ := newDirect(t)
+	testGroupSignalWaitKillRemove(t, d)
+}
+
+// TestGatedDriver runs the same tree through the driver's gate path.
+func TestGatedDriver(t *testing.T) {
+	d, _ := newDirect(t)
+	testGroupSignalWaitKillRemove(t, cgroup.Gated(d))
+}
+
+func testGroupSignalWaitKillRemove(t *testing.T, d *cgroup.Direct) {
 	start := func(cmd *exec.Cmd, s cgroup.Spec) (cgroup.Group, error) { return d.Start(context.Background(), s, cmd) }
 	g, _, pids := startTree(t, cgroup.Spec{Project: "proj", Name: "svc"}, start)
 
