@@ -26,7 +26,7 @@ func StopGroup(ctx context.Context, g cgroup.Group, sig syscall.Signal, grace ti
 	start := time.Now()
 	signalled := 0
 	if grace > 0 {
-		n, err := g.Signal(sig)
+		n, err := SignalGroup(g, sig)
 		if err != nil {
 			return GroupResult{Name: g.Name()}, err
 		}
@@ -35,6 +35,17 @@ func StopGroup(ctx context.Context, g cgroup.Group, sig syscall.Signal, grace ti
 	res, err := Drain(ctx, g, start, grace)
 	res.Signalled = signalled
 	return res, err
+}
+
+// SignalGroup sends sig to every process in g, then SIGCONT, as systemd
+// does: a stopped process (Ctrl-Z, SIGTTIN) would otherwise keep the signal
+// pending and sit out the whole grace period.
+func SignalGroup(g cgroup.Group, sig syscall.Signal) (int, error) {
+	n, err := g.Signal(sig)
+	if err == nil && sig != syscall.SIGKILL && sig != syscall.SIGCONT {
+		g.Signal(syscall.SIGCONT)
+	}
+	return n, err
 }
 
 // Drain is the second half of StopGroup, for callers that signal several
