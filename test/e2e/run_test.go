@@ -292,24 +292,3 @@ func TestRunLeavesCommandFlagsAlone(t *testing.T) {
 		t.Errorf("cgdev run echo -n hi --grace 1s -p X=1: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 }
-
-// TestRunReapsStoppedLeftovers: a leftover that is stopped (SIGSTOP, as after
-// Ctrl-Z) still goes on SIGTERM, without waiting out the grace period.
-func TestRunReapsStoppedLeftovers(t *testing.T) {
-	h := testenv.CgroupBase(t)
-	pidFile := filepath.Join(t.TempDir(), "pids")
-	script := `setsid sleep 1000 & echo $! >> "$0"; kill -STOP $!; exit 0`
-	code, _, stderr := cgdevRun(t, "run", "--grace", "5s", "--", "sh", "-c", script, pidFile)
-	if code != 0 {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
-	}
-	for _, p := range readPids(t, pidFile) {
-		if testenv.Alive(p) {
-			t.Errorf("stopped leftover %d survived", p)
-		}
-	}
-	if !strings.Contains(stderr, "reaped 1 leftover process(es) on SIGTERM") {
-		t.Errorf("stderr %q: a stopped leftover must go on SIGTERM, not after the grace period", stderr)
-	}
-	assertNoGroups(t, h)
-}

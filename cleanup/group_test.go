@@ -1,0 +1,80 @@
+package cleanup_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/cleanup"
+	"github.com/cgdev/cgdev/test/testenv"
+)
+
+func startGroup(t *testing.T, name string, args ...string) (cgroup.Group, *exec.Cmd) {
+	t.Helper()
+	h := testenv.CgroupBase(t)
+	d, err := cgroup.NewDirect(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	g, err := d.Start(context.Background(), cgroup.Spec{Name: name}, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	go cmd.Wait()
+	return g, cmd
+}
+
+// TestStopGroupContinuesStopped: a stopped process (Ctrl-Z) keeps SIGTERM
+// pending; StopGroup sends SIGCONT after it, so the process goes at once
+// instead of after the grace period.
+func TestStopGroupContinuesStopped(t *testing.T) {
+	g, cmd := startGroup(t, "stopped", "sleep", "1000")
+	cmd.Process.Signal(syscall.SIGSTOP)
+	if !testenv.Eventually(2*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' }) {
+		t.Fatal("sleep did not stop")
+	}
+	res, err := cleanup.StopGroup(context.Background(), g, syscall.SIGTERM, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Forced || res.Took > 2*time.Second {
+		t.Errorf("stopped process: forced=%v after %s; want it gone on SIGTERM", res.Forced, res.Took)
+	}
+}
+
+// TestStopGroupForcesAfterGrace: a process ignoring SIGTERM is killed when
+// the grace period ends, and the group is removed.
+func TestStopGroupForcesAfterGrace(t *testing.T) {
+	g, cmd := startGroup(t, "stubborn", "sh", "-c", `trap "" TERM; while :; do sleep 0.05; done`)
+	time.Sleep(50 * time.Millisecond) // let the trap be set
+	res, err := cleanup.StopGroup(context.Background(), g, syscall.SIGTERM, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Forced || res.Signalled < 1 {
+		t.Errorf("result %+v; want a forced stop after signalling", res)
+	}
+	if testenv.Alive(cmd.Process.Pid) {
+		t.Error("process survived")
+	}
+}
+
+func procState(pid int) byte {
+	p, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(p, ')')
+	if i < 0 || i+2 >= len(p) {
+		return 0
+	}
+	return p[i+2]
+}
