@@ -58,7 +58,7 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opt.Stdin, opt.Stdout, opt.Stderr
 	cmd.Env = append(os.Environ(), RunEnv+"="+name)
-	term := takeTerminal(cmd, opt.Stdin)
+	term := takeTerminal(cmd, opt.Stdin, opt.Stdout, opt.Stderr)
 
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
@@ -72,7 +72,7 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	}
 	done := make(chan struct{})
 	go forward(signals, cmd.Process, done)
-	werr := cmd.Wait()
+	werr := term.wait(cmd)
 	close(done)
 	term.restore()
 	code := exitCode(cmd.ProcessState, werr)

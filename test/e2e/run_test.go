@@ -292,3 +292,50 @@ func TestRunLeavesCommandFlagsAlone(t *testing.T) {
 		t.Errorf("cgdev run echo -n hi --grace 1s -p X=1: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 }
+
+// TestRunCtrlZInTerminal: Ctrl-Z stops the command, and cgdev stops itself
+// as a job does, so the shell gets its prompt back; when continued (fg),
+// cgdev gives the terminal back and the command runs on.
+func TestRunCtrlZInTerminal(t *testing.T) {
+	testenv.CgroupBase(t)
+	master, slave := openPTY(t)
+	cmd := exec.Command(testenv.Binary(t), "run", "--", "sh", "-c",
+		`trap 'echo got-INT; exit 42' INT; echo ready; while :; do sleep 0.05; done`)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	slave.Close()
+	out := &ptyReader{f: master}
+	if !out.waitFor("ready", 5*time.Second) {
+		t.Fatalf("command did not start; terminal shows %q", out.buf.String())
+	}
+	master.Write([]byte{0x1a}) // Ctrl-Z
+	if !testenv.Eventually(5*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' }) {
+		t.Fatalf("cgdev did not stop itself after Ctrl-Z stopped the command (state %c)", procState(cmd.Process.Pid))
+	}
+	cmd.Process.Signal(syscall.SIGCONT) // what the shell's fg does
+	time.Sleep(100 * time.Millisecond)
+	master.Write([]byte{3}) // Ctrl-C: reaches the command only if it has the terminal again
+	if !out.waitFor("got-INT", 5*time.Second) {
+		t.Errorf("after fg, Ctrl-C did not reach the command; terminal shows %q", out.buf.String())
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 42 {
+		t.Errorf("exit %d; want 42", code)
+	}
+}
+
+func procState(pid int) byte {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
+}
