@@ -95,7 +95,8 @@ func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
 // findOrphans lists the processes of this user that belong to the project:
 // those carrying its CGDEV_PROJECT marker (and, for a partial stop, the
 // CGDEV_SERVICE of a stopped service), and with patterns (full stop only)
-// those whose command line matches one of opt.Patterns and whose working
+// those that carry no cgdev marker at all (no other project's service, no
+// cgdev run), whose command matches one of opt.Patterns and whose working
 // directory is inside the project. cgdev and its ancestors are never listed.
 //
 // It reads one file per process (environ; zombies and kernel threads have an
@@ -169,12 +170,17 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 		return Orphan{}, false
 	}
 	why := ""
-	if m := fallback.ReadMarker(pid); m.Project != "" && m.Project == c.opt.Project {
+	switch m := fallback.ReadMarker(pid); {
+	case m.Project != "" && m.Project == c.opt.Project:
 		if len(c.stopping) > 0 && !c.stopping[m.Service] {
 			return Orphan{}, false
 		}
 		why = fallback.ProjectEnv + " marker, service " + m.Service
-	} else if c.patterns {
+	case m != fallback.Marker{}:
+		// Another project's service or a cgdev run: someone else's, however
+		// its command line reads and wherever it runs.
+		return Orphan{}, false
+	case c.patterns:
 		why = matchPattern(c.opt, pid)
 	}
 	if why == "" {

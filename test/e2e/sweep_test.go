@@ -1,0 +1,113 @@
+package e2e_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cgdev/cgdev/launcher"
+	"github.com/cgdev/cgdev/test/testenv"
+)
+
+// subProject writes config as cgdev.yaml in p.dir/name: a second project
+// nested in p's directory, under the same private cgroup base. At cleanup it
+// is force-stopped and its marked processes are SIGKILLed.
+func (p *svcProject) subProject(name, config string) *svcProject {
+	p.t.Helper()
+	dir := filepath.Join(p.dir, name)
+	for _, d := range []string{dir, filepath.Join(dir, "p")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgdev.yaml"), []byte(config), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	sub := &svcProject{t: p.t, host: p.host, dir: dir, id: launcher.ProjectID(dir)}
+	p.t.Cleanup(func() {
+		if len(sub.marked()) > 0 || sub.groupExists() {
+			sub.cgdev("stop", "--force")
+		}
+		for _, pid := range sub.marked() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return sub
+}
+
+// startRun starts `cgdev run -- bash FILE` in dir, in the background, FILE
+// holding script (so that cgdev run's own command line does not show it).
+// The script's first process writes its PID to pidFile. At cleanup that
+// process is SIGKILLed (ending the run) and the run is waited for.
+func startRun(t *testing.T, dir, pidFile, script string) int {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(file, []byte("echo $$ > \"$1\"\n"+script+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testenv.Binary(t), "run", "--", "bash", file, pidFile)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	var pid int
+	if !testenv.Eventually(10*time.Second, func() bool {
+		b, _ := os.ReadFile(pidFile)
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		pid = n
+		return err == nil
+	}) {
+		t.Fatalf("cgdev run never wrote %s", pidFile)
+	}
+	testenv.KillOnCleanup(t, pid)
+	return pid
+}
+
+// TestStopSparesOtherCgdevProcesses: the pattern sweep takes only processes
+// with no cgdev marker. A nested project's service and a `cgdev run`, both
+// matching a default pattern with a working directory inside the project,
+// are someone else's and survive `cgdev stop`.
+func TestStopSparesOtherCgdevProcesses(t *testing.T) {
+	p := newSvcProject(t, `services:
+  web:
+    command: 'echo $$ >> p/web; sleep 1000'
+`)
+	nested := p.subProject("sub", `services:
+  tests:
+    command: 'echo $$ >> p/tests; exec bash -c "exec -a vitest sleep 1000"'
+`)
+	p.mustCgdev("start")
+	nested.mustCgdev("start")
+	p.waitPids("web", 1)
+	vitest := nested.waitPids("tests", 1)[0]
+	run := startRun(t, p.dir, filepath.Join(p.dir, "p", "run"), `exec -a "esbuild --service" sleep 1000`)
+
+	out := p.mustCgdev("stop")
+	if !testenv.Alive(vitest) {
+		t.Errorf("stop swept PID %d, the nested project's service:\n%s", vitest, out)
+	}
+	if !testenv.Alive(run) {
+		t.Errorf("stop swept PID %d, a cgdev run's command:\n%s", run, out)
+	}
+	if !strings.Contains(out, "orphan sweep: no process") {
+		t.Errorf("stop output:\n%s", out)
+	}
+	p.assertNothingLeft("web")
+	nested.mustCgdev("stop")
+	nested.assertNothingLeft("tests")
+}
