@@ -65,7 +65,8 @@ func Detect() (*Host, error) {
 		return nil, fmt.Errorf("detecting cgroups: %w", err)
 	}
 	h := &Host{}
-	h.Cgroup2Mount, h.V1Controllers = parseMountinfo(string(mounts))
+	var mountRoot string
+	h.Cgroup2Mount, mountRoot, h.V1Controllers = parseMountinfo(string(mounts))
 	switch {
 	case h.Cgroup2Mount != "" && len(h.V1Controllers) == 0:
 		h.Mode = Unified
@@ -80,7 +81,7 @@ func Detect() (*Host, error) {
 	if h.Cgroup2Mount == "" {
 		return h, nil
 	}
-	h.OwnCgroup = ownCgroup2()
+	h.OwnCgroup = relativeTo(ownCgroup2(), mountRoot)
 	h.Base = h.chooseBase()
 	parent := filepath.Join(h.Cgroup2Mount, filepath.Dir(h.Base))
 	h.BaseWritable = unix.Access(parent, unix.W_OK) == nil
@@ -113,8 +114,10 @@ func (h *Host) chooseBase() string {
 	return "/cgdev"
 }
 
-// parseMountinfo returns the cgroup2 mount point and the v1 controllers.
-func parseMountinfo(s string) (cg2 string, v1 []string) {
+// parseMountinfo returns the cgroup2 mount point, the cgroup that mount
+// shows as its root (not "/" when a subtree is bind-mounted, as in some
+// containers), and the v1 controllers.
+func parseMountinfo(s string) (cg2, root string, v1 []string) {
 	sc := bufio.NewScanner(strings.NewReader(s))
 	for sc.Scan() {
 		// fields: id parent maj:min root mountpoint opts [optional...] - fstype source superopts
@@ -129,7 +132,7 @@ func parseMountinfo(s string) (cg2 string, v1 []string) {
 		switch g[0] {
 		case "cgroup2":
 			if cg2 == "" {
-				cg2 = unescapeMount(f[4])
+				cg2, root = unescapeMount(f[4]), unescapeMount(f[3])
 			}
 		case "cgroup":
 			for _, opt := range strings.Split(g[2], ",") {
@@ -140,7 +143,19 @@ func parseMountinfo(s string) (cg2 string, v1 []string) {
 		}
 	}
 	sort.Strings(v1)
-	return cg2, v1
+	return cg2, root, v1
+}
+
+// relativeTo returns cgroup path p (from /proc/self/cgroup, relative to the
+// hierarchy's root) as seen under a mount of root.
+func relativeTo(p, root string) string {
+	if root == "" || root == "/" || p == "" {
+		return p
+	}
+	if rest, ok := strings.CutPrefix(p, root); ok && (rest == "" || rest[0] == '/') {
+		return "/" + strings.TrimPrefix(rest, "/")
+	}
+	return p
 }
 
 func isV1Controller(opt string) bool {

@@ -17,17 +17,26 @@ const hybridMountinfo = `25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw
 `
 
 func TestParseMountinfo(t *testing.T) {
-	cg2, v1 := parseMountinfo(hybridMountinfo)
+	cg2, _, v1 := parseMountinfo(hybridMountinfo)
 	if cg2 != "/sys/fs/cgroup/unified" || strings.Join(v1, ",") != "cpu,memory" {
 		t.Errorf("hybrid: got %q %v", cg2, v1)
 	}
-	cg2, v1 = parseMountinfo("29 23 0:26 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n")
+	cg2, _, v1 = parseMountinfo("29 23 0:26 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n")
 	if cg2 != "/sys/fs/cgroup" || len(v1) != 0 {
 		t.Errorf("unified (with optional fields): got %q %v", cg2, v1)
 	}
-	cg2, _ = parseMountinfo(`41 31 0:38 / /mnt/my\040cg rw - cgroup2 cgroup2 rw` + "\n")
+	cg2, _, _ = parseMountinfo(`41 31 0:38 / /mnt/my\040cg rw - cgroup2 cgroup2 rw` + "\n")
 	if cg2 != "/mnt/my cg" {
 		t.Errorf("escaped mount point: got %q", cg2)
+	}
+	cg2, root, _ := parseMountinfo("29 23 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n")
+	if cg2 != "/sys/fs/cgroup" || root != "/docker/abc" {
+		t.Errorf("bind-mounted subtree: got %q root %q", cg2, root)
+	}
+	for p, want := range map[string]string{"/docker/abc": "/", "/docker/abc/svc": "/svc", "/docker/abcdef": "/docker/abcdef"} {
+		if got := relativeTo(p, "/docker/abc"); got != want {
+			t.Errorf("relativeTo(%q, /docker/abc) = %q; want %q", p, got, want)
+		}
 	}
 }
 
