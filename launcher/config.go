@@ -532,8 +532,12 @@ func (c *Config) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 func (c *Config) env(v *yaml.Node, field string) ([]string, error) {
 	var out []string
 	if v.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(v.Content); i += 2 {
-			k, val := v.Content[i], resolveAlias(v.Content[i+1])
+		kvs, err := c.pairs(v, field+".")
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range kvs {
+			k, val := kv[0], kv[1]
 			if !envName.MatchString(k.Value) {
 				return nil, c.errAt(k, field+"."+k.Value, "not a valid environment variable name")
 			}
@@ -759,13 +763,4 @@ func (c *Config) topological(want map[string]bool) []*Service {
 		place(s)
 	}
 	return out
-}
-
-// Dependencies maps each service name to the names it depends on.
-func (c *Config) Dependencies() map[string][]string {
-	deps := map[string][]string{}
-	for _, s := range c.Services {
-		deps[s.Name] = s.DependsOn
-	}
-	return deps
 }

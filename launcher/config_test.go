@@ -147,6 +147,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad env", "services:\n  a:\n    command: x\n    env: [\"NOEQUALS\"]\n", "cgdev.yaml:4: services.a.env[0]:"},
 		{"missing env file", "services:\n  a:\n    command: x\n    env_file: nope.env\n", "cgdev.yaml:4: services.a.env_file:"},
 		{"duplicate key", "services:\n  a:\n    command: x\n    command: y\n", "cgdev.yaml:4: services.a.command: given twice"},
+		{"duplicate env", "services:\n  a:\n    command: x\n    env:\n      A: 1\n      A: 2\n", "cgdev.yaml:6: services.a.env.A: given twice"},
+		{"port out of range", "services:\n  a:\n    command: x\n    ready: {tcp: \"127.0.0.1:70000\"}\n", "cgdev.yaml:4: services.a.ready.tcp:"},
+		{"empty log pattern", "services:\n  a:\n    command: x\n    ready: {log: \"\"}\n", "cgdev.yaml:4: services.a.ready.log: an empty pattern"},
 		{"bad pattern", "orphans:\n  patterns: [\"(\"]\nservices:\n  a: {command: x}\n", "cgdev.yaml:2: orphans.patterns[0]:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

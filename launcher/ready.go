@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 func (r *Ready) validate() error {
 	switch r.Kind {
 	case "tcp":
-		if _, _, err := net.SplitHostPort(r.Target); err != nil {
-			return fmt.Errorf("%q is not HOST:PORT", r.Target)
+		_, port, err := net.SplitHostPort(r.Target)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q is not HOST:PORT with a port from 1 to 65535", r.Target)
 		}
 	case "http":
 		u, err := url.Parse(r.Target)
@@ -30,6 +32,9 @@ func (r *Ready) validate() error {
 			return fmt.Errorf("%q is not an http:// or https:// URL", r.Target)
 		}
 	case "log":
+		if r.Target == "" {
+			return errors.New("an empty pattern would match at once; give the line that means ready")
+		}
 		re, err := regexp.Compile("(?m)" + r.Target) // ^ and $ match at each line
 		if err != nil {
 			return fmt.Errorf("%q is not a regular expression: %v", r.Target, err)
