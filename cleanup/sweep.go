@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -209,16 +211,72 @@ func protected() map[int]bool {
 
 // matchPattern returns why pid matches a pattern inside the project, or "".
 func matchPattern(opt StopOptions, pid int) string {
-	cmdline := fallback.Cmdline(pid)
-	if cmdline == "" {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	cmd := command(strings.Split(string(b), "\x00"))
+	if cmd == "" {
 		return ""
 	}
 	for _, re := range opt.Patterns {
-		if re.MatchString(cmdline) && fallback.Within(fallback.Cwd(pid), opt.Dir) {
+		if matchesCommand(re, cmd) && fallback.Within(fallback.Cwd(pid), opt.Dir) {
 			return fmt.Sprintf("matches %q, working directory in the project", re)
 		}
 	}
 	return ""
+}
+
+// matchesCommand reports whether re matches cmd from its first character:
+// "vitest" matches the command "vitest run" but not "vim vitest.config.ts".
+func matchesCommand(re *regexp.Regexp, cmd string) bool {
+	loc := re.FindStringIndex(cmd)
+	return loc != nil && loc[0] == 0
+}
+
+// interpreters run the program named by their first argument that is not an
+// option: for them the command is that program's.
+var interpreters = map[string]bool{
+	"node": true, "nodejs": true, "bun": true, "deno": true,
+	"python": true, "python3": true, "sh": true, "bash": true, "dash": true,
+}
+
+// scriptExts are the extensions an interpreted program's name loses.
+var scriptExts = map[string]bool{".js": true, ".cjs": true, ".mjs": true, ".ts": true, ".mts": true, ".cts": true, ".py": true, ".sh": true}
+
+// command returns what the orphan patterns are matched against, given a
+// process's argv: the base name of the program and its arguments, joined by
+// spaces. The program is argv[0], or for an interpreter (node, python, sh,
+// ...) its first argument that does not start with '-', and so on when
+// that is an interpreter too: `node /x/node_modules/.bin/vitest run` gives
+// "vitest run", `sh -c "node x/vitest"` gives "vitest"; a script's extension
+// is dropped (`node pnpm.cjs` is pnpm). An argument holding
+// spaces is split into words first: a process title (npm rewrites its argv
+// to "npm run dev") or an `sh -c` script.
+func command(argv []string) string {
+	var words []string
+	for _, a := range argv {
+		words = append(words, strings.Fields(a)...)
+	}
+	if len(words) == 0 {
+		return ""
+	}
+	prog := 0
+	for interpreters[path.Base(words[prog])] {
+		next := prog + 1
+		for next < len(words) && strings.HasPrefix(words[next], "-") {
+			next++
+		}
+		if next == len(words) {
+			break // the interpreter alone, or with options only
+		}
+		prog = next
+	}
+	name := path.Base(words[prog])
+	if ext := path.Ext(name); prog > 0 && scriptExts[ext] {
+		name = strings.TrimSuffix(name, ext) // pnpm.cjs is pnpm
+	}
+	return strings.Join(append([]string{name}, words[prog+1:]...), " ")
 }
 
 func truncate(s string, n int) string {

@@ -111,3 +111,57 @@ func TestStopSparesOtherCgdevProcesses(t *testing.T) {
 	nested.mustCgdev("stop")
 	nested.assertNothingLeft("tests")
 }
+
+// startIn starts argv in dir, not part of any project, and kills it when the
+// test ends.
+func startIn(t *testing.T, dir string, argv ...string) int {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	go cmd.Wait()
+	return cmd.Process.Pid
+}
+
+// TestStopMatchesPatternsAgainstTheCommand: a pattern must match the command
+// itself, not an argument: `tail -f vitest.config.ts` in the project survives
+// the stop, while `node node_modules/.bin/vitest run` there is swept.
+func TestStopMatchesPatternsAgainstTheCommand(t *testing.T) {
+	p := newSvcProject(t, `services:
+  web:
+    command: 'echo $$ >> p/web; sleep 1000'
+`)
+	for file, content := range map[string]string{
+		"vitest.config.ts":         "export default {}\n",
+		"node_modules/.bin/vitest": "setInterval(() => {}, 1000)\n",
+	} {
+		path := filepath.Join(p.dir, file)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.mustCgdev("start")
+	p.waitPids("web", 1)
+	tail := startIn(t, p.dir, "tail", "-f", "vitest.config.ts")
+	vitest := 0
+	if node, err := exec.LookPath("node"); err == nil {
+		vitest = startIn(t, p.dir, node, "node_modules/.bin/vitest", "run")
+	} else {
+		t.Log("node is not installed: only the bystander half of the test runs")
+	}
+
+	out := p.mustCgdev("stop")
+	if !testenv.Alive(tail) {
+		t.Errorf("stop swept PID %d, `tail -f vitest.config.ts`:\n%s", tail, out)
+	}
+	if vitest != 0 && !testenv.Eventually(5*time.Second, func() bool { return !testenv.Alive(vitest) }) {
+		t.Errorf("`node node_modules/.bin/vitest run` (PID %d) survived:\n%s", vitest, out)
+	}
+	p.assertNothingLeft("web")
+}
