@@ -37,22 +37,22 @@ const RunEnv = "CGDEV_RUN"
 // Run runs args in a new group, in the foreground, the way `systemd-run
 // --scope` does: stdio and the terminal pass through, INT, TERM, HUP and QUIT
 // are forwarded, and once the command exits whatever it left in its group is
-// stopped. It returns the command's exit status (128+signal if killed).
-func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) (int, error) {
+// stopped. It returns how the command ended.
+func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) (Exit, error) {
 	if len(args) == 0 {
-		return 0, errors.New("no command given (usage: cgdev run [OPTIONS] -- CMD [ARGS...])")
+		return Exit{}, errors.New("no command given (usage: cgdev run [OPTIONS] -- CMD [ARGS...])")
 	}
 	path, err := exec.LookPath(args[0])
 	if err != nil {
-		return 0, fmt.Errorf("command %q: %w", args[0], unwrapExecErr(err))
+		return Exit{}, fmt.Errorf("command %q: %w", args[0], unwrapExecErr(err))
 	}
 	limits, err := checkLimits(drv, opt)
 	if err != nil {
-		return 0, err
+		return Exit{}, err
 	}
 	name, err := runName(opt.Name, args[0])
 	if err != nil {
-		return 0, err
+		return Exit{}, err
 	}
 	cmd := exec.Command(path, args[1:]...)
 	cmd.Args[0] = args[0]
@@ -68,17 +68,17 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	g, err := drv.Start(ctx, spec, cmd)
 	if err != nil {
 		term.restore()
-		return 0, err
+		return Exit{}, err
 	}
 	done := make(chan struct{})
 	go forward(signals, cmd.Process, done)
 	werr := term.wait(cmd)
 	close(done)
 	term.restore()
-	code := exitCode(cmd.ProcessState, werr)
-	code = reportOOM(g, limits, code, opt.Log)
+	exit := exitOf(cmd.ProcessState, werr)
+	exit.Code = reportOOM(g, limits, exit.Code, opt.Log)
 	reap(g, opt)
-	return code, nil
+	return exit, nil
 }
 
 // checkLimits returns the limits to apply: all of them, or with
@@ -138,14 +138,20 @@ func forward(signals <-chan os.Signal, p *os.Process, done <-chan struct{}) {
 	}
 }
 
-func exitCode(ps *os.ProcessState, err error) int {
+// Exit is how a command ended.
+type Exit struct {
+	Code   int            // its exit status, or 128+N when killed by signal N
+	Signal syscall.Signal // the signal that killed it, or 0
+}
+
+func exitOf(ps *os.ProcessState, err error) Exit {
 	if ps == nil {
-		return 1
+		return Exit{Code: 1}
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
+		return Exit{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}
 	}
-	return ps.ExitCode()
+	return Exit{Code: ps.ExitCode()}
 }
 
 // reportOOM says plainly when the kernel's OOM killer struck inside the group,

@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/launcher"
+	"golang.org/x/sys/unix"
 )
 
 func runCmd(g *globals, args []string) error {
@@ -43,12 +47,22 @@ func runCmd(g *globals, args []string) error {
 		return err
 	}
 	opt.Stdin, opt.Stdout, opt.Stderr, opt.Log = os.Stdin, os.Stdout, os.Stderr, g.stderr
-	code, err := launcher.Run(context.Background(), drv, fs.Args(), opt)
+	exit, err := launcher.Run(context.Background(), drv, fs.Args(), opt)
 	if err != nil {
 		return err
 	}
-	if code != 0 {
-		return &exitError{code: code}
+	if exit.Signal == syscall.SIGINT {
+		// Die of SIGINT too, as a shell expects of a job ended by Ctrl-C:
+		// a loop around cgdev then stops instead of going on. (Go's runtime
+		// dies of the signal itself once its handler is reset.)
+		// The signal goes to this thread, so it is handled before Main
+		// could return and exit normally.
+		signal.Reset(exit.Signal)
+		runtime.LockOSThread()
+		unix.Tgkill(os.Getpid(), unix.Gettid(), unix.SIGINT)
+	}
+	if exit.Code != 0 {
+		return &exitError{code: exit.Code}
 	}
 	return nil
 }

@@ -339,3 +339,15 @@ func procState(pid int) byte {
 	}
 	return b[i+2]
 }
+
+// TestRunDiesOfSIGINTLikeItsCommand: a command killed by SIGINT makes cgdev
+// die of SIGINT too, so that a shell loop around it stops on Ctrl-C.
+func TestRunDiesOfSIGINTLikeItsCommand(t *testing.T) {
+	testenv.CgroupBase(t)
+	cmd := exec.Command(testenv.Binary(t), "run", "--", "sh", "-c", "kill -INT $$")
+	cmd.Run()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+		t.Errorf("cgdev ended with %v; want death by SIGINT like its command", cmd.ProcessState)
+	}
+}
