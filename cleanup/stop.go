@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -79,20 +80,55 @@ func Stop(ctx context.Context, drv cgroup.Driver, opt StopOptions) (*StopReport,
 	if err != nil {
 		return rep, err
 	}
+	self := fallback.Protected()
+	if err := refuseOwnGroup(groups, self, opt); err != nil {
+		return rep, err
+	}
 	orderGroups(groups, opt.Order)
 	signalled := signalAll(groups, opt, r)
 	rep.Groups = drainAll(ctx, groups, signalled, opt, r)
-	rep.Orphans = sweep(ctx, opt, r)
+	rep.Orphans = sweep(ctx, opt, self, r)
 	if len(opt.Services) > 0 {
 		r.phase(4, "containers: left up (only some services are being stopped)")
 	} else if err := composeDown(ctx, opt.ComposeFile, opt.Dir, r); err != nil {
 		rep.Survivors = append(rep.Survivors, err.Error())
 	}
-	rep.Survivors = append(rep.Survivors, verify(drv, groups, opt, r)...)
+	rep.Survivors = append(rep.Survivors, verify(drv, groups, opt, self, r)...)
 	if len(rep.Survivors) > 0 {
 		return rep, fmt.Errorf("stop incomplete; still there:\n  %s", strings.Join(rep.Survivors, "\n  "))
 	}
 	return rep, nil
+}
+
+// refuseOwnGroup returns an error when cgdev or one of its ancestors (the
+// protected PIDs) belongs to a service being stopped: it is in one of the
+// groups, or carries the marker of one of the services (a fallback group
+// never lists cgdev's ancestors, so there the marker is what tells).
+// Stopping that service would kill the shell running cgdev, and cgdev with
+// it, half-way.
+func refuseOwnGroup(groups []cgroup.Group, protected map[int]bool, opt StopOptions) error {
+	refuse := func(service string, pid int) error {
+		return fmt.Errorf("cgdev is running inside service %s's group (PID %d, %q, is cgdev or the shell running it); stopping %s would stop cgdev itself: run it from outside the service",
+			service, pid, fallback.Cmdline(pid), service)
+	}
+	for _, g := range groups {
+		pids, _ := g.Procs()
+		for _, pid := range pids {
+			if protected[pid] {
+				return refuse(g.Name(), pid)
+			}
+		}
+	}
+	for pid := range protected {
+		if pid <= 1 {
+			continue
+		}
+		m := fallback.ReadMarker(pid)
+		if m.Project == opt.Project && (len(opt.Services) == 0 || slices.Contains(opt.Services, m.Service)) {
+			return refuse(m.Service, pid)
+		}
+	}
+	return nil
 }
 
 // projectGroups returns the project's groups, only those of services when given.
@@ -261,7 +297,7 @@ func engineReachable(ctx context.Context, docker string) error {
 }
 
 // verify is phase 5.
-func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, r *reporter) []string {
+func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, protected map[int]bool, r *reporter) []string {
 	var survivors []string
 	groups, err := projectGroups(drv, opt.Project, opt.Services)
 	if err != nil {
@@ -277,7 +313,7 @@ func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, r *repor
 			survivors = append(survivors, fmt.Sprintf("service %s: group %s not removed: %v", g.Name(), g.Path(), err))
 		}
 	}
-	for _, o := range findOrphans(opt, false) {
+	for _, o := range findOrphans(opt, protected, false) {
 		survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, fallback.ProjectEnv, opt.Project))
 	}
 	stoppedNames := opt.Services

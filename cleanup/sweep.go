@@ -31,10 +31,10 @@ const sweepRounds = 3
 
 // sweep is phase 3: it signals the project's orphans, waits up to the grace
 // period for them to exit, SIGKILLs the rest, and looks again.
-func sweep(ctx context.Context, opt StopOptions, r *reporter) []Orphan {
+func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, r *reporter) []Orphan {
 	var all []Orphan
 	for round := 0; round < sweepRounds; round++ {
-		found := findOrphans(opt, true)
+		found := findOrphans(opt, protected, true)
 		if len(found) == 0 {
 			break
 		}
@@ -99,17 +99,18 @@ func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
 // CGDEV_SERVICE of a stopped service), and with patterns (full stop only)
 // those that carry no cgdev marker at all (no other project's service, no
 // cgdev run), whose command matches one of opt.Patterns and whose working
-// directory is inside the project. cgdev and its ancestors are never listed.
+// directory is inside the project. The protected PIDs (cgdev and its
+// ancestors) are never listed.
 //
 // It reads one file per process (environ; zombies and kernel threads have an
 // empty one), and more only for candidates: on a host with a thousand
 // processes the scan costs a few milliseconds.
-func findOrphans(opt StopOptions, withPatterns bool) []Orphan {
+func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) []Orphan {
 	pids, err := procPIDs()
 	if err != nil {
 		return nil
 	}
-	c := classifier{opt: opt, skip: protected(), uid: os.Getuid(), stopping: map[string]bool{}}
+	c := classifier{opt: opt, skip: protected, uid: os.Getuid(), stopping: map[string]bool{}}
 	for _, s := range opt.Services {
 		c.stopping[s] = true
 	}
@@ -193,20 +194,6 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 		return Orphan{}, false
 	}
 	return Orphan{Identity: p.Identity(), Cmdline: fallback.Cmdline(pid), Why: why}, true
-}
-
-// protected returns cgdev's PID and those of its ancestors: never swept.
-func protected() map[int]bool {
-	p := map[int]bool{0: true, 1: true}
-	for pid := os.Getpid(); pid > 1 && !p[pid]; {
-		p[pid] = true
-		pr, err := fallback.ReadProc(pid)
-		if err != nil {
-			break
-		}
-		pid = pr.PPID
-	}
-	return p
 }
 
 // matchPattern returns why pid matches a pattern inside the project, or "".

@@ -51,16 +51,20 @@ func (s selector) match(m Marker) bool {
 }
 
 // scope is whose processes may ever be counted: never PID 1, never cgdev
-// itself, no zombie, and only the caller's own unless the caller is root.
+// itself nor its ancestors (the shell that runs it), no zombie, and only the
+// caller's own unless the caller is root.
 type scope struct {
-	uid  int // effective uid of the caller; 0 means any
-	self int
+	uid       int // effective uid of the caller; 0 means any
+	self      int
+	protected map[int]bool // self and its ancestors
 }
 
-func callerScope() scope { return scope{uid: os.Geteuid(), self: os.Getpid()} }
+func callerScope() scope {
+	return scope{uid: os.Geteuid(), self: os.Getpid(), protected: Protected()}
+}
 
 func (s scope) allows(p Proc) bool {
-	return p.PID > 1 && p.PID != s.self && p.State != 'Z' && (s.uid == 0 || p.UID == s.uid)
+	return p.PID > 1 && !s.protected[p.PID] && p.State != 'Z' && (s.uid == 0 || p.UID == s.uid)
 }
 
 // Group is a set of processes identified without a cgroup. A process belongs

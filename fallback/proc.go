@@ -105,6 +105,21 @@ func (id Identity) Alive() bool {
 	return err == nil && p.StartTicks == id.StartTicks && p.State != 'Z'
 }
 
+// Protected returns the PIDs that cgdev must never signal: 0, 1, its own and
+// those of its ancestors (the shell that runs it, and that shell's parents).
+func Protected() map[int]bool {
+	p := map[int]bool{0: true, 1: true}
+	for pid := os.Getpid(); pid > 1 && !p[pid]; {
+		p[pid] = true
+		pr, err := ReadProc(pid)
+		if err != nil {
+			break
+		}
+		pid = pr.PPID
+	}
+	return p
+}
+
 // Table is a snapshot of every process in /proc.
 type Table struct {
 	Procs    map[int]Proc

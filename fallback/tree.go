@@ -91,8 +91,8 @@ type KillResult struct {
 // KillTree stops pid and its descendants: SIGTERM to each, a wait of up to
 // grace that ends the moment the last one exits (pidfds, no sleep), then
 // SIGKILL to whatever is left, repeated until nothing new appears. A grace of
-// 0 kills at once. It refuses PID 1 and cgdev itself, and, unless the caller
-// is root, another user's process.
+// 0 kills at once. It refuses PID 1, cgdev itself and its ancestors (whose
+// trees hold cgdev), and, unless the caller is root, another user's process.
 func KillTree(ctx context.Context, pid int, grace time.Duration) (KillResult, error) {
 	var res KillResult
 	p, err := ReadProc(pid)
@@ -105,6 +105,8 @@ func KillTree(ctx context.Context, pid int, grace time.Duration) (KillResult, er
 		return res, fmt.Errorf("refusing to kill the tree of PID %d", pid)
 	case pid == sc.self:
 		return res, fmt.Errorf("PID %d is cgdev itself", pid)
+	case sc.protected[pid]:
+		return res, fmt.Errorf("PID %d is an ancestor of cgdev (the shell running it, or a parent of that shell)", pid)
 	case !sc.allows(p):
 		return res, fmt.Errorf("PID %d belongs to uid %d, not to you (uid %d)", pid, p.UID, sc.uid)
 	}

@@ -165,3 +165,42 @@ func TestStopMatchesPatternsAgainstTheCommand(t *testing.T) {
 	}
 	p.assertNothingLeft("web")
 }
+
+// TestStopFromInsideAService: `cgdev stop` run by a service's own command
+// (a shell in the service) refuses before signalling anything, instead of
+// killing the shell running it, and itself, half-way.
+func TestStopFromInsideAService(t *testing.T) {
+	for _, driver := range []string{"direct", "fallback"} {
+		t.Run(driver, func(t *testing.T) {
+			t.Setenv("CGDEV_TEST_BIN", testenv.Binary(t))
+			p := newSvcProject(t, `driver: `+driver+`
+services:
+  shell:
+    command: 'echo $$ >> p/shell; while [ ! -e p/go ]; do sleep 0.05; done; "$CGDEV_TEST_BIN" stop > p/out 2>&1; echo $? > p/code; sleep 1000'
+  web:
+    command: 'echo $$ >> p/web; sleep 1000'
+`)
+			p.mustCgdev("start")
+			shell := p.waitPids("shell", 1)[0]
+			web := p.waitPids("web", 1)[0]
+			if err := os.WriteFile(filepath.Join(p.dir, "p", "go"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code := filepath.Join(p.dir, "p", "code")
+			testenv.Eventually(20*time.Second, func() bool { _, err := os.Stat(code); return err == nil })
+			b, _ := os.ReadFile(code)
+			out, _ := os.ReadFile(filepath.Join(p.dir, "p", "out"))
+			if strings.TrimSpace(string(b)) != "1" {
+				t.Errorf("cgdev stop inside the service: exit status %q, want 1; output:\n%s", b, out)
+			}
+			if !strings.Contains(string(out), "running inside service shell's group") || strings.Contains(string(out), "[1/5]") {
+				t.Errorf("cgdev stop inside the service printed:\n%s", out)
+			}
+			if !testenv.Alive(shell) || !testenv.Alive(web) {
+				t.Errorf("after the refused stop: shell alive %v, web alive %v", testenv.Alive(shell), testenv.Alive(web))
+			}
+			p.mustCgdev("stop")
+			p.assertNothingLeft("shell", "web")
+		})
+	}
+}
