@@ -102,9 +102,9 @@ func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
 // directory is inside the project. The protected PIDs (cgdev and its
 // ancestors) are never listed.
 //
-// It reads one file per process (environ; zombies and kernel threads have an
-// empty one), and more only for candidates: on a host with a thousand
-// processes the scan costs a few milliseconds.
+// It reads two files per process (stat, then environ; zombies and kernel
+// threads have an empty one), and more only for candidates: on a host with a
+// thousand processes the scan costs a few milliseconds.
 func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) []Orphan {
 	pids, err := procPIDs()
 	if err != nil {
@@ -166,14 +166,29 @@ type classifier struct {
 	uid      int
 	stopping map[string]bool
 	patterns bool
+	// afterMarker, when set (by tests), runs between reading a process's
+	// marker and confirming its identity.
+	afterMarker func(pid int)
 }
 
+// classify reads pid's identity first, then what ties it to the project
+// (marker, command line, working directory), then checks that the identity
+// is still alive: had the PID been recycled between the reads, the marker
+// or command read might be another process's than the identity recorded.
 func (c *classifier) classify(pid int) (Orphan, bool) {
 	if c.skip[pid] {
 		return Orphan{}, false
 	}
+	p, err := fallback.ReadProc(pid)
+	if err != nil || p.UID != c.uid || p.State == 'Z' {
+		return Orphan{}, false
+	}
 	why := ""
-	switch m := fallback.ReadMarker(pid); {
+	m := fallback.ReadMarker(pid)
+	if c.afterMarker != nil {
+		c.afterMarker(pid)
+	}
+	switch {
 	case m.Project != "" && m.Project == c.opt.Project:
 		if len(c.stopping) > 0 && !c.stopping[m.Service] {
 			return Orphan{}, false
@@ -189,11 +204,11 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 	if why == "" {
 		return Orphan{}, false
 	}
-	p, err := fallback.ReadProc(pid)
-	if err != nil || p.UID != c.uid || p.State == 'Z' {
-		return Orphan{}, false
+	cmdline := fallback.Cmdline(pid)
+	if !p.Identity().Alive() {
+		return Orphan{}, false // exited, or its PID now names another process
 	}
-	return Orphan{Identity: p.Identity(), Cmdline: fallback.Cmdline(pid), Why: why}, true
+	return Orphan{Identity: p.Identity(), Cmdline: cmdline, Why: why}, true
 }
 
 // matchPattern returns why pid matches a pattern inside the project, or "".
