@@ -71,9 +71,15 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		return nil, err
 	}
 	st.Project, st.Dir, st.Driver = p.ID, p.Dir, drv.Name()
-	for name := range st.Services {
-		if running[name] == nil {
+	for name, rec := range st.Services {
+		switch {
+		case running[name] == nil:
 			delete(st.Services, name) // stopped or crashed since: the kernel knows best
+		case !rec.Identity().Alive():
+			// Its group runs on (a daemonizing command) but the recorded main
+			// process is gone: its PID may name another process by now, and
+			// must not be written to .pids/ again for scripts to signal.
+			delete(st.Services, name)
 		}
 	}
 	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
