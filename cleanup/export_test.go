@@ -17,3 +17,8 @@ func ClassifyAfterMarker(project string, pid int, hook func(pid int)) (Orphan, b
 		stopping: map[string]bool{}, afterMarker: hook}
 	return c.classify(pid)
 }
+
+// Forgettable exposes forgettable for a stop of services (not a full stop).
+func Forgettable(services []string, running map[string]bool) (gone, left []string) {
+	return forgettable(services, nil, running)
+}

@@ -40,8 +40,10 @@ type StopOptions struct {
 	Containers  bool // phase 4 only
 	Patterns    []*regexp.Regexp
 	ComposeFile string
-	// Forget removes the tracking files of the stopped services (phase 5).
-	Forget func(stopped []string) error
+	// Forget removes the tracking entries of the stopped services (phase 5):
+	// stopped lists those whose groups are gone, running those that were to
+	// stop but whose groups still hold processes (their entries stay).
+	Forget func(stopped, running []string) error
 	Out    io.Writer
 }
 
@@ -296,6 +298,26 @@ func engineReachable(ctx context.Context, docker string) error {
 	return nil
 }
 
+// forgettable splits the services a stop was asked to stop (every stopped
+// group's, on a full stop) into those whose tracking entries it may drop and
+// those whose groups still hold processes: their entries are what status and
+// scripts know of them, and stay.
+func forgettable(services []string, stopped []cgroup.Group, running map[string]bool) (gone, left []string) {
+	if len(services) == 0 {
+		for _, g := range stopped {
+			services = append(services, g.Name())
+		}
+	}
+	for _, s := range services {
+		if running[s] {
+			left = append(left, s)
+		} else {
+			gone = append(gone, s)
+		}
+	}
+	return gone, left
+}
+
 // verify is phase 5.
 func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, protected map[int]bool, r *reporter) []string {
 	var survivors []string
@@ -303,9 +325,11 @@ func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, protecte
 	if err != nil {
 		survivors = append(survivors, err.Error())
 	}
+	running := map[string]bool{}
 	for _, g := range groups {
 		pids, _ := g.Procs()
 		if len(pids) > 0 {
+			running[g.Name()] = true
 			survivors = append(survivors, fmt.Sprintf("service %s: %d process(es) in its group: %v", g.Name(), len(pids), pids))
 			continue
 		}
@@ -316,14 +340,9 @@ func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, protecte
 	for _, o := range findOrphans(opt, protected, false) {
 		survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, fallback.ProjectEnv, opt.Project))
 	}
-	stoppedNames := opt.Services
-	if len(stoppedNames) == 0 {
-		for _, g := range stopped {
-			stoppedNames = append(stoppedNames, g.Name())
-		}
-	}
 	if opt.Forget != nil {
-		if err := opt.Forget(stoppedNames); err != nil {
+		gone, left := forgettable(opt.Services, stopped, running)
+		if err := opt.Forget(gone, left); err != nil {
 			survivors = append(survivors, "tracking files: "+err.Error())
 		}
 	}

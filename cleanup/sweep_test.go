@@ -82,3 +82,12 @@ func TestDefaultPatternsMatchCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestForgettable: a service whose group still holds processes after the
+// stop keeps its tracking entries.
+func TestForgettable(t *testing.T) {
+	gone, left := cleanup.Forgettable([]string{"web", "db", "worker"}, map[string]bool{"db": true})
+	if strings.Join(gone, ",") != "web,worker" || strings.Join(left, ",") != "db" {
+		t.Errorf("forgettable: gone %v, left %v; want [web worker], [db]", gone, left)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -97,14 +98,29 @@ func dependantsFirst(cfg *Config) []string {
 }
 
 // forget returns the hook that drops stopped services from state.json and
-// the .pids files; after a full stop the files are removed.
-func (p *Project) forget(all bool) func([]string) error {
-	return func(stopped []string) error {
-		if all {
+// the .pids files; after a full stop the files are removed, unless a service
+// survived it: then only its entry stays. An unreadable state.json is left as
+// it is (an error) where entries must stay: rewriting it from nothing would
+// drop those of the services still running.
+func (p *Project) forget(all bool) func(stopped, running []string) error {
+	return func(stopped, running []string) error {
+		if all && len(running) == 0 {
 			return p.RemoveState()
 		}
-		st, _ := p.LoadState()
-		for _, n := range stopped {
+		st, err := p.LoadState()
+		if err != nil {
+			return fmt.Errorf("not updated, so as not to lose the entries of the services still running: %w", err)
+		}
+		drop := stopped
+		if all {
+			drop = nil
+			for n := range st.Services {
+				if !slices.Contains(running, n) {
+					drop = append(drop, n)
+				}
+			}
+		}
+		for _, n := range drop {
 			delete(st.Services, n)
 		}
 		return p.SaveState(st)

@@ -49,3 +49,40 @@ func TestStartDropsDeadMainProcess(t *testing.T) {
 	p.mustCgdev("stop")
 	p.assertNothingLeft("daemon", "web")
 }
+
+// TestPartialStopWithCorruptState: a partial stop cannot read state.json;
+// it must leave the tracking files alone rather than rewrite them from
+// nothing, which would drop the entries of the services still running.
+func TestPartialStopWithCorruptState(t *testing.T) {
+	p := newSvcProject(t, `services:
+  web:
+    command: 'echo $$ >> p/web; exec sleep 1000'
+  db:
+    command: 'echo $$ >> p/db; exec sleep 1000'
+`)
+	p.mustCgdev("start")
+	web := p.waitPids("web", 1)[0]
+	db := p.waitPids("db", 1)[0]
+	state := filepath.Join(p.dir, ".cgdev", "state.json")
+	if err := os.WriteFile(state, []byte("{corrupt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := p.cgdev("stop", "web")
+	if code != 1 || !strings.Contains(errs, "tracking files: not updated") {
+		t.Errorf("cgdev stop web with a corrupt state.json: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if p.ours(web) {
+		t.Errorf("web (PID %d) survived its stop", web)
+	}
+	if !p.ours(db) {
+		t.Fatalf("db (PID %d) did not survive the stop of web", db)
+	}
+	if b, _ := os.ReadFile(filepath.Join(p.dir, ".pids", "services.pids.services")); !strings.Contains(string(b), "db:"+strconv.Itoa(db)+"\n") {
+		t.Errorf(".pids/services.pids.services lost db's entry: %q", b)
+	}
+	if b, _ := os.ReadFile(state); string(b) != "{corrupt" {
+		t.Errorf("state.json rewritten: %q", b)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("web", "db")
+}
