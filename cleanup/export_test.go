@@ -22,3 +22,9 @@ func ClassifyAfterMarker(project string, pid int, hook func(pid int)) (Orphan, b
 func Forgettable(services []string, running map[string]bool) (gone, left []string) {
 	return forgettable(services, nil, running)
 }
+
+// WithProcDir returns opt with the sweep listing processes in dir, not /proc.
+func WithProcDir(opt StopOptions, dir string) StopOptions {
+	opt.procDir = dir
+	return opt
+}

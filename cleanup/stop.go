@@ -45,6 +45,8 @@ type StopOptions struct {
 	// stop but whose groups still hold processes (their entries stay).
 	Forget func(stopped, running []string) error
 	Out    io.Writer
+
+	procDir string // where the sweep lists processes: /proc unless a test says otherwise
 }
 
 // StopReport is what Stop did and what survived.
@@ -337,7 +339,11 @@ func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, protecte
 			survivors = append(survivors, fmt.Sprintf("service %s: group %s not removed: %v", g.Name(), g.Path(), err))
 		}
 	}
-	for _, o := range findOrphans(opt, protected, false) {
+	orphans, err := findOrphans(opt, protected, false)
+	if err != nil {
+		survivors = append(survivors, "processes carrying the marker: unknown: "+err.Error())
+	}
+	for _, o := range orphans {
 		survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, fallback.ProjectEnv, opt.Project))
 	}
 	if opt.Forget != nil {

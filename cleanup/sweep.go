@@ -1,6 +1,7 @@
 package cleanup
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -33,8 +34,13 @@ const sweepRounds = 3
 // period for them to exit, SIGKILLs the rest, and looks again.
 func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, r *reporter) []Orphan {
 	var all []Orphan
+	var scanErr error
 	for round := 0; round < sweepRounds; round++ {
-		found := findOrphans(opt, protected, true)
+		found, err := findOrphans(opt, protected, true)
+		if err != nil {
+			scanErr = err
+			break
+		}
 		if len(found) == 0 {
 			break
 		}
@@ -56,6 +62,10 @@ func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, r *repo
 		}
 		all = append(all, found...)
 	}
+	if scanErr != nil && len(all) == 0 {
+		r.phase(3, "orphan sweep: FAILED: %v", scanErr)
+		return nil
+	}
 	if len(all) == 0 {
 		r.phase(3, "orphan sweep: no process of this project outside its groups")
 		return nil
@@ -68,7 +78,11 @@ func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, r *repo
 			killed++
 		}
 	}
-	r.phase(3, "orphan sweep: stopped %d process(es) (%d needed SIGKILL): %s", len(all), killed, strings.Join(parts, ", "))
+	failed := ""
+	if scanErr != nil {
+		failed = fmt.Sprintf("; then FAILED: %v", scanErr)
+	}
+	r.phase(3, "orphan sweep: stopped %d process(es) (%d needed SIGKILL): %s%s", len(all), killed, strings.Join(parts, ", "), failed)
 	return all
 }
 
@@ -105,10 +119,10 @@ func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
 // It reads two files per process (stat, then environ; zombies and kernel
 // threads have an empty one), and more only for candidates: on a host with a
 // thousand processes the scan costs a few milliseconds.
-func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) []Orphan {
-	pids, err := procPIDs()
+func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) ([]Orphan, error) {
+	pids, err := procPIDs(cmp.Or(opt.procDir, "/proc"))
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("listing the processes: %w", err)
 	}
 	c := classifier{opt: opt, skip: protected, uid: os.Getuid(), stopping: map[string]bool{}}
 	for _, s := range opt.Services {
@@ -136,12 +150,12 @@ func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) []O
 		out = append(out, f...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
-	return out
+	return out, nil
 }
 
-// procPIDs lists the numeric entries of /proc, unsorted.
-func procPIDs() ([]int, error) {
-	d, err := os.Open("/proc")
+// procPIDs lists the numeric entries of dir (/proc), unsorted.
+func procPIDs(dir string) ([]int, error) {
+	d, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
