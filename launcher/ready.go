@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -119,15 +120,21 @@ func (r *Ready) probe(e readyEnv) probe {
 	}
 }
 
-// runCheck runs cmd with sh -c in its own process group, and kills that group
-// if ctx ends first, so that a hanging check leaves nothing behind.
+// runCheck runs cmd with sh -c in its own process group, in the service's
+// directory and environment without cgdev's markers (a check is not part of
+// the service: nothing it leaves may pass for the service's), and kills that
+// group when the check ends, however it ends, so that it leaves nothing behind.
 func runCheck(ctx context.Context, command string, e readyEnv) error {
 	cmd := exec.Command("/bin/sh", "-c", command)
-	cmd.Dir, cmd.Env = e.dir, e.env
+	cmd.Dir, cmd.Env = e.dir, withoutMarkers(e.env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	// The group's ID (the shell's PID) is not reused while the group has
+	// members, even after the shell is reaped: this SIGKILL reaches the
+	// check's leftovers, or finds the group gone.
+	defer unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -141,6 +148,18 @@ func runCheck(ctx context.Context, command string, e readyEnv) error {
 		<-done
 		return ctx.Err()
 	}
+}
+
+// withoutMarkers returns env without CGDEV_PROJECT, CGDEV_SERVICE and CGDEV_RUN.
+func withoutMarkers(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != ProjectEnv && k != ServiceEnv && k != RunEnv {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // grepLog reports whether re matches a line written to the log after offset from.
