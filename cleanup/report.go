@@ -13,3 +13,8 @@ type reporter struct {
 func (r *reporter) phase(k int, format string, a ...any) {
 	fmt.Fprintf(r.out, "[%d/5] %s\n", k, fmt.Sprintf(format, a...))
 }
+
+// detail writes an indented line under the current phase.
+func (r *reporter) detail(format string, a ...any) {
+	fmt.Fprintf(r.out, "      %s\n", fmt.Sprintf(format, a...))
+}

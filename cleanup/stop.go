@@ -91,6 +91,7 @@ func Stop(ctx context.Context, drv cgroup.Driver, opt StopOptions) (*StopReport,
 	orderGroups(groups, opt.Order)
 	signalled := signalAll(groups, opt, r)
 	rep.Groups = drainAll(ctx, groups, signalled, opt, r)
+	reportEscapes(groups, r)
 	rep.Orphans = sweep(ctx, opt, self, r)
 	if len(opt.Services) > 0 {
 		r.phase(4, "containers: left up (only some services are being stopped)")
@@ -133,6 +134,20 @@ func refuseOwnGroup(groups []cgroup.Group, protected map[int]bool, opt StopOptio
 		}
 	}
 	return nil
+}
+
+// reportEscapes says, for groups found without a cgroup (fallback), how each
+// process they stopped was found, naming those that left the service's tree,
+// process group and session and were caught only by their marker: the tools
+// a user learns escape.
+func reportEscapes(groups []cgroup.Group, r *reporter) {
+	for _, g := range groups {
+		if fg, ok := g.(*fallback.Group); ok {
+			if reached := fg.Reached(); len(reached) > 0 {
+				r.detail("%s: stopped %s", g.Name(), fallback.Summarize(reached))
+			}
+		}
+	}
 }
 
 // projectGroups returns the project's groups, only those of services when given.

@@ -184,6 +184,11 @@ func TestFallbackStopHardCases(t *testing.T) {
 		t.Errorf("stop: exit %d", code)
 	}
 	fbCheckStopped(t, pids, bystander, out)
+	// The double-forked setsid daemon left tree, group and session: the
+	// report names it as caught by its marker, so the user learns it escapes.
+	if !strings.Contains(out, "found by the marker:") {
+		t.Errorf("stop report does not name the processes found only by their marker:\n%s", out)
+	}
 }
 
 // TestFallbackStopWithoutState: stop finds the services by their marker when
