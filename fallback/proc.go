@@ -185,21 +185,6 @@ func (t *Table) Subtree(roots ...int) []int {
 	return out
 }
 
-// Environ returns the value of key in pid's initial environment, and whether
-// it is set. Reading another user's environ needs privilege; errors count as unset.
-func Environ(pid int, key string) (string, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		return "", false
-	}
-	prefix := []byte(key + "=")
-	for _, kv := range bytes.Split(b, []byte{0}) {
-		if v, ok := bytes.CutPrefix(kv, prefix); ok {
-			return string(v), true
-		}
-	}
-	return "", false
-}
 
 // The markers: every service process, and every process it forks, carries
 // ProjectEnv and ServiceEnv in its environment; `cgdev run` sets RunEnv.

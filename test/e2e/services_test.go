@@ -110,7 +110,7 @@ func (p *svcProject) ours(pid int) bool {
 	if !testenv.Alive(pid) {
 		return false
 	}
-	if v, _ := fallback.Environ(pid, launcher.ProjectEnv); v == p.id {
+	if fallback.ReadMarker(pid).Project == p.id {
 		return true
 	}
 	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
@@ -128,7 +128,7 @@ func (p *svcProject) marked() []int {
 		if pr.State == 'Z' {
 			continue
 		}
-		if v, _ := fallback.Environ(pid, launcher.ProjectEnv); v == p.id {
+		if fallback.ReadMarker(pid).Project == p.id {
 			out = append(out, pid)
 		}
 	}
