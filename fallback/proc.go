@@ -185,7 +185,6 @@ func (t *Table) Subtree(roots ...int) []int {
 	return out
 }
 
-
 // The markers: every service process, and every process it forks, carries
 // ProjectEnv and ServiceEnv in its environment; `cgdev run` sets RunEnv.
 // (The launcher package spells the same names.)
