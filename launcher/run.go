@@ -17,6 +17,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
+	"github.com/cgdev/cgdev/fallback"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,7 +33,7 @@ type RunOptions struct {
 }
 
 // RunEnv is set in the command's environment to the run's group name.
-const RunEnv = "CGDEV_RUN"
+const RunEnv = fallback.RunEnv
 
 // Run runs args in a new group, in the foreground, the way `systemd-run
 // --scope` does: stdio and the terminal pass through, INT, TERM, HUP and QUIT
