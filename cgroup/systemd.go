@@ -43,6 +43,9 @@ type Systemd struct {
 // delegateFix says how a manager gets a controller it lacks.
 const delegateFix = "delegate the controller to the manager (for a user manager: Delegate= in a drop-in for user@.service)"
 
+// scopeJobTimeout bounds the wait for StartTransientUnit's job.
+const scopeJobTimeout = 30 * time.Second
+
 // Unit name parts.
 const (
 	unitPrefix  = "cgdev-"
@@ -226,6 +229,10 @@ func (d *Systemd) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, e
 // The group's Dir is still unset: see scopeGroup.locate.
 func (d *Systemd) startScope(ctx context.Context, name, unitName string, props []sd.Property) (*scopeGroup, error) {
 	op := "starting scope " + unitName
+	// A scope's job takes milliseconds; a manager that has not answered in
+	// this long is stuck, and the command must not wait at its gate forever.
+	ctx, cancel := context.WithTimeout(ctx, scopeJobTimeout)
+	defer cancel()
 	for attempt := 0; ; attempt++ {
 		// go-systemd sends the result while holding a lock: the channel must
 		// be buffered so that an abandoned wait never blocks it.
