@@ -196,10 +196,7 @@ func (l *Limits) Spec() *specs.LinuxResources {
 // values that package does not model.
 func (l *Limits) Cgroup2() (*cgroup2.Resources, map[string]string) {
 	spec := l.Spec()
-	res := cgroup2.ToResources(spec)
-	if res.Pids != nil && res.Pids.Max == Infinity {
-		res.Pids.Max = -1 // cgroup2.Pids writes "max" for negative values
-	}
+	res := cgroup2.ToResources(spec) // TasksMax=infinity (-1): cgroup2.Pids writes "max"
 	if res.Memory != nil && res.Memory.Max != nil && *res.Memory.Max == Infinity {
 		res.Memory.Max = nil
 		spec.Unified["memory.max"] = "max"

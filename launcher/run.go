@@ -77,7 +77,7 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	close(done)
 	term.restore()
 	exit := exitOf(cmd.ProcessState, werr)
-	exit.Code = reportOOM(g, limits, exit.Code, opt.Log)
+	reportOOM(g, limits, opt.Log)
 	reap(g, opt)
 	return exit, nil
 }
@@ -155,12 +155,12 @@ func exitOf(ps *os.ProcessState, err error) Exit {
 	return Exit{Code: ps.ExitCode()}
 }
 
-// reportOOM says plainly when the kernel's OOM killer struck inside the group,
-// and turns the status into 137 when it was the main process that died.
-func reportOOM(g cgroup.Group, l cgroup.Limits, code int, log io.Writer) int {
+// reportOOM says plainly when the kernel's OOM killer struck inside the
+// group. (When it killed the main process, the status is already 137.)
+func reportOOM(g cgroup.Group, l cgroup.Limits, log io.Writer) {
 	st, err := g.Stats()
 	if err != nil || st.OOMKills == 0 {
-		return code
+		return
 	}
 	limit := "the memory limit"
 	if l.MemoryMax != nil {
@@ -168,10 +168,6 @@ func reportOOM(g cgroup.Group, l cgroup.Limits, code int, log io.Writer) int {
 	}
 	fmt.Fprintf(log, "cgdev: OOM: the kernel killed %d process(es) of this run for exceeding %s (peak memory %s)\n",
 		st.OOMKills, limit, cgroup.HumanBytes(st.MemoryPeak))
-	if code == 128+int(unix.SIGKILL) {
-		return 137
-	}
-	return code
 }
 
 // reap stops whatever the command left in its group and removes the group.
