@@ -522,7 +522,8 @@ func (c *Config) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 		return nil, err
 	}
 	s.Env = append(fileEnv, s.Env...) // env: wins over env_file
-	return s, nil                     // Grace -1 (unset) is resolved against the top level in checkDependencies
+	// An unset Grace (-1) is resolved against the top level in checkDependencies.
+	return s, nil
 }
 
 // env accepts a mapping (KEY: value) or a list of KEY=VALUE strings.
