@@ -15,20 +15,16 @@ func restartCmd(g *globals, args []string) error {
 	if fs.NArg() == 0 {
 		return usageError("name the services to restart (usage: cgdev restart SVC...)")
 	}
-	s, err := openSession(g, *file)
+	s, unlock, err := openLocked(g, *file)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	for _, n := range fs.Args() {
 		if s.project.Config.Service(n) == nil {
 			return usageError("no service %q in %s", n, s.project.Config.File)
 		}
 	}
-	unlock, err := s.project.Lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	opt.Out = g.stdout
 	if err := runStop(s, fs.Args(), opt); err != nil {
 		return err

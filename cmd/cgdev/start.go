@@ -49,6 +49,20 @@ func openSession(g *globals, file string) (*session, error) {
 	return &session{project: p, host: h, driver: drv}, nil
 }
 
+// openLocked opens the session and takes the project's lock, so that
+// commands that change what runs never interleave.
+func openLocked(g *globals, file string) (*session, func(), error) {
+	s, err := openSession(g, file)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := s.project.Lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, unlock, nil
+}
+
 // interruptible returns a context cancelled by SIGINT, SIGTERM or SIGHUP.
 func interruptible() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM, unix.SIGHUP)
@@ -60,11 +74,7 @@ func startCmd(g *globals, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	s, err := openSession(g, *file)
-	if err != nil {
-		return err
-	}
-	unlock, err := s.project.Lock()
+	s, unlock, err := openLocked(g, *file)
 	if err != nil {
 		return err
 	}

@@ -22,11 +22,7 @@ func stopCmd(g *globals, args []string) error {
 		}
 		opt.Grace = grace
 	}
-	s, err := openSession(g, *file)
-	if err != nil {
-		return err
-	}
-	unlock, err := s.project.Lock()
+	s, unlock, err := openLocked(g, *file)
 	if err != nil {
 		return err
 	}
