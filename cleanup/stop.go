@@ -16,6 +16,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/human"
 	"golang.org/x/sys/unix"
 )
 
@@ -242,14 +243,14 @@ func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time,
 	wg.Wait()
 	var exited, forced []string
 	for i, res := range results {
-		took := res.Took.Round(time.Millisecond)
+		took := human.Duration(res.Took)
 		switch {
 		case errs[i] != nil:
 			forced = append(forced, fmt.Sprintf("%s FAILED: %v", res.Name, errs[i]))
 		case res.Forced && opt.Force:
 			forced = append(forced, fmt.Sprintf("%s in %s", res.Name, took))
 		case res.Forced:
-			forced = append(forced, fmt.Sprintf("%s (still running after its %s grace) in %s", res.Name, opt.Grace(res.Name), took))
+			forced = append(forced, fmt.Sprintf("%s (still running after its %s grace) in %s", res.Name, human.Duration(opt.Grace(res.Name)), took))
 		default:
 			exited = append(exited, fmt.Sprintf("%s in %s", res.Name, took))
 		}

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cgdev/cgdev/internal/human"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,7 +75,7 @@ func (r *Ready) wait(ctx context.Context, e readyEnv) error {
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("not ready after %s (%s): %v", r.Timeout, r, last)
+				return fmt.Errorf("not ready after %s (%s): %v", human.Duration(r.Timeout), r, last)
 			}
 			return ctx.Err()
 		case <-time.After(delay):

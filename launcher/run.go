@@ -18,6 +18,7 @@ import (
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/human"
 	"golang.org/x/sys/unix"
 )
 
@@ -187,5 +188,5 @@ func reap(g cgroup.Group, opt RunOptions) {
 	if res.Forced {
 		how = fmt.Sprintf("with SIGKILL after the %s grace period", opt.Grace)
 	}
-	fmt.Fprintf(opt.Log, "cgdev: reaped %d leftover process(es) %s in %s\n", len(left), how, res.Took.Round(time.Millisecond))
+	fmt.Fprintf(opt.Log, "cgdev: reaped %d leftover process(es) %s in %s\n", len(left), how, human.Duration(res.Took))
 }

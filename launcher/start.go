@@ -17,6 +17,7 @@ import (
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/human"
 	"golang.org/x/sys/unix"
 )
 
@@ -214,7 +215,7 @@ func (s *starter) progress(k int, r StartResult) {
 	var what string
 	switch r.State {
 	case "ready":
-		what = fmt.Sprintf("ready in %s", roundDuration(r.Took))
+		what = fmt.Sprintf("ready in %s", human.Duration(r.Took))
 	case "running":
 		what = fmt.Sprintf("running (PID %d, no readiness check)", r.PID)
 	case "already running":
@@ -223,13 +224,6 @@ func (s *starter) progress(k int, r StartResult) {
 		what = fmt.Sprintf("%s: %v", strings.ToUpper(r.State), r.Err)
 	}
 	s.out.printf("[%d/%d] %s … %s\n", k, s.total, r.Name, what)
-}
-
-func roundDuration(d time.Duration) time.Duration {
-	if d < time.Second {
-		return d.Round(time.Millisecond)
-	}
-	return d.Round(100 * time.Millisecond)
 }
 
 // startService starts one service and waits until it is ready. On failure
@@ -390,7 +384,7 @@ func printSummary(w io.Writer, results []StartResult) {
 			pid = fmt.Sprint(r.PID)
 		}
 		if r.Took > 0 {
-			took = roundDuration(r.Took).String()
+			took = human.Duration(r.Took)
 		}
 		if cg == "" {
 			cg = "-"

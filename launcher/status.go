@@ -11,6 +11,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/human"
 )
 
 // ServiceStatus is one line of cgdev status (and one object of --json).
@@ -98,7 +99,7 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 	case rec.Guessed:
 		s.Ready = "unknown (no state.json)"
 	case rec.Ready != "":
-		s.Ready = fmt.Sprintf("ready after %s (%s)", roundDuration(time.Duration(rec.ReadyAfter)), rec.Ready)
+		s.Ready = fmt.Sprintf("ready after %s (%s)", human.Duration(time.Duration(rec.ReadyAfter)), rec.Ready)
 	default:
 		s.Ready = "no check"
 	}
@@ -164,7 +165,7 @@ func uptime(s ServiceStatus) string {
 	if s.Started.IsZero() {
 		return "-"
 	}
-	return time.Duration(s.Uptime).String()
+	return human.Duration(time.Duration(s.Uptime))
 }
 
 func orDash(s string) string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/human"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,6 +34,6 @@ func killTreeCmd(g *globals, args []string) error {
 	defer stop()
 	res, err := fallback.KillTree(ctx, pid, *grace)
 	fmt.Fprintf(g.stdout, "kill-tree %d: %d process(es) found, %d reached by SIGTERM, %d needed SIGKILL, done in %s\n",
-		pid, res.Found, res.Terminated, res.Killed, res.Took.Round(time.Millisecond))
+		pid, res.Found, res.Terminated, res.Killed, human.Duration(res.Took))
 	return err
 }
