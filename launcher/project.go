@@ -19,6 +19,11 @@ type Project struct {
 	ID     string // <sanitized base name>-<8 hex of sha256(abs dir)>: the cgroups' project name
 	Dir    string // absolute
 	Config *Config
+	// NoConfig marks a project found by its .cgdev/ directory alone: its
+	// config file is gone, and Config is empty (no services, the default
+	// grace and orphan patterns). That is enough for stop, status and ps,
+	// which find what still runs by the project id.
+	NoConfig bool
 }
 
 // ProjectEnv and ServiceEnv are the markers every service process, and every
@@ -28,16 +33,54 @@ const (
 	ServiceEnv = fallback.ServiceEnv
 )
 
-// OpenProject loads the project file (file, or cgdev.yaml, or a Procfile in
-// the working directory) and derives the project from its directory.
+// stateDirName is the directory cgdev keeps in every project it ran.
+const stateDirName = ".cgdev"
+
+// FindProject returns where the project of a command run in dir is, the way
+// git finds its repository: the file named by -f when given (relative to
+// dir), else the nearest of dir and its parents holding a project file
+// (cgdev.yaml, else a Procfile: FindConfig's order) or a .cgdev/ directory.
+// A .cgdev/ alone (config deleted or moved) yields config "": the project
+// is still found, so that stop can stop what it left running.
+func FindProject(dir, file string) (projectDir, config string, err error) {
+	if file != "" {
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(dir, file)
+		}
+		return filepath.Dir(file), file, nil
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if path, err := FindConfig(d, ""); err == nil {
+			return d, path, nil
+		}
+		if fi, err := os.Stat(filepath.Join(d, stateDirName)); err == nil && fi.IsDir() {
+			return d, "", nil
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	return "", "", fmt.Errorf("no %s or Procfile in %s or any parent directory (name one with -f FILE, or the project directory with -C DIR)", ConfigFile, dir)
+}
+
+// OpenProject finds the project from the working directory (FindProject),
+// loads its file and derives the project from its directory.
 func OpenProject(file string) (*Project, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, err
 	}
-	path, err := FindConfig(wd, file)
+	dir, path, err := FindProject(wd, file)
 	if err != nil {
 		return nil, err
+	}
+	if path == "" {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = real // as LoadConfig does: one id per directory
+		}
+		cfg := &Config{File: displayPath(filepath.Join(dir, stateDirName)), Dir: dir, Grace: DefaultGrace,
+			Patterns: mustCompileAll(DefaultOrphanPatterns)}
+		return &Project{ID: ProjectID(dir), Dir: dir, Config: cfg, NoConfig: true}, nil
 	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
@@ -64,7 +107,7 @@ func ProjectID(dir string) string {
 }
 
 // StateDir is .cgdev/ in the project: state.json, logs/ and the lock.
-func (p *Project) StateDir() string { return filepath.Join(p.Dir, ".cgdev") }
+func (p *Project) StateDir() string { return filepath.Join(p.Dir, stateDirName) }
 
 // LogDir holds one <service>.log per service.
 func (p *Project) LogDir() string { return filepath.Join(p.StateDir(), "logs") }
