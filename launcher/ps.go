@@ -18,7 +18,7 @@ func PS(w io.Writer, p *Project, drv cgroup.Driver, names []string) error {
 	if err != nil {
 		return err
 	}
-	sort.Slice(groups, func(i, j int) bool { return groups[i].Name() < groups[j].Name() })
+	groups = inConfigOrder(p.Config, groups, cgroup.Group.Name)
 	want := map[string]bool{}
 	for _, n := range names {
 		if p.Config.Service(n) == nil {

@@ -48,7 +48,7 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	if err != nil {
 		return Exit{}, fmt.Errorf("command %q: %w", args[0], unwrapExecErr(err))
 	}
-	limits, err := checkLimits(drv, opt)
+	limits, err := enforceable(drv, opt.Limits, opt.IgnoreUnsupported, "running the command", opt.Log)
 	if err != nil {
 		return Exit{}, err
 	}
@@ -83,19 +83,22 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	return exit, nil
 }
 
-// checkLimits returns the limits to apply: all of them, or with
-// IgnoreUnsupported, those the driver can enforce (after a warning).
-func checkLimits(drv cgroup.Driver, opt RunOptions) (cgroup.Limits, error) {
-	err := drv.Check(&opt.Limits)
+// enforceable returns the limits to apply: all of l, or with ignore, those
+// the driver can enforce, after a warning to log that says what goes
+// without which ("running the command WITHOUT [MemoryMax]"). Without
+// ignore, a limit the driver cannot enforce is an error that names the flag
+// that would go on without it.
+func enforceable(drv cgroup.Driver, l cgroup.Limits, ignore bool, what string, log io.Writer) (cgroup.Limits, error) {
+	err := drv.Check(&l)
 	var unsupported *cgroup.UnsupportedError
-	if err == nil || !errors.As(err, &unsupported) || !opt.IgnoreUnsupported {
+	if err == nil || !errors.As(err, &unsupported) || !ignore {
 		if unsupported != nil {
-			err = fmt.Errorf("%w\n(--ignore-unsupported runs the command without these limits)", err)
+			err = fmt.Errorf("%w\n(--ignore-unsupported goes on without these limits)", err)
 		}
-		return opt.Limits, err
+		return l, err
 	}
-	fmt.Fprintf(opt.Log, "cgdev: warning: running WITHOUT %v, as --ignore-unsupported asks:\n%v\n", unsupported.Properties(), err)
-	return opt.Limits.Without(unsupported.Properties()...), nil
+	fmt.Fprintf(log, "cgdev: warning: %s WITHOUT %v, as --ignore-unsupported asks:\n%v\n", what, unsupported.Properties(), err)
+	return l.Without(unsupported.Properties()...), nil
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)

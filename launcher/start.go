@@ -31,8 +31,11 @@ const logTailLines = 20
 
 // StartOptions configure Start.
 type StartOptions struct {
-	Driver string    // the driver's name, recorded in state.json
-	Out    io.Writer // progress lines and the summary
+	Driver string // the driver's name, recorded in state.json
+	// IgnoreUnsupported starts services without the limits the driver
+	// cannot enforce (with a warning each) instead of refusing to start.
+	IgnoreUnsupported bool
+	Out               io.Writer // progress lines and the summary
 }
 
 // StartResult is what happened to one service.
@@ -59,7 +62,8 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		return nil, err
 	}
 	for _, s := range services {
-		if err := drv.Check(&s.Limits); err != nil {
+		what := "starting " + s.Name
+		if s.Limits, err = enforceable(drv, s.Limits, opt.IgnoreUnsupported, what, opt.Out); err != nil {
 			return nil, fmt.Errorf("service %s (%s:%d): %w", s.Name, p.Config.File, s.Line, err)
 		}
 	}
@@ -89,7 +93,7 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 	if err := p.SaveState(st); err != nil {
 		fmt.Fprintf(opt.Out, "cgdev: warning: recording state: %v\n", err)
 	}
-	printSummary(opt.Out, results)
+	printSummary(opt.Out, inConfigOrder(p.Config, results, func(r StartResult) string { return r.Name }))
 	var failed []string
 	for _, r := range results {
 		if r.State == "failed" || r.State == "skipped" {

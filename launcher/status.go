@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,11 +15,14 @@ import (
 
 // ServiceStatus is one line of cgdev status (and one object of --json).
 type ServiceStatus struct {
-	Name   string `json:"name"`
-	State  string `json:"state"` // running, stopped
-	PID    int    `json:"pid,omitempty"`
-	Procs  int    `json:"processes"`
-	Cgroup string `json:"cgroup,omitempty"`
+	Name  string `json:"name"`
+	State string `json:"state"` // running, stopped
+	// Configured is false for a group still running for a service since
+	// removed from the config.
+	Configured bool   `json:"configured"`
+	PID        int    `json:"pid,omitempty"`
+	Procs      int    `json:"processes"`
+	Cgroup     string `json:"cgroup,omitempty"`
 	// MemoryCurrent and MemoryPeak are null when the kernel gives the group no
 	// memory accounting; MemoryNA then says why.
 	MemoryCurrent *uint64 `json:"memory_current"`
@@ -48,18 +50,36 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 		byName[g.Name()] = g
 	}
 	names := p.Config.Names()
-	var extra []string
 	for n := range byName {
 		if p.Config.Service(n) == nil {
-			extra = append(extra, n)
+			names = append(names, n)
 		}
 	}
-	sort.Strings(extra)
 	var out []ServiceStatus
-	for _, n := range append(names, extra...) {
-		out = append(out, serviceStatus(n, byName[n], st.Services[n], h))
+	for _, n := range inConfigOrder(p.Config, names, func(n string) string { return n }) {
+		s := serviceStatus(n, byName[n], st.Services[n], h)
+		s.Configured = p.Config.Service(n) != nil
+		out = append(out, s)
 	}
 	return out, nil
+}
+
+// StatusDown is the exit status of `cgdev status` when a service it
+// reports on is not running, as LSB init scripts and `systemctl status`
+// use 3 for "not running".
+const StatusDown = 3
+
+// StatusCode is the exit status for a status report: 0 when every
+// configured service in list runs, StatusDown otherwise. Groups running for
+// services no longer in the config do not count. This is the one place
+// that decides what "down" means.
+func StatusCode(list []ServiceStatus) int {
+	for _, s := range list {
+		if s.Configured && s.State != "running" {
+			return StatusDown
+		}
+	}
+	return 0
 }
 
 func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Host) ServiceStatus {

@@ -28,7 +28,7 @@ type StopOptions struct {
 // the removal of the tracking files. The caller holds the project lock.
 func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, opt StopOptions) error {
 	cfg := p.Config
-	if err := p.checkStopNames(drv, names); err != nil {
+	if err := p.CheckNames(drv, names); err != nil {
 		return err
 	}
 	grace := func(name string) time.Duration {
@@ -67,21 +67,28 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	return err
 }
 
-// checkStopNames accepts names of configured services and of running groups
-// (a service removed from the config while it ran can still be stopped).
-func (p *Project) checkStopNames(drv cgroup.Driver, names []string) error {
+// CheckNames accepts names of configured services and, when drv is given,
+// of the project's groups (a service removed from the config while it ran
+// can still be stopped or looked at). The error names the services there are.
+func (p *Project) CheckNames(drv cgroup.Driver, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	groups, _ := drv.Groups(p.ID)
 	known := map[string]bool{}
-	for _, g := range groups {
-		known[g.Name()] = true
+	if drv != nil {
+		groups, _ := drv.Groups(p.ID)
+		for _, g := range groups {
+			known[g.Name()] = true
+		}
 	}
 	for _, n := range names {
 		if p.Config.Service(n) == nil && !known[n] {
-			return fmt.Errorf("no service %q in %s and no such group running (services: %s)",
-				n, p.Config.File, strings.Join(p.Config.Names(), ", "))
+			also := ""
+			if drv != nil {
+				also = " and no such group running"
+			}
+			return fmt.Errorf("no service %q in %s%s (services: %s)",
+				n, p.Config.File, also, strings.Join(p.Config.Names(), ", "))
 		}
 	}
 	return nil
