@@ -48,10 +48,10 @@ type Host struct {
 
 // SystemdInfo says which systemd managers answer.
 type SystemdInfo struct {
-	Booted        bool   // /run/systemd/system exists: PID 1 is systemd
-	SystemBus     bool   // the system bus socket accepts connections
-	UserBus       bool   // a user bus or the user manager's private socket accepts connections
-	UserBusSocket string // the socket that answered
+	Booted        bool   `json:"booted"`          // /run/systemd/system exists: PID 1 is systemd
+	SystemBus     bool   `json:"system_bus"`      // the system bus socket accepts connections
+	UserBus       bool   `json:"user_bus"`        // a user bus or the user manager's private socket accepts connections
+	UserBusSocket string `json:"user_bus_socket"` // the socket that answered
 }
 
 // BaseEnv overrides the cgroup2 directory (relative to the mount) that holds

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/launcher"
+	"github.com/spf13/cobra"
 )
 
 // report is what `cgdev doctor` found, also its JSON form.
@@ -37,12 +38,18 @@ type limitSupport struct {
 	Fix        string `json:"fix,omitempty"`
 }
 
-func doctorCmd(g *globals, args []string) error {
-	fs := newFlagSet(g, "doctor")
-	asJSON := fs.Bool("json", false, "print the findings as JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
+func doctorCommand(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "doctor [--json]",
+		Short: "explain what this machine offers and which driver cgdev picks",
+		Args:  noArgs,
 	}
+	asJSON := c.Flags().Bool("json", false, "print the findings as JSON (docs/json.md)")
+	c.RunE = func(*cobra.Command, []string) error { return doctorCmd(g, asJSON) }
+	return c
+}
+
+func doctorCmd(g *globals, asJSON *bool) error {
 	h, err := cgroup.Detect()
 	if err != nil {
 		return err
@@ -51,7 +58,7 @@ func doctorCmd(g *globals, args []string) error {
 	if *asJSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return enc.Encode(r.withEmptyLists())
 	}
 	r.print(g.stdout)
 	return nil

@@ -9,22 +9,29 @@ import (
 
 	"github.com/cgdev/cgdev/fallback"
 	"github.com/cgdev/cgdev/internal/human"
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
 
 // killTreeCmd stops a process and everything it forked: SIGTERM, a wait that
 // ends when the last one exits, SIGKILL for the rest. Like tree, it needs no
 // cgroup.
-func killTreeCmd(g *globals, args []string) error {
-	fs := newFlagSet(g, "kill-tree")
-	grace := fs.Duration("grace", 3*time.Second, "time the processes get between SIGTERM and SIGKILL (0 kills at once)")
-	if err := fs.Parse(args); err != nil {
-		return err
+func killTreeCommand(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "kill-tree [--grace D] PID",
+		Short: "stop a process and all its descendants: SIGTERM, wait, SIGKILL the rest",
 	}
+	grace := c.Flags().Duration("grace", 3*time.Second, "time `D` the processes get between SIGTERM and SIGKILL (0 kills at once)")
+	c.RunE = func(_ *cobra.Command, args []string) error { return killTreeCmd(g, args, grace) }
+	c.ValidArgsFunction = cobra.NoFileCompletions
+	return c
+}
+
+func killTreeCmd(g *globals, args []string, grace *time.Duration) error {
 	if *grace < 0 {
 		return usageError("--grace %s: must not be negative", *grace)
 	}
-	pid, err := pidArg(fs.Args())
+	pid, err := pidArg(args)
 	if err != nil {
 		return err
 	}

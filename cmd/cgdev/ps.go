@@ -1,16 +1,32 @@
 package main
 
-import "github.com/cgdev/cgdev/launcher"
+import (
+	"github.com/cgdev/cgdev/launcher"
+	"github.com/spf13/cobra"
+)
 
-func psCmd(g *globals, args []string) error {
-	fs := newFlagSet(g, "ps")
-	file := addFileFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
+func psCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ps [SVC...]",
+		Short: "show each running service's process tree",
+		Long: `Show each running service's process tree (all services, or those named), in the
+config's order: PID, CPU % over the process's lifetime, RSS and command line.
+A double-forked daemon shows as a root of its own: it is in the group, not
+under its parent.`,
+		ValidArgsFunction: g.completeServices,
+		RunE: func(_ *cobra.Command, args []string) error {
+			return psCmd(g, args)
+		},
 	}
-	s, err := openSession(g, *file)
+}
+
+func psCmd(g *globals, names []string) error {
+	s, err := openSession(g, anyProject)
 	if err != nil {
 		return err
 	}
-	return launcher.PS(g.stdout, s.project, s.driver, fs.Args())
+	if err := s.checkNames(names, true); err != nil {
+		return err
+	}
+	return launcher.PS(g.stdout, s.project, s.driver, names)
 }

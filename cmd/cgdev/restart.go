@@ -2,37 +2,50 @@ package main
 
 import (
 	"github.com/cgdev/cgdev/launcher"
+	"github.com/spf13/cobra"
 )
 
-func restartCmd(g *globals, args []string) error {
-	fs := newFlagSet(g, "restart")
-	file := addFileFlag(fs)
+func restartCommand(g *globals) *cobra.Command {
 	var opt launcher.StopOptions
-	fs.BoolVar(&opt.Force, "force", false, "no grace period: cgroup.kill at once")
-	if err := fs.Parse(args); err != nil {
-		return err
+	var ignore bool
+	c := &cobra.Command{
+		Use:   "restart [SVC...] [--force]",
+		Short: "stop, then start, the named services (all without names)",
+		Long: `Stop the named services (every configured service without names) with stop's
+phases, then start them again, under one lock. Restarting every service
+leaves the compose file's containers up: only services are restarted.`,
+		ValidArgsFunction: g.completeServices,
+		RunE: func(_ *cobra.Command, args []string) error {
+			opt.Out = g.stdout
+			return restartCmd(g, args, opt, ignore)
+		},
 	}
-	if fs.NArg() == 0 {
-		return usageError("name the services to restart (usage: cgdev restart SVC...)")
-	}
-	s, unlock, err := openLocked(g, *file)
+	c.Flags().BoolVar(&opt.Force, "force", false, "no grace period: cgroup.kill at once")
+	addIgnoreUnsupported(c, &ignore)
+	return c
+}
+
+func restartCmd(g *globals, names []string, opt launcher.StopOptions, ignoreUnsupported bool) error {
+	s, unlock, err := openLocked(g, projectFile)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	for _, n := range fs.Args() {
-		if s.project.Config.Service(n) == nil {
-			return usageError("no service %q in %s", n, s.project.Config.File)
-		}
+	if err := s.checkNames(names, false); err != nil {
+		return err
 	}
-	opt.Out = g.stdout
-	if err := runStop(s, fs.Args(), opt); err != nil {
+	if len(names) == 0 {
+		// Every configured service, named: a partial stop of all of them
+		// leaves the containers up, which a full stop would bring down.
+		names = s.project.Config.Names()
+	}
+	if err := runStop(s, names, opt); err != nil {
 		return err
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	if _, err := launcher.Start(ctx, s.project, s.driver, fs.Args(), launcher.StartOptions{Driver: s.driver.Name(), Out: g.stdout}); err != nil {
-		return &exitError{code: 1, msg: err.Error()}
+	if _, err := launcher.Start(ctx, s.project, s.driver, names, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout}); err != nil {
+		return &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nil
 }

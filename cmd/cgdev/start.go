@@ -1,88 +1,54 @@
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-
-	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/launcher"
-	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
+	"github.com/spf13/cobra"
 )
 
-// session is an opened project with its driver: what every service command needs.
-type session struct {
-	project *launcher.Project
-	host    *cgroup.Host
-	driver  cgroup.Driver
+func startCommand(g *globals) *cobra.Command {
+	var opt launcher.StartOptions
+	c := &cobra.Command{
+		Use:   "start [SVC...] [--ignore-unsupported]",
+		Short: "start the project's services (or those named, with what they depend on) and wait until they are ready",
+		Long: `Start the named services and what they depend on (all without names), each in a
+group of its own as soon as its dependencies are ready, and wait for their
+readiness checks. A service that already runs is left as it is. A service that
+exits before it is ready, or misses its readiness timeout, is removed with
+everything it spawned and its log tail shown; start then exits 1. Nothing of
+cgdev stays resident.
+
+A limit the machine cannot enforce (memory_max on a hybrid cgroup host, say) is
+refused before anything starts; --ignore-unsupported starts the services
+without such limits instead, after a warning that names them.`,
+		ValidArgsFunction: g.completeServices,
+		RunE: func(_ *cobra.Command, args []string) error {
+			opt.Out = g.stdout
+			return startCmd(g, args, opt)
+		},
+	}
+	addIgnoreUnsupported(c, &opt.IgnoreUnsupported)
+	return c
 }
 
-// addFileFlag adds -f/--file to a service command's flags.
-func addFileFlag(fs *pflag.FlagSet) *string {
-	return fs.StringP("file", "f", "", "project file (default: ./cgdev.yaml, else ./Procfile)")
+// addIgnoreUnsupported adds --ignore-unsupported to a command that starts services.
+func addIgnoreUnsupported(c *cobra.Command, ignore *bool) {
+	c.Flags().BoolVar(ignore, "ignore-unsupported", false, "start services without the limits this machine cannot enforce (with a warning) instead of refusing")
 }
 
-// openSession loads the project file and opens the driver: --driver, else
-// $CGDEV_DRIVER, else the config's driver:, else the one that started the
-// running services (state.json), else the one holding live groups of the
-// project (state lost), else auto.
-func openSession(g *globals, file string) (*session, error) {
-	p, err := launcher.OpenProject(file)
-	if err != nil {
-		return nil, err
-	}
-	h, err := cgroup.Detect()
-	if err != nil {
-		return nil, err
-	}
-	configured := p.Config.Driver
-	if configured == "" {
-		if st, err := p.LoadState(); err == nil && st.Driver != "" {
-			configured = st.Driver
-		}
-	}
-	drv, err := launcher.DriverForProject(launcher.DriverName(g.driver, configured), p.ID, h)
-	if err != nil {
-		return nil, err
-	}
-	return &session{project: p, host: h, driver: drv}, nil
-}
-
-// openLocked opens the session and takes the project's lock, so that
-// commands that change what runs never interleave.
-func openLocked(g *globals, file string) (*session, func(), error) {
-	s, err := openSession(g, file)
-	if err != nil {
-		return nil, nil, err
-	}
-	unlock, err := s.project.Lock()
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, unlock, nil
-}
-
-// interruptible returns a context cancelled by SIGINT, SIGTERM or SIGHUP.
-func interruptible() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM, unix.SIGHUP)
-}
-
-func startCmd(g *globals, args []string) error {
-	fs := newFlagSet(g, "start")
-	file := addFileFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s, unlock, err := openLocked(g, *file)
+func startCmd(g *globals, names []string, opt launcher.StartOptions) error {
+	s, unlock, err := openLocked(g, projectFile)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if err := s.checkNames(names, false); err != nil {
+		return err
+	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	if _, err := launcher.Start(ctx, s.project, s.driver, fs.Args(), launcher.StartOptions{Driver: s.driver.Name(), Out: g.stdout}); err != nil {
-		return &exitError{code: 1, msg: err.Error()}
+	opt.Driver = s.driver.Name()
+	if _, err := launcher.Start(ctx, s.project, s.driver, names, opt); err != nil {
+		return &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nil
 }

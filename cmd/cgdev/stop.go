@@ -4,38 +4,58 @@ import (
 	"context"
 
 	"github.com/cgdev/cgdev/launcher"
+	"github.com/spf13/cobra"
 )
 
-func stopCmd(g *globals, args []string) error {
-	fs := newFlagSet(g, "stop")
-	file := addFileFlag(fs)
+func stopCommand(g *globals) *cobra.Command {
 	var opt launcher.StopOptions
-	fs.BoolVar(&opt.Force, "force", false, "no grace period: cgroup.kill at once")
-	fs.BoolVar(&opt.Containers, "containers", false, "only bring down the compose file's containers; leave processes alone")
-	grace := fs.Duration("grace", 0, "grace period for every service, overriding the config (e.g. 500ms, 10s)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	c := &cobra.Command{
+		Use:   "stop [SVC...] [--force] [--containers] [--grace D]",
+		Short: "stop the project's services and everything they spawned, in five verified phases",
+		Long: `Stop the named services (all without names) and everything they spawned, in
+five phases: the stop signal to every process of each group (dependants
+first); a wait that ends the moment each group is empty, then SIGKILL to the
+whole group after its grace period; an orphan sweep of the project's marked
+processes; docker compose down (full stop, when compose.file is set); and a
+verification. Exit 0 only when nothing is left.
+
+stop works without the config file (a project found by its .cgdev/ directory)
+and without any state file: the kernel's cgroups say what runs.`,
+		ValidArgsFunction: g.completeServices,
 	}
-	if fs.Changed("grace") {
-		if *grace < 0 {
-			return usageError("--grace %s: must not be negative", *grace)
+	c.Flags().BoolVar(&opt.Force, "force", false, "no grace period: cgroup.kill at once")
+	c.Flags().BoolVar(&opt.Containers, "containers", false, "only bring down the compose file's containers; leave processes alone")
+	grace := c.Flags().Duration("grace", 0, "grace period `D` for every service, overriding the config (e.g. 500ms, 10s)")
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if c.Flags().Changed("grace") {
+			if *grace < 0 {
+				return usageError("--grace %s: must not be negative", *grace)
+			}
+			opt.Grace = grace
 		}
-		opt.Grace = grace
+		return stopCmd(g, args, opt)
 	}
-	s, unlock, err := openLocked(g, *file)
+	return c
+}
+
+func stopCmd(g *globals, names []string, opt launcher.StopOptions) error {
+	s, unlock, err := openLocked(g, anyProject)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if err := s.checkNames(names, true); err != nil {
+		return err
+	}
 	opt.Out = g.stdout
-	return runStop(s, fs.Args(), opt)
+	return runStop(s, names, opt)
 }
 
 // runStop stops and turns an incomplete stop into exit status 1. Stopping
 // is not interrupted by Ctrl-C: a half-done stop is worse than a slow one.
 func runStop(s *session, names []string, opt launcher.StopOptions) error {
 	if err := launcher.Stop(context.Background(), s.project, s.driver, names, opt); err != nil {
-		return &exitError{code: 1, msg: err.Error()}
+		return &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nil
 }

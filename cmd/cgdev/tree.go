@@ -5,17 +5,24 @@ import (
 	"strconv"
 
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/spf13/cobra"
 )
 
 // treeCmd lists a process and its descendants, breadth first. It reads
 // /proc only, so it works with every driver and without cgroups.
-func treeCmd(g *globals, args []string) error {
-	fs := newFlagSet(g, "tree")
-	asJSON := fs.Bool("json", false, "print the processes as JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
+func treeCommand(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "tree [--json] PID",
+		Short: "list a process and its descendants breadth first, with service, CPU %, RSS and command",
 	}
-	pid, err := pidArg(fs.Args())
+	asJSON := c.Flags().Bool("json", false, "print the processes as JSON (docs/json.md)")
+	c.RunE = func(_ *cobra.Command, args []string) error { return treeCmd(g, args, asJSON) }
+	c.ValidArgsFunction = cobra.NoFileCompletions
+	return c
+}
+
+func treeCmd(g *globals, args []string, asJSON *bool) error {
+	pid, err := pidArg(args)
 	if err != nil {
 		return err
 	}
@@ -26,7 +33,7 @@ func treeCmd(g *globals, args []string) error {
 	if *asJSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(nodes)
+		return enc.Encode(treeJSON(nodes))
 	}
 	return fallback.WriteTree(g.stdout, nodes)
 }

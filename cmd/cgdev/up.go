@@ -5,34 +5,55 @@ import (
 	"fmt"
 
 	"github.com/cgdev/cgdev/launcher"
+	"github.com/spf13/cobra"
 )
+
+func upCommand(g *globals) *cobra.Command {
+	var opt upOptions
+	c := &cobra.Command{
+		Use:   "up [SVC...] [-n N]",
+		Short: "start, follow the logs, and stop everything on Ctrl-C",
+		Long: `Start the services (all, or those named with what they depend on), follow their
+logs, and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started.
+Exits 1 when a service failed to start, after stopping the rest.`,
+		ValidArgsFunction: g.completeServices,
+		RunE: func(_ *cobra.Command, args []string) error {
+			return upCmd(g, args, opt)
+		},
+	}
+	c.Flags().IntVarP(&opt.lines, "lines", "n", 0, "print the last `N` lines of each log before following")
+	addIgnoreUnsupported(c, &opt.ignoreUnsupported)
+	return c
+}
+
+type upOptions struct {
+	lines             int
+	ignoreUnsupported bool
+}
 
 // upCmd starts, follows the logs, and on Ctrl-C (or SIGTERM, SIGHUP) stops
 // what it started. The project lock is held while starting and while
 // stopping, not while following, so status and logs work meanwhile.
-func upCmd(g *globals, args []string) error {
-	fs := newFlagSet(g, "up")
-	file := addFileFlag(fs)
-	lines := fs.IntP("lines", "n", 0, "print the last N lines of each log before following")
-	if err := fs.Parse(args); err != nil {
+func upCmd(g *globals, names []string, opt upOptions) error {
+	s, err := openSession(g, projectFile)
+	if err != nil {
 		return err
 	}
-	s, err := openSession(g, *file)
-	if err != nil {
+	if err := s.checkNames(names, false); err != nil {
 		return err
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	results, startErr := startLocked(ctx, g, s, fs.Args())
-	var names []string
-	if len(fs.Args()) > 0 {
+	results, startErr := startLocked(ctx, g, s, names, opt.ignoreUnsupported)
+	var started []string
+	if len(names) > 0 {
 		for _, r := range results {
-			names = append(names, r.Name)
+			started = append(started, r.Name)
 		}
 	}
 	if startErr == nil && ctx.Err() == nil {
 		fmt.Fprintln(g.stdout, "\ncgdev: following the logs; Ctrl-C stops everything")
-		err = launcher.Logs(ctx, s.project, names, launcher.LogOptions{Follow: true, Lines: *lines, Color: isTerminal(g), Out: g.stdout})
+		err = launcher.Logs(ctx, s.project, started, launcher.LogOptions{Follow: true, Lines: opt.lines, Color: useColor(g), Out: g.stdout})
 		if err != nil {
 			fmt.Fprintf(g.stderr, "cgdev up: %v\n", err)
 		}
@@ -43,20 +64,20 @@ func upCmd(g *globals, args []string) error {
 		return err
 	}
 	defer unlock()
-	if err := runStop(s, names, launcher.StopOptions{Out: g.stdout}); err != nil {
+	if err := runStop(s, started, launcher.StopOptions{Out: g.stdout}); err != nil {
 		return err
 	}
 	if startErr != nil {
-		return &exitError{code: 1, msg: startErr.Error()}
+		return &exitError{code: exitFailure, msg: startErr.Error()}
 	}
 	return nil
 }
 
-func startLocked(ctx context.Context, g *globals, s *session, names []string) ([]launcher.StartResult, error) {
+func startLocked(ctx context.Context, g *globals, s *session, names []string, ignoreUnsupported bool) ([]launcher.StartResult, error) {
 	unlock, err := s.project.Lock()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	return launcher.Start(ctx, s.project, s.driver, names, launcher.StartOptions{Driver: s.driver.Name(), Out: g.stdout})
+	return launcher.Start(ctx, s.project, s.driver, names, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout})
 }

@@ -51,32 +51,3 @@ func TestDoctorJSON(t *testing.T) {
 	}
 	assertNoGroups(t, h)
 }
-
-// TestHelpForEveryCommand: every subcommand answers --help with its usage.
-func TestHelpForEveryCommand(t *testing.T) {
-	_, _, usage := cgdevRun(t, "--help")
-	var cmds []string
-	inCommands := false
-	for _, line := range strings.Split(usage, "\n") {
-		switch {
-		case strings.HasPrefix(line, "Commands:"):
-			inCommands = true
-		case inCommands && strings.HasPrefix(line, "  "):
-			cmds = append(cmds, strings.Fields(line)[0])
-		case inCommands:
-			inCommands = false
-		}
-	}
-	if len(cmds) < 10 {
-		t.Fatalf("cgdev --help lists %d commands: %v", len(cmds), cmds)
-	}
-	for _, c := range cmds {
-		code, _, stderr := cgdevRun(t, c, "--help")
-		if code != 0 || !strings.Contains(stderr, "Usage: cgdev "+c) {
-			t.Errorf("cgdev %s --help: exit %d, %q", c, code, stderr)
-		}
-	}
-	if code, out, _ := cgdevRun(t, "--version"); code != 0 || !strings.HasPrefix(out, "cgdev ") {
-		t.Errorf("cgdev --version: exit %d, %q", code, out)
-	}
-}

@@ -168,22 +168,33 @@ func (p *svcProject) assertNothingLeft(files ...string) {
 	}
 }
 
-// statusJSON runs cgdev status --json.
+// statusJSON runs cgdev status --json, checks the output against the
+// documented schema (docs/json.md) and the exit status against the
+// services' states (0 when every configured service runs, else 3).
 func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
 	p.t.Helper()
+	code, stdout, stderr := p.cgdev("status", "--json")
+	checkJSON(p.t, "status", stdout)
 	var st struct {
 		Project  string                   `json:"project"`
 		Services []launcher.ServiceStatus `json:"services"`
 	}
-	if err := json.Unmarshal([]byte(p.mustCgdev("status", "--json")), &st); err != nil {
-		p.t.Fatal(err)
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		p.t.Fatalf("status --json: exit %d, %v\n%s%s", code, err, stdout, stderr)
 	}
 	if st.Project != p.id {
 		p.t.Errorf("status project %q, want %q", st.Project, p.id)
 	}
 	out := map[string]launcher.ServiceStatus{}
+	want := 0
 	for _, s := range st.Services {
 		out[s.Name] = s
+		if s.Configured && s.State != "running" {
+			want = 3
+		}
+	}
+	if code != want {
+		p.t.Errorf("status --json: exit %d, want %d for %+v\n%s", code, want, st.Services, stderr)
 	}
 	return out
 }
@@ -646,6 +657,16 @@ func TestServiceLimits(t *testing.T) {
 		if len(p.pids("capped")) > 0 || len(p.pids("other")) > 0 || p.groupExists() {
 			t.Error("a refused limit still started something")
 		}
+		if !strings.Contains(errs, "--ignore-unsupported") {
+			t.Errorf("the refusal does not say how to go on without the limit:\n%s", errs)
+		}
+		// --ignore-unsupported starts both, capped without its limit, and says so.
+		out = p.mustCgdev("start", "--ignore-unsupported")
+		if !strings.Contains(out, "starting capped WITHOUT [MemoryMax]") || len(p.waitPids("capped", 1)) != 1 || len(p.waitPids("other", 1)) != 1 {
+			t.Errorf("start --ignore-unsupported:\n%s", out)
+		}
+		p.mustCgdev("stop")
+		p.assertNothingLeft("capped", "other")
 		return
 	}
 	if code != 0 {

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/launcher"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// session is an opened project with its driver: what every service command needs.
+type session struct {
+	project *launcher.Project
+	host    *cgroup.Host
+	driver  cgroup.Driver
+}
+
+// needs says what a service command requires of the project it finds.
+type needs int
+
+const (
+	anyProject  needs = iota // stop, status, ps: a .cgdev/ whose config is gone will do
+	projectFile              // start, restart, up, logs: the services must be configured
+)
+
+// openSession finds and loads the project (launcher.OpenProject: -f, else
+// the nearest cgdev.yaml, Procfile or .cgdev/ from the working directory
+// up) and opens the driver: --driver, else $CGDEV_DRIVER, else the config's
+// driver:, else the one that started the running services (state.json),
+// else the one holding live groups of the project (state lost), else auto.
+func openSession(g *globals, need needs) (*session, error) {
+	p, err := launcher.OpenProject(g.file)
+	if err != nil {
+		return nil, err
+	}
+	if p.NoConfig && need == projectFile {
+		return nil, fmt.Errorf("the project in %s has no %s or Procfile any more (only its .cgdev/ state): stop, status and ps still work there", p.Dir, launcher.ConfigFile)
+	}
+	h, err := cgroup.Detect()
+	if err != nil {
+		return nil, err
+	}
+	configured := p.Config.Driver
+	if configured == "" {
+		if st, err := p.LoadState(); err == nil && st.Driver != "" {
+			configured = st.Driver
+		}
+	}
+	drv, err := launcher.DriverForProject(launcher.DriverName(g.driver, configured), p.ID, h)
+	if err != nil {
+		return nil, err
+	}
+	return &session{project: p, host: h, driver: drv}, nil
+}
+
+// openLocked opens the session and takes the project's lock, so that
+// commands that change what runs never interleave.
+func openLocked(g *globals, need needs) (*session, func(), error) {
+	s, err := openSession(g, need)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := s.project.Lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, unlock, nil
+}
+
+// checkNames refuses, as a usage error, a service name that is not in the
+// config (nor, with running, the name of a group still running: a service
+// removed from the config while it ran).
+func (s *session) checkNames(names []string, running bool) error {
+	var drv cgroup.Driver
+	if running {
+		drv = s.driver
+	}
+	if err := s.project.CheckNames(drv, names); err != nil {
+		return usageError("%v", err)
+	}
+	return nil
+}
+
+// interruptible returns a context cancelled by SIGINT, SIGTERM or SIGHUP.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM, unix.SIGHUP)
+}
+
+// completeServices completes service names from the project's config (as
+// -C and -f on the line find it), leaving out those already given.
+func (g *globals) completeServices(_ *cobra.Command, args []string, word string) ([]string, cobra.ShellCompDirective) {
+	if g.enterDir() != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	p, err := launcher.OpenProject(g.file)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, n := range p.Config.Names() {
+		if strings.HasPrefix(n, word) && !slices.Contains(args, n) {
+			out = append(out, n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeDrivers completes --driver.
+func completeDrivers(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return launcher.DriverNames(), cobra.ShellCompDirectiveNoFileComp
+}
