@@ -46,6 +46,8 @@ var (
 func writeMan(w io.Writer, root *cobra.Command) {
 	m := &roff{w: w}
 	m.macro("TH", "CGDEV", "1", "", "cgdev "+version, "User Commands")
+	fmt.Fprintln(w, ".nh")   // no hyphenation: flags and file names stay whole
+	fmt.Fprintln(w, ".ad l") // ragged right
 	m.macro("SH", "NAME")
 	m.text("cgdev - " + root.Short)
 	m.macro("SH", "SYNOPSIS")

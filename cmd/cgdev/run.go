@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,10 +46,12 @@ shows ls's help.`,
 	fs.StringArrayVarP(&props, "property", "p", nil, "resource limit in systemd syntax (`PROP=VALUE`), repeatable: "+joinNames(cgroup.PropertyNames()))
 	fs.DurationVar(&opt.Grace, "grace", 3*time.Second, "time `D` leftovers get between SIGTERM and SIGKILL after the command exits")
 	fs.BoolVar(&opt.IgnoreUnsupported, "ignore-unsupported", false, "run without the limits this machine cannot enforce (with a warning) instead of refusing")
-	c.RegisterFlagCompletionFunc("property", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	c.RegisterFlagCompletionFunc("property", func(_ *cobra.Command, _ []string, word string) ([]string, cobra.ShellCompDirective) {
 		var out []string
 		for _, n := range cgroup.PropertyNames() {
-			out = append(out, n+"=")
+			if strings.HasPrefix(n, word) {
+				out = append(out, n+"=")
+			}
 		}
 		return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 	})
