@@ -20,15 +20,7 @@ import (
 // cgdevRun runs the cgdev binary with args and returns its exit status and output.
 func cgdevRun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(testenv.Binary(t), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	return cgdevIn(t, "", nil, args...)
 }
 
 // assertNoGroups fails when cgdev left its base cgroup behind.

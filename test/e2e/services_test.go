@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -60,16 +59,7 @@ func newSvcProject(t testing.TB, config string) *svcProject {
 // cgdev runs the binary in the project directory.
 func (p *svcProject) cgdev(args ...string) (code int, stdout, stderr string) {
 	p.t.Helper()
-	cmd := exec.Command(testenv.Binary(p.t), args...)
-	cmd.Dir = p.dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		p.t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+	return cgdevIn(p.t, p.dir, nil, args...)
 }
 
 // mustCgdev runs the binary and fails the test unless it exits 0.
