@@ -387,7 +387,8 @@ services:
 	p.assertNothingLeft()
 }
 
-// TestNoColorOffTerminal: colour only on a terminal, never with NO_COLOR:
+// TestNoColorOffTerminal: colour only on a terminal, never with NO_COLOR
+// or TERM=dumb:
 // piped output of every service command has no ESC byte; logs on a
 // terminal is coloured unless NO_COLOR is set.
 func TestNoColorOffTerminal(t *testing.T) {
@@ -416,6 +417,9 @@ func TestNoColorOffTerminal(t *testing.T) {
 	}
 	if out := onTerminal("NO_COLOR=1", "TERM=xterm"); strings.ContainsRune(out, 0x1b) {
 		t.Errorf("logs with NO_COLOR=1 on a terminal is coloured: %q", out)
+	}
+	if out := onTerminal("NO_COLOR=", "TERM=dumb"); strings.ContainsRune(out, 0x1b) {
+		t.Errorf("logs with TERM=dumb is coloured: %q", out)
 	}
 	p.mustCgdev("stop")
 	p.assertNothingLeft()
