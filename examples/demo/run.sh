@@ -4,7 +4,10 @@
 set -eu
 cgdev=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cd "$(dirname "$0")"
-step() { printf '\n\033[1m$ cgdev %s\033[0m\n' "$*"; }
+# Bold only on a terminal, and never with NO_COLOR (as cgdev itself does).
+bold='' off=''
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ] && [ "${TERM:-}" != dumb ]; then bold='\033[1m' off='\033[0m'; fi
+step() { printf '\n%b$ cgdev %s%b\n' "$bold" "$*" "$off"; }
 
 step start;  "$cgdev" start
 step status; "$cgdev" status
