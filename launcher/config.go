@@ -439,11 +439,6 @@ func checkServiceName(name string) error {
 	return nil
 }
 
-// limitKeys map the config's limit keys to cgroup property names.
-var limitKeys = map[string]string{
-	"memory_max": "MemoryMax", "memory_high": "MemoryHigh", "tasks_max": "TasksMax", "cpu_quota": "CPUQuota",
-}
-
 func (c *Config) parseService(k, v *yaml.Node, prefix string) (*Service, error) {
 	s := &Service{Name: k.Value, Line: k.Line, Dir: c.Dir, StopSignal: unix.SIGTERM, Grace: -1}
 	var envFiles []string
@@ -499,7 +494,7 @@ func (c *Config) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 			return err
 		},
 	}
-	for key, prop := range limitKeys {
+	for key, prop := range cgroup.ConfigKeys() {
 		handlers[key] = func(_, v *yaml.Node, f string) error {
 			val, err := c.scalar(v, f)
 			if err != nil {

@@ -53,7 +53,7 @@ services:
 		t.Errorf("top level: %+v", c)
 	}
 	db, api := c.Service("db"), c.Service("api")
-	if db.StopSignal != unix.SIGINT || db.Grace != 5*time.Second || *db.Limits.MemoryMax != 512<<20 || *db.Limits.TasksMax != 100 || *db.Limits.CPUQuota != 50 {
+	if db.StopSignal != unix.SIGINT || db.Grace != 5*time.Second || db.Limits.String() != "MemoryMax=512M TasksMax=100 CPUQuota=50%" {
 		t.Errorf("db: %+v", db)
 	}
 	if db.Ready.Kind != "tcp" || db.Ready.Timeout != 10*time.Second || strings.Join(db.Env, ",") != "PGPORT=5433" {
@@ -180,5 +180,29 @@ func TestProjectID(t *testing.T) {
 	}
 	if launcher.ProjectID("/home/me/src/my app!") != a {
 		t.Error("id not stable")
+	}
+}
+
+// TestEveryLimitIsAConfigKey: each of the seven properties has its key.
+func TestEveryLimitIsAConfigKey(t *testing.T) {
+	path := writeConfig(t, "cgdev.yaml", `
+services:
+  web:
+    command: run
+    memory_max: 512M
+    memory_high: 400M
+    memory_swap_max: 0
+    tasks_max: 200
+    cpu_quota: 150%
+    cpu_weight: 50
+    io_weight: 300
+`)
+	c, err := launcher.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "MemoryMax=512M MemoryHigh=400M MemorySwapMax=0 TasksMax=200 CPUQuota=150% CPUWeight=50 IOWeight=300"
+	if got := c.Service("web").Limits.String(); got != want {
+		t.Errorf("limits = %s; want %s", got, want)
 	}
 }
