@@ -30,7 +30,7 @@ func (c *Config) parseProcfile(b []byte) error {
 			return &ConfigError{File: c.File, Line: line, Field: name, Msg: "service defined twice"}
 		}
 		c.Services = append(c.Services, &Service{Name: name, Line: line, Command: command, Dir: c.Dir,
-			StopSignal: unix.SIGTERM, Grace: -1})
+			StopSignal: unix.SIGTERM, Grace: unsetGrace})
 	}
 	return sc.Err()
 }
