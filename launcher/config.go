@@ -14,14 +14,14 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ConfigFile is the project file cgdev looks for in the current directory.
-const ConfigFile = "cgdev.yaml"
+// configFile is the project file cgdev looks for in the current directory.
+const configFile = "cgdev.yaml"
 
-// DefaultGrace is how long a service gets between its stop signal and SIGKILL.
-const DefaultGrace = 3 * time.Second
+// defaultGrace is how long a service gets between its stop signal and SIGKILL.
+const defaultGrace = 3 * time.Second
 
-// DefaultReadyTimeout bounds a readiness check that sets no timeout.
-const DefaultReadyTimeout = 30 * time.Second
+// defaultReadyTimeout bounds a readiness check that sets no timeout.
+const defaultReadyTimeout = 30 * time.Second
 
 // DefaultOrphanPatterns match the dev tools that commonly escape a service's
 // process tree. The stop sequence's orphan sweep uses them (only for
@@ -83,15 +83,15 @@ func (c *Config) Names() []string {
 	return names
 }
 
-// ConfigError is a refused configuration, located by file, line and field.
-type ConfigError struct {
+// configError is a refused configuration, located by file, line and field.
+type configError struct {
 	File  string
 	Line  int
 	Field string // dotted path such as services.api.grace; "" for the file itself
 	Msg   string
 }
 
-func (e *ConfigError) Error() string {
+func (e *configError) Error() string {
 	loc := e.File
 	if e.Line > 0 {
 		loc += ":" + strconv.Itoa(e.Line)
@@ -102,25 +102,25 @@ func (e *ConfigError) Error() string {
 	return loc + ": " + e.Msg
 }
 
-// FindConfig returns the project file to read: file when given, else
+// findConfig returns the project file to read: file when given, else
 // cgdev.yaml in dir, else a Procfile in dir.
-func FindConfig(dir, file string) (string, error) {
+func findConfig(dir, file string) (string, error) {
 	if file != "" {
 		return file, nil
 	}
-	for _, name := range []string{ConfigFile, "Procfile"} {
+	for _, name := range []string{configFile, "Procfile"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			return filepath.Join(dir, name), nil
 		}
 	}
-	return "", fmt.Errorf("no %s or Procfile in %s (use -f FILE to name one)", ConfigFile, dir)
+	return "", fmt.Errorf("no %s or Procfile in %s (use -f FILE to name one)", configFile, dir)
 }
 
-// LoadConfig reads and checks a cgdev.yaml, or a Procfile when the file's base
+// loadConfig reads and checks a cgdev.yaml, or a Procfile when the file's base
 // name is Procfile. Everything is checked before anything can start: unknown
 // keys, durations, sizes, signals, readiness checks, env files and cycles in
 // depends_on are refused with the file, line and field.
-func LoadConfig(path string) (*Config, error) {
+func loadConfig(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading project file: %w", err)
@@ -133,7 +133,7 @@ func LoadConfig(path string) (*Config, error) {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real // what /proc/PID/cwd shows, and one id per directory however it is reached
 	}
-	c := &Config{File: displayPath(abs), Dir: dir, Grace: DefaultGrace}
+	c := &Config{File: displayPath(abs), Dir: dir, Grace: defaultGrace}
 	if strings.HasPrefix(filepath.Base(path), "Procfile") {
 		err = c.parseProcfile(b)
 	} else {
@@ -146,7 +146,7 @@ func LoadConfig(path string) (*Config, error) {
 		c.Patterns = mustCompileAll(DefaultOrphanPatterns)
 	}
 	if len(c.Services) == 0 {
-		return nil, &ConfigError{File: c.File, Msg: "no services defined"}
+		return nil, &configError{File: c.File, Msg: "no services defined"}
 	}
 	c.resolveGraces()
 	return c, c.checkDependencies()
@@ -189,7 +189,7 @@ func (c *Config) parseYAML(b []byte) error {
 		return c.yamlSyntaxError(err)
 	}
 	if len(doc.Content) == 0 {
-		return &ConfigError{File: c.File, Msg: "the file is empty"}
+		return &configError{File: c.File, Msg: "the file is empty"}
 	}
 	root := doc.Content[0]
 	return c.eachKey(root, "", map[string]func(k, v *yaml.Node, field string) error{

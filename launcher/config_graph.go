@@ -12,7 +12,7 @@ func (c *Config) checkDependencies() error {
 	for _, s := range c.Services {
 		for _, d := range s.DependsOn {
 			if c.Service(d) == nil {
-				return &ConfigError{File: c.File, Line: s.Line, Field: "services." + s.Name + ".depends_on",
+				return &configError{File: c.File, Line: s.Line, Field: "services." + s.Name + ".depends_on",
 					Msg: fmt.Sprintf("unknown service %q (services: %s)", d, strings.Join(c.Names(), ", "))}
 			}
 		}
@@ -30,7 +30,7 @@ func (c *Config) checkDependencies() error {
 		case visiting:
 			i := slices.Index(path, s.Name)
 			cycle := append(append([]string(nil), path[i:]...), s.Name)
-			return &ConfigError{File: c.File, Line: c.Service(path[i]).Line, Field: "services." + path[i] + ".depends_on",
+			return &configError{File: c.File, Line: c.Service(path[i]).Line, Field: "services." + path[i] + ".depends_on",
 				Msg: "dependency cycle: " + strings.Join(cycle, " -> ")}
 		case done:
 			return nil

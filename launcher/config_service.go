@@ -89,7 +89,7 @@ func (c *Config) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 			if err != nil {
 				return err
 			}
-			if s.StopSignal, err = ParseSignal(name); err != nil {
+			if s.StopSignal, err = parseSignal(name); err != nil {
 				return c.errAt(v, f, "%v", err)
 			}
 			return nil
@@ -160,7 +160,7 @@ func (c *Config) env(v *yaml.Node, field string) ([]string, error) {
 }
 
 func (c *Config) ready(v *yaml.Node, prefix string) (*Ready, error) {
-	r := &Ready{Timeout: DefaultReadyTimeout}
+	r := &Ready{Timeout: defaultReadyTimeout}
 	kind := func(name string) func(k, v *yaml.Node, f string) error {
 		return func(_, v *yaml.Node, f string) error {
 			if r.Kind != "" {
@@ -196,8 +196,8 @@ func (c *Config) ready(v *yaml.Node, prefix string) (*Ready, error) {
 	return r, nil
 }
 
-// ParseSignal accepts SIGTERM, TERM, term or a number.
-func ParseSignal(s string) (syscall.Signal, error) {
+// parseSignal accepts SIGTERM, TERM, term or a number.
+func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
 		return syscall.Signal(n), nil
 	}

@@ -12,19 +12,19 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// errAt builds a ConfigError at node n.
-func (c *Config) errAt(n *yaml.Node, field, format string, a ...any) *ConfigError {
+// errAt builds a configError at node n.
+func (c *Config) errAt(n *yaml.Node, field, format string, a ...any) *configError {
 	line := 0
 	if n != nil {
 		line = n.Line
 	}
-	return &ConfigError{File: c.File, Line: line, Field: field, Msg: fmt.Sprintf(format, a...)}
+	return &configError{File: c.File, Line: line, Field: field, Msg: fmt.Sprintf(format, a...)}
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
 // yamlSyntaxError turns "yaml: line 3: mapping values are not allowed" into
-// a ConfigError at that line.
+// a configError at that line.
 func (c *Config) yamlSyntaxError(err error) error {
 	msg := err.Error()
 	line := 0
@@ -32,7 +32,7 @@ func (c *Config) yamlSyntaxError(err error) error {
 		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
-	return &ConfigError{File: c.File, Line: line, Msg: "invalid YAML: " + msg}
+	return &configError{File: c.File, Line: line, Msg: "invalid YAML: " + msg}
 }
 
 // eachKey calls the handler of each key of the mapping n, refusing keys that

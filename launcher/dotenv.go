@@ -44,7 +44,7 @@ func parseDotenv(path string, b []byte) ([]string, error) {
 		name, val, ok := strings.Cut(t, "=")
 		name = strings.TrimSpace(name)
 		if !ok || !envName.MatchString(name) {
-			return nil, &ConfigError{File: displayPath(path), Line: line, Msg: fmt.Sprintf("%q is not KEY=VALUE", t)}
+			return nil, &configError{File: displayPath(path), Line: line, Msg: fmt.Sprintf("%q is not KEY=VALUE", t)}
 		}
 		val = strings.TrimSpace(val)
 		if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') && val[len(val)-1] == val[0] {

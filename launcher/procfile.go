@@ -21,13 +21,13 @@ func (c *Config) parseProcfile(b []byte) error {
 		name, command, ok := strings.Cut(t, ":")
 		name, command = strings.TrimSpace(name), strings.TrimSpace(command)
 		if !ok || command == "" {
-			return &ConfigError{File: c.File, Line: line, Msg: "expected 'name: command'"}
+			return &configError{File: c.File, Line: line, Msg: "expected 'name: command'"}
 		}
 		if err := checkServiceName(name); err != nil {
-			return &ConfigError{File: c.File, Line: line, Field: name, Msg: err.Error()}
+			return &configError{File: c.File, Line: line, Field: name, Msg: err.Error()}
 		}
 		if c.Service(name) != nil {
-			return &ConfigError{File: c.File, Line: line, Field: name, Msg: "service defined twice"}
+			return &configError{File: c.File, Line: line, Field: name, Msg: "service defined twice"}
 		}
 		c.Services = append(c.Services, &Service{Name: name, Line: line, Command: command, Dir: c.Dir,
 			StopSignal: unix.SIGTERM, Grace: unsetGrace})

@@ -35,11 +35,11 @@ func OpenProject(file string) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, err := FindConfig(wd, file)
+	path, err := findConfig(wd, file)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, err
 	}
