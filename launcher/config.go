@@ -1,6 +1,8 @@
 package launcher
 
 import (
+	"bytes"
+	"io"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,6 +42,7 @@ type Config struct {
 	Patterns []*regexp.Regexp // orphans.patterns, compiled
 	Compose  string           // compose.file, absolute; "" when unset
 	Services []*Service       // in file order
+	Warnings []string         // what is allowed but probably not meant, each "file:line: field: why"
 }
 
 // Service is one entry of services:.
@@ -121,19 +124,19 @@ func findConfig(dir, file string) (string, error) {
 // keys, durations, sizes, signals, readiness checks, env files and cycles in
 // depends_on are refused with the file, line and field.
 func loadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading project file: %w", err)
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
+	}
+	b, err := readBounded(path, maxProjectFile)
+	if err != nil {
+		return nil, &configError{File: displayPath(abs), Msg: fmt.Sprintf("reading project file: %v", err)}
 	}
 	dir := filepath.Dir(abs)
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real // what /proc/PID/cwd shows, and one id per directory however it is reached
 	}
-	c := &Config{File: displayPath(abs), Dir: dir, Grace: defaultGrace}
+	c := &loader{Config: &Config{File: displayPath(abs), Dir: dir, Grace: defaultGrace}}
 	if strings.HasPrefix(filepath.Base(path), "Procfile") {
 		err = c.parseProcfile(b)
 	} else {
@@ -149,7 +152,14 @@ func loadConfig(path string) (*Config, error) {
 		return nil, &configError{File: c.File, Msg: "no services defined"}
 	}
 	c.resolveGraces()
-	return c, c.checkDependencies()
+	return c.Config, c.checkDependencies()
+}
+
+// loader reads one project file into its Config, with the state reading
+// needs and the result does not keep.
+type loader struct {
+	*Config
+	merges mergeState // YAML merge keys, each mapping expanded once
 }
 
 // unsetGrace marks, while the file is read, a service that sets no grace of
@@ -183,15 +193,30 @@ func mustCompileAll(patterns []string) []*regexp.Regexp {
 	return out
 }
 
-func (c *Config) parseYAML(b []byte) error {
+// parseYAML reads the one YAML document of a cgdev.yaml.
+func (c *loader) parseYAML(b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			return &configError{File: c.File, Msg: "the file is empty"}
+		}
+		return c.yamlSyntaxError(err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil && len(next.Content) > 0:
+		return c.errAt(next.Content[0], "", "a second YAML document: cgdev reads one (remove the --- line or the rest)")
+	case err != nil && err != io.EOF:
 		return c.yamlSyntaxError(err)
 	}
 	if len(doc.Content) == 0 {
 		return &configError{File: c.File, Msg: "the file is empty"}
 	}
 	root := doc.Content[0]
+	if err := c.refuseNUL(root, ""); err != nil {
+		return err
+	}
 	return c.eachKey(root, "", map[string]func(k, v *yaml.Node, field string) error{
 		"driver": func(k, v *yaml.Node, f string) error {
 			s, err := c.scalar(v, f)
@@ -219,7 +244,7 @@ func validDriver(s string) bool {
 	return false
 }
 
-func (c *Config) parseOrphans(_, v *yaml.Node, prefix string) error {
+func (c *loader) parseOrphans(_, v *yaml.Node, prefix string) error {
 	return c.eachKey(v, prefix+".", map[string]func(k, v *yaml.Node, field string) error{
 		"patterns": func(_, v *yaml.Node, f string) error {
 			list, err := c.strings(v, f)
@@ -239,7 +264,7 @@ func (c *Config) parseOrphans(_, v *yaml.Node, prefix string) error {
 	})
 }
 
-func (c *Config) parseCompose(_, v *yaml.Node, prefix string) error {
+func (c *loader) parseCompose(_, v *yaml.Node, prefix string) error {
 	return c.eachKey(v, prefix+".", map[string]func(k, v *yaml.Node, field string) error{
 		"file": func(_, v *yaml.Node, f string) error {
 			s, err := c.scalar(v, f)
@@ -249,7 +274,7 @@ func (c *Config) parseCompose(_, v *yaml.Node, prefix string) error {
 	})
 }
 
-func (c *Config) abs(p string) string {
+func (c *loader) abs(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}

@@ -3,6 +3,7 @@ package launcher
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func (c *Config) parseServices(_, v *yaml.Node, field string) error {
+func (c *loader) parseServices(_, v *yaml.Node, field string) error {
 	if v.Kind != yaml.MappingNode {
 		return c.errAt(v, field, "expected a mapping of service names to services, found %s", kindName(v))
 	}
@@ -44,17 +45,22 @@ func checkServiceName(name string) error {
 	return nil
 }
 
-func (c *Config) parseService(k, v *yaml.Node, prefix string) (*Service, error) {
+func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) {
 	s := &Service{Name: k.Value, Line: k.Line, Dir: c.Dir, StopSignal: unix.SIGTERM, Grace: unsetGrace}
 	var envFiles []string
 	var envFileNode *yaml.Node
 	handlers := map[string]func(k, v *yaml.Node, field string) error{
 		"command": func(_, v *yaml.Node, f string) (err error) {
-			s.Command, err = c.scalar(v, f)
-			if err == nil && strings.TrimSpace(s.Command) == "" {
-				err = c.errAt(v, f, "empty command")
+			if s.Command, err = c.scalar(v, f); err != nil {
+				return err
 			}
-			return err
+			if strings.TrimSpace(s.Command) == "" {
+				return c.errAt(v, f, "empty command")
+			}
+			if err := checkArg(s.Command); err != nil {
+				return c.errAt(v, f, "%v", err)
+			}
+			return nil
 		},
 		"dir": func(_, v *yaml.Node, f string) error {
 			d, err := c.scalar(v, f)
@@ -65,6 +71,7 @@ func (c *Config) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 			if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
 				return c.errAt(v, f, "%s is not a directory", s.Dir)
 			}
+			c.warnOutside(v, f, d, s.Dir)
 			return nil
 		},
 		"env": func(_, v *yaml.Node, f string) (err error) {
@@ -125,8 +132,22 @@ func (c *Config) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 	return s, nil
 }
 
+// warnOutside warns when a service's directory dir (as written: given)
+// lies outside the project: allowed, for a sibling checkout, but stop's
+// orphan sweep matches its patterns only inside the project, and "/etc" or
+// "../../.." is more often a slip than a wish.
+func (c *loader) warnOutside(n *yaml.Node, field, given, dir string) {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	if rel, err := filepath.Rel(c.Dir, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return
+	}
+	c.Warnings = append(c.Warnings, c.errAt(n, field, "%s is outside the project directory %s: stop's orphan sweep does not look there for processes matching orphans.patterns", given, c.Dir).Error())
+}
+
 // env accepts a mapping (KEY: value) or a list of KEY=VALUE strings.
-func (c *Config) env(v *yaml.Node, field string) ([]string, error) {
+func (c *loader) env(v *yaml.Node, field string) ([]string, error) {
 	var out []string
 	if v.Kind == yaml.MappingNode {
 		kvs, err := c.pairs(v, field+".")
@@ -141,6 +162,9 @@ func (c *Config) env(v *yaml.Node, field string) ([]string, error) {
 			if val.Kind != yaml.ScalarNode {
 				return nil, c.errAt(val, field+"."+k.Value, "expected a value, found %s", kindName(val))
 			}
+			if err := checkArg(k.Value + "=" + val.Value); err != nil {
+				return nil, c.errAt(val, field+"."+k.Value, "%v", err)
+			}
 			out = append(out, k.Value+"="+val.Value)
 		}
 		return out, nil
@@ -154,12 +178,15 @@ func (c *Config) env(v *yaml.Node, field string) ([]string, error) {
 		if !ok || !envName.MatchString(name) {
 			return nil, c.errAt(v, fmt.Sprintf("%s[%d]", field, i), "%q is not KEY=VALUE", kv)
 		}
+		if err := checkArg(kv); err != nil {
+			return nil, c.errAt(v, fmt.Sprintf("%s[%d]", field, i), "%v", err)
+		}
 		out = append(out, kv)
 	}
 	return out, nil
 }
 
-func (c *Config) ready(v *yaml.Node, prefix string) (*Ready, error) {
+func (c *loader) ready(v *yaml.Node, prefix string) (*Ready, error) {
 	r := &Ready{Timeout: defaultReadyTimeout}
 	kind := func(name string) func(k, v *yaml.Node, f string) error {
 		return func(_, v *yaml.Node, f string) error {

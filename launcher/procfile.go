@@ -1,8 +1,6 @@
 package launcher
 
 import (
-	"bufio"
-	"bytes"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -11,12 +9,11 @@ import (
 // parseProcfile reads "name: command" lines, as foreman, overmind and goreman
 // do. Blank lines and lines starting with # are skipped; every service gets
 // the defaults (SIGTERM, the default grace, no readiness check).
-func (c *Config) parseProcfile(b []byte) error {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for line := 1; sc.Scan(); line++ {
-		t := strings.TrimSpace(sc.Text())
+func (c *loader) parseProcfile(b []byte) error {
+	return eachLine(c.File, b, func(line int, t string) error {
+		t = strings.TrimSpace(t)
 		if t == "" || strings.HasPrefix(t, "#") {
-			continue
+			return nil
 		}
 		name, command, ok := strings.Cut(t, ":")
 		name, command = strings.TrimSpace(name), strings.TrimSpace(command)
@@ -29,8 +26,11 @@ func (c *Config) parseProcfile(b []byte) error {
 		if c.Service(name) != nil {
 			return &configError{File: c.File, Line: line, Field: name, Msg: "service defined twice"}
 		}
+		if err := checkArg(command); err != nil {
+			return &configError{File: c.File, Line: line, Field: name, Msg: "the command " + err.Error()}
+		}
 		c.Services = append(c.Services, &Service{Name: name, Line: line, Command: command, Dir: c.Dir,
 			StopSignal: unix.SIGTERM, Grace: unsetGrace})
-	}
-	return sc.Err()
+		return nil
+	})
 }

@@ -29,7 +29,9 @@ const (
 )
 
 // OpenProject loads the project file (file, or cgdev.yaml, or a Procfile in
-// the working directory) and derives the project from its directory.
+// the working directory) and derives the project from its directory. What
+// the file allows but probably does not mean is printed to stderr as a
+// warning.
 func OpenProject(file string) (*Project, error) {
 	wd, err := os.Getwd()
 	if err != nil {
@@ -42,6 +44,9 @@ func OpenProject(file string) (*Project, error) {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range cfg.Warnings { // on every command, until the file is fixed
+		fmt.Fprintf(os.Stderr, "cgdev: warning: %s\n", w)
 	}
 	return &Project{ID: ProjectID(cfg.Dir), Dir: cfg.Dir, Config: cfg}, nil
 }
