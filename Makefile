@@ -6,7 +6,7 @@ BIN     := bin/cgdev
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build setup test unit vmtest bench demo vet clean
+.PHONY: all build setup test unit fuzz vmtest bench demo vet clean
 
 all: build
 
@@ -27,11 +27,18 @@ vet:
 unit: build
 	test/systemd/with-manager.sh $(GO) test -count=1 ./...
 
+# fuzz runs every fuzz target (the parsers of cgdev.yaml, Procfile, env
+# files, sizes, CPU quotas, counts, durations, signals) for FUZZTIME each;
+# crashers land in the package's testdata/fuzz/ as regression seeds.
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) test/fuzz.sh
+
 # vmtest runs the limit tests in a pure-cgroup2 qemu VM (test/vm).
 vmtest:
 	test/vm/vmtest.sh
 
-test: setup vet unit vmtest
+test: setup vet unit fuzz vmtest
 
 bench: build
 	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -skip '^Benchmark(StopOnSIGTERM|StopForce1000)$$' -benchtime 200x ./...

@@ -226,9 +226,18 @@ func (c *loader) duration(v *yaml.Node, field string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, c.errAt(v, field, "%v", err)
+	}
+	return d, nil
+}
+
+// parseDuration parses a Go duration that is not negative.
+func parseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, c.errAt(v, field, "%q is not a duration (examples: 500ms, 3s, 1m30s)", s)
+		return 0, fmt.Errorf("%q is not a duration (examples: 500ms, 3s, 1m30s)", s)
 	}
 	return d, nil
 }

@@ -23,10 +23,16 @@ const (
 )
 
 // readBounded reads the regular file path, of at most limit bytes. A FIFO,
-// a device, a socket or a directory is refused without reading: the open is
-// non-blocking (a FIFO with no writer cannot hang it), and fstat on the
-// opened file decides, so a file swapped in after a check is still caught.
+// a device, a socket or a directory is refused without being opened (opening
+// a device can act: a watchdog starts counting); the open is non-blocking
+// (a FIFO swapped in after the check cannot hang it), and fstat on the
+// opened file decides again.
 func readBounded(path string, limit int64) ([]byte, error) {
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if err := checkRegular(path, fi, limit); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -36,11 +42,8 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a regular file", path, describeMode(fi.Mode()))
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %s cgdev reads from it", path, fi.Size(), sizeText(limit))
+	if err := checkRegular(path, fi, limit); err != nil {
+		return nil, err
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1)) // a file still growing stops here
 	if err != nil {
@@ -50,6 +53,16 @@ func readBounded(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s has grown past the %s cgdev reads from it", path, sizeText(limit))
 	}
 	return b, nil
+}
+
+func checkRegular(path string, fi fs.FileInfo, limit int64) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is %s, not a regular file", path, describeMode(fi.Mode()))
+	}
+	if fi.Size() > limit {
+		return fmt.Errorf("%s is %d bytes, more than the %s cgdev reads from it", path, fi.Size(), sizeText(limit))
+	}
+	return nil
 }
 
 func describeMode(m fs.FileMode) string {
