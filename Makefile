@@ -15,7 +15,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
-.PHONY: all build gen install uninstall setup test unit vmtest bench demo vet clean
+.PHONY: all build gen install uninstall setup test unit fuzz vmtest bench demo vet clean
 
 all: build
 
@@ -55,11 +55,18 @@ vet:
 unit: build
 	test/systemd/with-manager.sh $(GO) test -count=1 ./...
 
+# fuzz runs every fuzz target (the parsers of cgdev.yaml, Procfile, env
+# files, sizes, CPU quotas, counts, durations, signals) for FUZZTIME each;
+# crashers land in the package's testdata/fuzz/ as regression seeds.
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) test/fuzz.sh
+
 # vmtest runs the limit tests in a pure-cgroup2 qemu VM (test/vm).
 vmtest:
 	test/vm/vmtest.sh
 
-test: setup vet unit vmtest
+test: setup vet unit fuzz vmtest
 
 bench: build
 	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -skip '^Benchmark(StopOnSIGTERM|StopForce1000)$$' -benchtime 200x ./...

@@ -111,29 +111,6 @@ func (e *UnsupportedError) Properties() []string {
 	return names
 }
 
-// Without returns a copy of l with the named properties unset.
-func (l Limits) Without(names ...string) Limits {
-	for _, n := range names {
-		switch n {
-		case "MemoryMax":
-			l.MemoryMax = nil
-		case "MemoryHigh":
-			l.MemoryHigh = nil
-		case "MemorySwapMax":
-			l.MemorySwapMax = nil
-		case "TasksMax":
-			l.TasksMax = nil
-		case "CPUQuota":
-			l.CPUQuota = nil
-		case "CPUWeight":
-			l.CPUWeight = nil
-		case "IOWeight":
-			l.IOWeight = nil
-		}
-	}
-	return l
-}
-
 // CheckControllers returns an *UnsupportedError for each limit in l whose
 // controller is not in available, explaining why with what h knows.
 func (h *Host) CheckControllers(driver string, l *Limits, available []string) error {

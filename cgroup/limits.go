@@ -2,8 +2,8 @@ package cgroup
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,15 +13,10 @@ import (
 )
 
 // Limits are resource limits named and valued as systemd names them
-// (systemd.resource-control(5)). A nil field means "not set".
+// (systemd.resource-control(5)). The zero value sets no limit. Limits is a
+// value: copies never share what Set changes.
 type Limits struct {
-	MemoryMax     *int64 // bytes; -1 = infinity
-	MemoryHigh    *int64 // bytes; -1 = infinity
-	MemorySwapMax *int64 // bytes; -1 = infinity
-	TasksMax      *int64 // count; -1 = infinity
-	CPUQuota      *int64 // percent of one CPU, e.g. 150
-	CPUWeight     *uint64
-	IOWeight      *uint64
+	values map[string]int64 // by property name, in the property's own unit
 }
 
 // Infinity is the value of a limit set to "infinity".
@@ -30,24 +25,106 @@ const Infinity int64 = -1
 // cpuPeriodUsec is the cpu.max period cgdev writes, the kernel's default.
 const cpuPeriodUsec = 100000
 
-// property describes one settable property: its systemd name, the cgroup2
-// controller and file that enforce it, and how to parse and store a value.
+// property is one settable limit. Everything cgdev knows about a limit is
+// here: the table below is the only list of them. Parsing (-p and cgdev.yaml),
+// the controller check, the cgroupfs values the direct driver writes, the
+// OCI resources handed to containerd, the D-Bus properties of a systemd
+// scope, doctor's list and the config keys are all derived from it.
 type property struct {
-	name       string
-	controller string
-	file       string
-	set        func(l *Limits, value string) error
-	isSet      func(l *Limits) bool
+	name       string    // systemd's name, as given to -p: MemoryMax
+	key        string    // the cgdev.yaml key: memory_max
+	controller string    // the cgroup2 controller that enforces it
+	file       string    // the cgroup2 interface file it is written to
+	value      valueKind // its syntax and valid range; values are stored in the kind's unit
+	sample     string    // a valid value, for asking a driver about the property (doctor)
+
+	// cgroupfs renders the file's content for v; nil: "max" for infinity, else v.
+	cgroupfs func(v int64) string
+	// dbus names the scope property and its uint64 value for v; nil: the
+	// systemd name, infinity as UINT64_MAX.
+	dbus func(v int64) (string, uint64)
+	// oci sets v in the OCI resources and reports whether it did; nil or false:
+	// the value travels in Unified[file], as the runtime spec prescribes for
+	// cgroup2 files without a field of their own.
+	oci func(r *specs.LinuxResources, v int64) bool
 }
 
+// properties is the table of every limit cgdev supports, in display order.
+// Adding a limit is adding an entry (see docs/architecture.md).
 var properties = []property{
-	{"MemoryMax", "memory", "memory.max", setBytes(func(l *Limits) **int64 { return &l.MemoryMax }), func(l *Limits) bool { return l.MemoryMax != nil }},
-	{"MemoryHigh", "memory", "memory.high", setBytes(func(l *Limits) **int64 { return &l.MemoryHigh }), func(l *Limits) bool { return l.MemoryHigh != nil }},
-	{"MemorySwapMax", "memory", "memory.swap.max", setBytes(func(l *Limits) **int64 { return &l.MemorySwapMax }), func(l *Limits) bool { return l.MemorySwapMax != nil }},
-	{"TasksMax", "pids", "pids.max", setTasks, func(l *Limits) bool { return l.TasksMax != nil }},
-	{"CPUQuota", "cpu", "cpu.max", setCPUQuota, func(l *Limits) bool { return l.CPUQuota != nil }},
-	{"CPUWeight", "cpu", "cpu.weight", setWeight(func(l *Limits) **uint64 { return &l.CPUWeight }), func(l *Limits) bool { return l.CPUWeight != nil }},
-	{"IOWeight", "io", "io.weight", setWeight(func(l *Limits) **uint64 { return &l.IOWeight }), func(l *Limits) bool { return l.IOWeight != nil }},
+	{
+		name: "MemoryMax", key: "memory_max", controller: "memory", file: "memory.max",
+		value: size{min: 1}, sample: "1G",
+		oci: func(r *specs.LinuxResources, v int64) bool {
+			if v == Infinity {
+				return false // containerd would skip a negative limit; "max" goes in Unified
+			}
+			r.Memory = &specs.LinuxMemory{Limit: &v}
+			return true
+		},
+	},
+	{
+		name: "MemoryHigh", key: "memory_high", controller: "memory", file: "memory.high",
+		value: size{min: 1}, sample: "1G",
+	},
+	{
+		name: "MemorySwapMax", key: "memory_swap_max", controller: "memory", file: "memory.swap.max",
+		value: size{min: 0}, sample: "0",
+	},
+	{
+		name: "TasksMax", key: "tasks_max", controller: "pids", file: "pids.max",
+		// The kernel refuses a pids.max above PID_MAX_LIMIT (4194304).
+		value: count{min: 1, max: 1 << 22, infinity: true}, sample: "100",
+		oci: func(r *specs.LinuxResources, v int64) bool {
+			r.Pids = &specs.LinuxPids{Limit: &v} // -1: containerd writes "max"
+			return true
+		},
+	},
+	{
+		name: "CPUQuota", key: "cpu_quota", controller: "cpu", file: "cpu.max",
+		value: cpuQuota{}, sample: "100%",
+		cgroupfs: func(v int64) string { return fmt.Sprintf("%d %d", quotaUsec(v), cpuPeriodUsec) },
+		// CPUQuota=150% is 1.5 s of CPU time per second of wall time.
+		dbus: func(v int64) (string, uint64) { return "CPUQuotaPerSecUSec", uint64(v) * 100 },
+		oci: func(r *specs.LinuxResources, v int64) bool {
+			quota, period := quotaUsec(v), uint64(cpuPeriodUsec)
+			r.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+			return true
+		},
+	},
+	{
+		name: "CPUWeight", key: "cpu_weight", controller: "cpu", file: "cpu.weight",
+		value: count{min: 1, max: 10000}, sample: "100",
+	},
+	{
+		name: "IOWeight", key: "io_weight", controller: "io", file: "io.weight",
+		value: count{min: 1, max: 10000}, sample: "100",
+		cgroupfs: func(v int64) string { return "default " + strconv.FormatInt(v, 10) },
+	},
+}
+
+// quotaUsec is the cpu.max quota, per cpuPeriodUsec, of a quota in
+// hundredths of a percent of one CPU.
+func quotaUsec(permyriad int64) int64 { return permyriad * cpuPeriodUsec / 10000 }
+
+func (p *property) cgroupfsValue(v int64) string {
+	if p.cgroupfs != nil {
+		return p.cgroupfs(v)
+	}
+	if v == Infinity {
+		return "max"
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+func (p *property) dbusValue(v int64) (string, uint64) {
+	if p.dbus != nil {
+		return p.dbus(v)
+	}
+	if v == Infinity {
+		return p.name, math.MaxUint64
+	}
+	return p.name, uint64(v)
 }
 
 // PropertyNames lists the properties cgdev accepts, in a stable order.
@@ -59,13 +136,37 @@ func PropertyNames() []string {
 	return names
 }
 
-func lookupProperty(name string) (property, bool) {
+// ConfigKeys maps each cgdev.yaml limit key (memory_max) to its property (MemoryMax).
+func ConfigKeys() map[string]string {
+	keys := make(map[string]string, len(properties))
 	for _, p := range properties {
-		if strings.EqualFold(p.name, name) {
-			return p, true
+		keys[p.key] = p.name
+	}
+	return keys
+}
+
+// Sample returns Limits with only the property name set, to a valid value:
+// what to hand a driver's Check to learn whether it can enforce name.
+func Sample(name string) (Limits, error) {
+	var l Limits
+	p, ok := lookupProperty(name)
+	if !ok {
+		return l, unknownProperty(name)
+	}
+	return l, l.SetProperty(p.name, p.sample)
+}
+
+func lookupProperty(name string) (*property, bool) {
+	for i := range properties {
+		if strings.EqualFold(properties[i].name, name) {
+			return &properties[i], true
 		}
 	}
-	return property{}, false
+	return nil, false
+}
+
+func unknownProperty(name string) error {
+	return fmt.Errorf("unknown property %q (known: %s)", name, strings.Join(PropertyNames(), ", "))
 }
 
 // Set parses "Name=Value" (systemd syntax) and stores it in l.
@@ -77,16 +178,57 @@ func (l *Limits) Set(assignment string) error {
 	return l.SetProperty(strings.TrimSpace(name), strings.TrimSpace(value))
 }
 
-// SetProperty parses value for the property name and stores it in l.
+// SetProperty parses value for the property name (any case) and stores it in
+// l. A value outside the property's range is refused, naming the range.
 func (l *Limits) SetProperty(name, value string) error {
 	p, ok := lookupProperty(name)
 	if !ok {
-		return fmt.Errorf("unknown property %q (known: %s)", name, strings.Join(PropertyNames(), ", "))
+		return unknownProperty(name)
 	}
-	if err := p.set(l, value); err != nil {
+	v, err := p.value.parse(value)
+	if err != nil {
 		return fmt.Errorf("property %s: %w", p.name, err)
 	}
+	l.values = maps.Clone(l.values) // a copy of l keeps its own values
+	if l.values == nil {
+		l.values = map[string]int64{}
+	}
+	l.values[p.name] = v
 	return nil
+}
+
+// Get returns the value of the property name in systemd syntax ("64M"), and
+// whether it is set.
+func (l *Limits) Get(name string) (string, bool) {
+	p, ok := lookupProperty(name)
+	if !ok {
+		return "", false
+	}
+	v, ok := l.values[p.name]
+	if !ok {
+		return "", false
+	}
+	return p.value.format(v), true
+}
+
+// each calls f for every set property, in table order.
+func (l *Limits) each(f func(p *property, v int64)) {
+	for i := range properties {
+		if v, ok := l.values[properties[i].name]; ok {
+			f(&properties[i], v)
+		}
+	}
+}
+
+// Without returns a copy of l with the named properties unset.
+func (l Limits) Without(names ...string) Limits {
+	out := Limits{values: maps.Clone(l.values)}
+	for _, n := range names {
+		if p, ok := lookupProperty(n); ok {
+			delete(out.values, p.name)
+		}
+	}
+	return out
 }
 
 // Requirement is one limit that is set, with what enforces it.
@@ -99,11 +241,9 @@ type Requirement struct {
 // Requirements lists the limits set in l with the controller each needs.
 func (l *Limits) Requirements() []Requirement {
 	var reqs []Requirement
-	for _, p := range properties {
-		if p.isSet(l) {
-			reqs = append(reqs, Requirement{p.name, p.controller, p.file})
-		}
-	}
+	l.each(func(p *property, _ int64) {
+		reqs = append(reqs, Requirement{p.name, p.controller, p.file})
+	})
 	return reqs
 }
 
@@ -122,43 +262,13 @@ func (l *Limits) Controllers() []string {
 }
 
 // Empty reports whether no limit is set.
-func (l *Limits) Empty() bool { return len(l.Requirements()) == 0 }
+func (l *Limits) Empty() bool { return len(l.values) == 0 }
 
 // String renders the set limits in systemd syntax, e.g. "MemoryMax=64M TasksMax=50".
 func (l *Limits) String() string {
 	var parts []string
-	for _, kv := range l.Properties() {
-		parts = append(parts, kv[0]+"="+kv[1])
-	}
+	l.each(func(p *property, v int64) { parts = append(parts, p.name+"="+p.value.format(v)) })
 	return strings.Join(parts, " ")
-}
-
-// Properties returns each set limit as {systemd name, systemd value}.
-func (l *Limits) Properties() [][2]string {
-	var out [][2]string
-	add := func(name string, v string) { out = append(out, [2]string{name, v}) }
-	if l.MemoryMax != nil {
-		add("MemoryMax", FormatBytes(*l.MemoryMax))
-	}
-	if l.MemoryHigh != nil {
-		add("MemoryHigh", FormatBytes(*l.MemoryHigh))
-	}
-	if l.MemorySwapMax != nil {
-		add("MemorySwapMax", FormatBytes(*l.MemorySwapMax))
-	}
-	if l.TasksMax != nil {
-		add("TasksMax", formatCount(*l.TasksMax))
-	}
-	if l.CPUQuota != nil {
-		add("CPUQuota", strconv.FormatInt(*l.CPUQuota, 10)+"%")
-	}
-	if l.CPUWeight != nil {
-		add("CPUWeight", strconv.FormatUint(*l.CPUWeight, 10))
-	}
-	if l.IOWeight != nil {
-		add("IOWeight", strconv.FormatUint(*l.IOWeight, 10))
-	}
-	return out
 }
 
 // Spec maps l onto the OCI runtime-spec resources. Values with no OCI field of
@@ -166,29 +276,11 @@ func (l *Limits) Properties() [][2]string {
 // Unified under their cgroup2 file names, as the runtime spec prescribes.
 func (l *Limits) Spec() *specs.LinuxResources {
 	r := &specs.LinuxResources{Unified: map[string]string{}}
-	if l.MemoryMax != nil {
-		r.Memory = &specs.LinuxMemory{Limit: l.MemoryMax}
-	}
-	if l.MemoryHigh != nil {
-		r.Unified["memory.high"] = cgroupBytes(*l.MemoryHigh)
-	}
-	if l.MemorySwapMax != nil {
-		r.Unified["memory.swap.max"] = cgroupBytes(*l.MemorySwapMax)
-	}
-	if l.TasksMax != nil {
-		r.Pids = &specs.LinuxPids{Limit: l.TasksMax}
-	}
-	if l.CPUQuota != nil {
-		quota := *l.CPUQuota * cpuPeriodUsec / 100
-		period := uint64(cpuPeriodUsec)
-		r.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
-	}
-	if l.CPUWeight != nil {
-		r.Unified["cpu.weight"] = strconv.FormatUint(*l.CPUWeight, 10)
-	}
-	if l.IOWeight != nil {
-		r.Unified["io.weight"] = "default " + strconv.FormatUint(*l.IOWeight, 10)
-	}
+	l.each(func(p *property, v int64) {
+		if p.oci == nil || !p.oci(r, v) {
+			r.Unified[p.file] = p.cgroupfsValue(v)
+		}
+	})
 	return r
 }
 
@@ -196,166 +288,23 @@ func (l *Limits) Spec() *specs.LinuxResources {
 // values that package does not model.
 func (l *Limits) Cgroup2() (*cgroup2.Resources, map[string]string) {
 	spec := l.Spec()
-	res := cgroup2.ToResources(spec) // TasksMax=infinity (-1): cgroup2.Pids writes "max"
-	if res.Memory != nil && res.Memory.Max != nil && *res.Memory.Max == Infinity {
-		res.Memory.Max = nil
-		spec.Unified["memory.max"] = "max"
-	}
-	return res, spec.Unified
+	return cgroup2.ToResources(spec), spec.Unified
 }
 
-func setBytes(field func(*Limits) **int64) func(*Limits, string) error {
-	return func(l *Limits, v string) error {
-		n, err := ParseBytes(v)
-		if err != nil {
-			return err
-		}
-		*field(l) = &n
-		return nil
-	}
+// busProperty is one limit as a systemd unit property: every limit cgdev
+// supports is a uint64 ("t") on the bus.
+type busProperty struct {
+	Name  string
+	Value uint64
 }
 
-func setTasks(l *Limits, v string) error {
-	if v == "infinity" {
-		n := Infinity
-		l.TasksMax = &n
-		return nil
-	}
-	if strings.HasSuffix(v, "%") {
-		return fmt.Errorf("%q: percentages of the kernel's pid limit are not supported; give a count", v)
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		return fmt.Errorf("%q is not a positive count or \"infinity\"", v)
-	}
-	l.TasksMax = &n
-	return nil
-}
-
-func setCPUQuota(l *Limits, v string) error {
-	num, ok := strings.CutSuffix(v, "%")
-	n, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || n <= 0 {
-		return fmt.Errorf("%q is not a percentage such as 50%% or 150%%", v)
-	}
-	l.CPUQuota = &n
-	return nil
-}
-
-func setWeight(field func(*Limits) **uint64) func(*Limits, string) error {
-	return func(l *Limits, v string) error {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || n < 1 || n > 10000 {
-			return fmt.Errorf("%q is not a weight between 1 and 10000", v)
-		}
-		*field(l) = &n
-		return nil
-	}
-}
-
-// ParseBytes parses a systemd byte size: a number with an optional K, M, G or T
-// suffix (base 1024), "infinity", or a percentage of physical memory.
-func ParseBytes(v string) (int64, error) {
-	if v == "infinity" {
-		return Infinity, nil
-	}
-	if pct, ok := strings.CutSuffix(v, "%"); ok {
-		return percentOfRAM(pct)
-	}
-	num, mult := v, float64(1)
-	if num != "" {
-		switch strings.ToUpper(num[len(num)-1:]) {
-		case "K":
-			mult = 1 << 10
-		case "M":
-			mult = 1 << 20
-		case "G":
-			mult = 1 << 30
-		case "T":
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			num = num[:len(num)-1]
-		} else if strings.EqualFold(num[len(num)-1:], "B") {
-			num = num[:len(num)-1]
-		}
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) || f*mult > math.MaxInt64 {
-		return 0, fmt.Errorf("%q is not a size (examples: 512M, 2G, 1.5G, 50%%, infinity)", v)
-	}
-	return int64(f * mult), nil
-}
-
-func percentOfRAM(pct string) (int64, error) {
-	p, err := strconv.ParseFloat(pct, 64)
-	if err != nil || p <= 0 || p > 100 {
-		return 0, fmt.Errorf("%q is not a percentage between 0 and 100", pct+"%")
-	}
-	total, err := physicalMemory()
-	if err != nil {
-		return 0, err
-	}
-	return int64(float64(total) * p / 100), nil
-}
-
-func physicalMemory() (int64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0, fmt.Errorf("reading physical memory size: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				break
-			}
-			return kb * 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no MemTotal in /proc/meminfo")
-}
-
-// FormatBytes renders n in the largest exact binary unit (64M, 2G), or "infinity".
-func FormatBytes(n int64) string {
-	if n == Infinity {
-		return "infinity"
-	}
-	for _, u := range []struct {
-		suffix string
-		size   int64
-	}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
-		if n >= u.size && n%u.size == 0 {
-			return strconv.FormatInt(n/u.size, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-// HumanBytes renders n approximately, e.g. "66.2M".
-func HumanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%c", float64(n)/float64(div), "KMGT"[exp])
-}
-
-func formatCount(n int64) string {
-	if n == Infinity {
-		return "infinity"
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-func cgroupBytes(n int64) string {
-	if n == Infinity {
-		return "max"
-	}
-	return strconv.FormatInt(n, 10)
+// busProperties returns each set limit as the systemd unit property that
+// carries it (org.freedesktop.systemd1(5)).
+func (l *Limits) busProperties() []busProperty {
+	var out []busProperty
+	l.each(func(p *property, v int64) {
+		name, value := p.dbusValue(v)
+		out = append(out, busProperty{name, value})
+	})
+	return out
 }

@@ -1,9 +1,6 @@
 package cgroup
 
 import (
-	"fmt"
-	"math"
-
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 )
@@ -26,40 +23,13 @@ func scopeProperties(description string, l *Limits) ([]sd.Property, error) {
 	return append(props, limits...), nil
 }
 
-// limitProperties maps each limit l.Properties() lists onto its D-Bus form.
+// limitProperties returns each limit of l as the scope property that carries
+// it, in the D-Bus type systemd expects (every one a uint64). The mapping is
+// the limits table's (limits.go), so no limit can lack one.
 func limitProperties(l *Limits) ([]sd.Property, error) {
 	var props []sd.Property
-	add := func(name string, v uint64) {
-		props = append(props, sd.Property{Name: name, Value: dbus.MakeVariant(v)})
-	}
-	for _, kv := range l.Properties() {
-		switch kv[0] {
-		case "MemoryMax":
-			add("MemoryMax", limitU64(*l.MemoryMax))
-		case "MemoryHigh":
-			add("MemoryHigh", limitU64(*l.MemoryHigh))
-		case "MemorySwapMax":
-			add("MemorySwapMax", limitU64(*l.MemorySwapMax))
-		case "TasksMax":
-			add("TasksMax", limitU64(*l.TasksMax))
-		case "CPUQuota":
-			// CPUQuota=150% is 1.5 s of CPU time per second of wall time.
-			add("CPUQuotaPerSecUSec", uint64(*l.CPUQuota)*10000)
-		case "CPUWeight":
-			add("CPUWeight", *l.CPUWeight)
-		case "IOWeight":
-			add("IOWeight", *l.IOWeight)
-		default:
-			return nil, fmt.Errorf("systemd driver: property %s=%s has no D-Bus mapping", kv[0], kv[1])
-		}
+	for _, p := range l.busProperties() {
+		props = append(props, sd.Property{Name: p.Name, Value: dbus.MakeVariant(p.Value)})
 	}
 	return props, nil
-}
-
-// limitU64 maps cgdev's Infinity onto systemd's (UINT64_MAX).
-func limitU64(n int64) uint64 {
-	if n == Infinity {
-		return math.MaxUint64
-	}
-	return uint64(n)
 }

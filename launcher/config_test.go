@@ -1,4 +1,4 @@
-package launcher_test
+package launcher
 
 import (
 	"os"
@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgdev/cgdev/launcher"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,7 +44,7 @@ services:
     grace: 1s
     ready: {log: "^listening on"}
 `)
-	c, err := launcher.LoadConfig(path)
+	c, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,13 +52,13 @@ services:
 		t.Errorf("top level: %+v", c)
 	}
 	db, api := c.Service("db"), c.Service("api")
-	if db.StopSignal != unix.SIGINT || db.Grace != 5*time.Second || *db.Limits.MemoryMax != 512<<20 || *db.Limits.TasksMax != 100 || *db.Limits.CPUQuota != 50 {
+	if db.StopSignal != unix.SIGINT || db.Grace != 5*time.Second || db.Limits.String() != "MemoryMax=512M TasksMax=100 CPUQuota=50%" {
 		t.Errorf("db: %+v", db)
 	}
 	if db.Ready.Kind != "tcp" || db.Ready.Timeout != 10*time.Second || strings.Join(db.Env, ",") != "PGPORT=5433" {
 		t.Errorf("db ready/env: %+v %v", db.Ready, db.Env)
 	}
-	if api.Grace != time.Second || api.Ready.Timeout != launcher.DefaultReadyTimeout || strings.Join(api.Env, ",") != "A=1,B=x=y" {
+	if api.Grace != time.Second || api.Ready.Timeout != defaultReadyTimeout || strings.Join(api.Env, ",") != "A=1,B=x=y" {
 		t.Errorf("api: %+v", api)
 	}
 	order, _ := c.Closure([]string{"api"})
@@ -71,14 +70,14 @@ services:
 func TestLoadConfigDefaultsAndEnvFile(t *testing.T) {
 	path := writeConfig(t, "cgdev.yaml", "services:\n  web:\n    command: run\n    env_file: .env\n    env: {B: from-env}\n")
 	os.WriteFile(filepath.Join(filepath.Dir(path), ".env"), []byte("# comment\nexport A=1\nB='from file'\n\nC=\"q\"\n"), 0o644)
-	c, err := launcher.LoadConfig(path)
+	c, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(c.Service("web").Env, ","); got != "A=1,B=from file,C=q,B=from-env" {
 		t.Errorf("env = %s", got)
 	}
-	if len(c.Patterns) != len(launcher.DefaultOrphanPatterns) || c.Grace != launcher.DefaultGrace {
+	if len(c.Patterns) != len(DefaultOrphanPatterns) || c.Grace != defaultGrace {
 		t.Errorf("defaults: %d patterns, grace %s", len(c.Patterns), c.Grace)
 	}
 }
@@ -97,7 +96,7 @@ services:
     command: run-b
     grace: 2s
 `)
-	c, err := launcher.LoadConfig(path)
+	c, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,14 +107,14 @@ services:
 
 func TestProcfile(t *testing.T) {
 	path := writeConfig(t, "Procfile", "# dev\nweb: python3 -m http.server 8000\nworker:  sh -c 'while :; do sleep 1; done'\n")
-	c, err := launcher.LoadConfig(path)
+	c, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(c.Names(), ",") != "web,worker" || c.Service("worker").Command != "sh -c 'while :; do sleep 1; done'" {
 		t.Errorf("services: %v", c.Names())
 	}
-	if _, err := launcher.LoadConfig(writeConfig(t, "Procfile", "web: ok\nbroken line\n")); err == nil || !strings.Contains(err.Error(), "Procfile:2:") {
+	if _, err := loadConfig(writeConfig(t, "Procfile", "web: ok\nbroken line\n")); err == nil || !strings.Contains(err.Error(), "Procfile:2:") {
 		t.Errorf("bad Procfile: %v", err)
 	}
 }
@@ -155,7 +154,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeConfig(t, "cgdev.yaml", tc.yaml)
 			t.Chdir(filepath.Dir(path))
-			_, err := launcher.LoadConfig("cgdev.yaml")
+			_, err := loadConfig("cgdev.yaml")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v\nwant it to contain %q", err, tc.want)
 			}
@@ -167,18 +166,42 @@ func TestEnvFileErrorNamesItsLine(t *testing.T) {
 	path := writeConfig(t, "cgdev.yaml", "services:\n  a:\n    command: x\n    env_file: .env\n")
 	os.WriteFile(filepath.Join(filepath.Dir(path), ".env"), []byte("A=1\nthis is wrong\n"), 0o644)
 	t.Chdir(filepath.Dir(path))
-	_, err := launcher.LoadConfig("cgdev.yaml")
+	_, err := loadConfig("cgdev.yaml")
 	if err == nil || !strings.Contains(err.Error(), ".env:2:") {
 		t.Errorf("error = %v, want .env:2:", err)
 	}
 }
 
 func TestProjectID(t *testing.T) {
-	a, b := launcher.ProjectID("/home/me/src/my app!"), launcher.ProjectID("/home/other/src/my app!")
+	a, b := ProjectID("/home/me/src/my app!"), ProjectID("/home/other/src/my app!")
 	if a == b || !strings.HasPrefix(a, "my_app-") || len(a) != len("my_app-")+8 {
 		t.Errorf("ids %q %q", a, b)
 	}
-	if launcher.ProjectID("/home/me/src/my app!") != a {
+	if ProjectID("/home/me/src/my app!") != a {
 		t.Error("id not stable")
+	}
+}
+
+// TestEveryLimitIsAConfigKey: each of the seven properties has its key.
+func TestEveryLimitIsAConfigKey(t *testing.T) {
+	path := writeConfig(t, "cgdev.yaml", `
+services:
+  web:
+    command: run
+    memory_max: 512M
+    memory_high: 400M
+    memory_swap_max: 0
+    tasks_max: 200
+    cpu_quota: 150%
+    cpu_weight: 50
+    io_weight: 300
+`)
+	c, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "MemoryMax=512M MemoryHigh=400M MemorySwapMax=0 TasksMax=200 CPUQuota=150% CPUWeight=50 IOWeight=300"
+	if got := c.Service("web").Limits.String(); got != want {
+		t.Errorf("limits = %s; want %s", got, want)
 	}
 }

@@ -39,7 +39,7 @@ const stateDirName = ".cgdev"
 // FindProject returns where the project of a command run in dir is, the way
 // git finds its repository: the file named by -f when given (relative to
 // dir), else the nearest of dir and its parents holding a project file
-// (cgdev.yaml, else a Procfile: FindConfig's order) or a .cgdev/ directory.
+// (cgdev.yaml, else a Procfile: findConfig's order) or a .cgdev/ directory.
 // A .cgdev/ alone (config deleted or moved) yields config "": the project
 // is still found, so that stop can stop what it left running.
 func FindProject(dir, file string) (projectDir, config string, err error) {
@@ -50,7 +50,7 @@ func FindProject(dir, file string) (projectDir, config string, err error) {
 		return filepath.Dir(file), file, nil
 	}
 	for d := dir; ; d = filepath.Dir(d) {
-		if path, err := FindConfig(d, ""); err == nil {
+		if path, err := findConfig(d, ""); err == nil {
 			return d, path, nil
 		}
 		if fi, err := os.Stat(filepath.Join(d, stateDirName)); err == nil && fi.IsDir() {
@@ -60,11 +60,12 @@ func FindProject(dir, file string) (projectDir, config string, err error) {
 			break
 		}
 	}
-	return "", "", fmt.Errorf("no %s or Procfile in %s or any parent directory (name one with -f FILE, or the project directory with -C DIR)", ConfigFile, dir)
+	return "", "", fmt.Errorf("no %s or Procfile in %s or any parent directory (name one with -f FILE, or the project directory with -C DIR)", configFile, dir)
 }
 
 // OpenProject finds the project from the working directory (FindProject),
-// loads its file and derives the project from its directory.
+// loads its file and derives the project from its directory. What the file
+// allows but probably does not mean is printed to stderr as a warning.
 func OpenProject(file string) (*Project, error) {
 	wd, err := os.Getwd()
 	if err != nil {
@@ -76,15 +77,18 @@ func OpenProject(file string) (*Project, error) {
 	}
 	if path == "" {
 		if real, err := filepath.EvalSymlinks(dir); err == nil {
-			dir = real // as LoadConfig does: one id per directory
+			dir = real // as loadConfig does: one id per directory
 		}
-		cfg := &Config{File: displayPath(filepath.Join(dir, stateDirName)), Dir: dir, Grace: DefaultGrace,
+		cfg := &Config{File: displayPath(filepath.Join(dir, stateDirName)), Dir: dir, Grace: defaultGrace,
 			Patterns: mustCompileAll(DefaultOrphanPatterns)}
 		return &Project{ID: ProjectID(dir), Dir: dir, Config: cfg, NoConfig: true}, nil
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range cfg.Warnings { // on every command, until the file is fixed
+		fmt.Fprintf(os.Stderr, "cgdev: warning: %s\n", w)
 	}
 	return &Project{ID: ProjectID(cfg.Dir), Dir: cfg.Dir, Config: cfg}, nil
 }

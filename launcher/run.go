@@ -167,8 +167,8 @@ func reportOOM(g cgroup.Group, l cgroup.Limits, log io.Writer) {
 		return
 	}
 	limit := "the memory limit"
-	if l.MemoryMax != nil {
-		limit = "MemoryMax=" + cgroup.FormatBytes(*l.MemoryMax)
+	if v, ok := l.Get("MemoryMax"); ok {
+		limit = "MemoryMax=" + v
 	}
 	fmt.Fprintf(log, "cgdev: OOM: the kernel killed %d process(es) of this run for exceeding %s (peak memory %s)\n",
 		st.OOMKills, limit, cgroup.HumanBytes(st.MemoryPeak))

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-
 	"strings"
 
 	"github.com/cgdev/cgdev/cgroup"
@@ -87,15 +86,10 @@ func diagnose(h *cgroup.Host, driverName string) report {
 	return r
 }
 
-// sampleValues are valid values used to ask a driver about each property.
-var sampleValues = map[string]string{
-	"MemoryMax": "1G", "MemoryHigh": "1G", "MemorySwapMax": "0", "TasksMax": "100",
-	"CPUQuota": "100%", "CPUWeight": "100", "IOWeight": "100",
-}
-
+// checkLimit asks drv whether it can enforce the property name, with the
+// limits table's sample value.
 func checkLimit(drv cgroup.Driver, name string) limitSupport {
-	var l cgroup.Limits
-	l.SetProperty(name, sampleValues[name])
+	l, _ := cgroup.Sample(name) // name comes from cgroup.PropertyNames
 	req := l.Requirements()[0]
 	s := limitSupport{Property: name, Controller: req.Controller, Enforced: true}
 	if drv == nil {

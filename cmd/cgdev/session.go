@@ -40,7 +40,7 @@ func openSession(g *globals, need needs) (*session, error) {
 		return nil, err
 	}
 	if p.NoConfig && need == projectFile {
-		return nil, fmt.Errorf("the project in %s has no %s or Procfile any more (only its .cgdev/ state): stop, status and ps still work there", p.Dir, launcher.ConfigFile)
+		return nil, fmt.Errorf("the project in %s has no cgdev.yaml or Procfile any more (only its .cgdev/ state): stop, status and ps still work there", p.Dir)
 	}
 	h, err := cgroup.Detect()
 	if err != nil {

@@ -295,9 +295,10 @@ func TestLimitsReadBack(t *testing.T) {
 	}
 }
 
-// TestEachLimitAlone: each limit set on its own reaches its file. A limit with
-// no typed field in the runtime spec (memory.high, memory.swap.max,
-// cpu.weight) must still get its controller enabled for the group.
+// TestEachLimitAlone: each of the seven limits set on its own reaches its
+// file. A limit with no typed field in the runtime spec (memory.high,
+// memory.swap.max, cpu.weight, io.weight) must still get its controller
+// enabled for the group.
 func TestEachLimitAlone(t *testing.T) {
 	h := inVM(t)
 	for _, c := range []struct{ prop, file, want string }{
@@ -307,6 +308,7 @@ func TestEachLimitAlone(t *testing.T) {
 		{"TasksMax=50", "pids.max", "50"},
 		{"CPUQuota=50%", "cpu.max", "50000 100000"},
 		{"CPUWeight=200", "cpu.weight", "200"},
+		{"IOWeight=300", "io.weight", "default 300"},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			var l cgroup.Limits

@@ -1,0 +1,239 @@
+package launcher
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/sys/unix"
+)
+
+func (c *loader) parseServices(_, v *yaml.Node, field string) error {
+	if v.Kind != yaml.MappingNode {
+		return c.errAt(v, field, "expected a mapping of service names to services, found %s", kindName(v))
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, body := v.Content[i], resolveAlias(v.Content[i+1])
+		f := field + "." + k.Value
+		if err := checkServiceName(k.Value); err != nil {
+			return c.errAt(k, f, "%v", err)
+		}
+		if c.Service(k.Value) != nil {
+			return c.errAt(k, f, "service defined twice")
+		}
+		s, err := c.parseService(k, body, f)
+		if err != nil {
+			return err
+		}
+		c.Services = append(c.Services, s)
+	}
+	return nil
+}
+
+var serviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+func checkServiceName(name string) error {
+	if !serviceName.MatchString(name) {
+		return fmt.Errorf("invalid service name %q: use letters, digits, '-' and '_' (starting with a letter or digit, at most 63)", name)
+	}
+	return nil
+}
+
+func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) {
+	s := &Service{Name: k.Value, Line: k.Line, Dir: c.Dir, StopSignal: unix.SIGTERM, Grace: unsetGrace}
+	var envFiles []string
+	var envFileNode *yaml.Node
+	handlers := map[string]func(k, v *yaml.Node, field string) error{
+		"command": func(_, v *yaml.Node, f string) (err error) {
+			if s.Command, err = c.scalar(v, f); err != nil {
+				return err
+			}
+			if strings.TrimSpace(s.Command) == "" {
+				return c.errAt(v, f, "empty command")
+			}
+			if err := checkArg(s.Command); err != nil {
+				return c.errAt(v, f, "%v", err)
+			}
+			return nil
+		},
+		"dir": func(_, v *yaml.Node, f string) error {
+			d, err := c.scalar(v, f)
+			if err != nil {
+				return err
+			}
+			s.Dir = c.abs(d)
+			if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
+				return c.errAt(v, f, "%s is not a directory", s.Dir)
+			}
+			c.warnOutside(v, f, d, s.Dir)
+			return nil
+		},
+		"env": func(_, v *yaml.Node, f string) (err error) {
+			s.Env, err = c.env(v, f)
+			return err
+		},
+		"env_file": func(_, v *yaml.Node, f string) (err error) {
+			envFiles, err = c.strings(v, f)
+			envFileNode = v
+			return err
+		},
+		"depends_on": func(_, v *yaml.Node, f string) (err error) {
+			s.DependsOn, err = c.strings(v, f)
+			return err
+		},
+		"ready": func(_, v *yaml.Node, f string) (err error) {
+			s.Ready, err = c.ready(v, f)
+			return err
+		},
+		"stop_signal": func(_, v *yaml.Node, f string) error {
+			name, err := c.scalar(v, f)
+			if err != nil {
+				return err
+			}
+			if s.StopSignal, err = parseSignal(name); err != nil {
+				return c.errAt(v, f, "%v", err)
+			}
+			return nil
+		},
+		"grace": func(_, v *yaml.Node, f string) (err error) {
+			s.Grace, err = c.duration(v, f)
+			return err
+		},
+	}
+	for key, prop := range cgroup.ConfigKeys() {
+		handlers[key] = func(_, v *yaml.Node, f string) error {
+			val, err := c.scalar(v, f)
+			if err != nil {
+				return err
+			}
+			if err := s.Limits.SetProperty(prop, val); err != nil {
+				return c.errAt(v, f, "%v", err)
+			}
+			return nil
+		}
+	}
+	if err := c.eachKey(v, prefix+".", handlers); err != nil {
+		return nil, err
+	}
+	if s.Command == "" {
+		return nil, c.errAt(k, prefix, "no command")
+	}
+	fileEnv, err := c.envFiles(envFiles, envFileNode, prefix+".env_file")
+	if err != nil {
+		return nil, err
+	}
+	s.Env = append(fileEnv, s.Env...) // env: wins over env_file
+	return s, nil
+}
+
+// warnOutside warns when a service's directory dir (as written: given)
+// lies outside the project: allowed, for a sibling checkout, but stop's
+// orphan sweep matches its patterns only inside the project, and "/etc" or
+// "../../.." is more often a slip than a wish.
+func (c *loader) warnOutside(n *yaml.Node, field, given, dir string) {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	if rel, err := filepath.Rel(c.Dir, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return
+	}
+	c.Warnings = append(c.Warnings, c.errAt(n, field, "%s is outside the project directory %s: stop's orphan sweep does not look there for processes matching orphans.patterns", given, c.Dir).Error())
+}
+
+// env accepts a mapping (KEY: value) or a list of KEY=VALUE strings.
+func (c *loader) env(v *yaml.Node, field string) ([]string, error) {
+	var out []string
+	if v.Kind == yaml.MappingNode {
+		kvs, err := c.pairs(v, field+".")
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range kvs {
+			k, val := kv[0], kv[1]
+			if !envName.MatchString(k.Value) {
+				return nil, c.errAt(k, field+"."+k.Value, "not a valid environment variable name")
+			}
+			if val.Kind != yaml.ScalarNode {
+				return nil, c.errAt(val, field+"."+k.Value, "expected a value, found %s", kindName(val))
+			}
+			if err := checkArg(k.Value + "=" + val.Value); err != nil {
+				return nil, c.errAt(val, field+"."+k.Value, "%v", err)
+			}
+			out = append(out, k.Value+"="+val.Value)
+		}
+		return out, nil
+	}
+	list, err := c.strings(v, field)
+	if err != nil {
+		return nil, c.errAt(v, field, "expected a mapping (KEY: value) or a list of KEY=VALUE")
+	}
+	for i, kv := range list {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || !envName.MatchString(name) {
+			return nil, c.errAt(v, fmt.Sprintf("%s[%d]", field, i), "%q is not KEY=VALUE", kv)
+		}
+		if err := checkArg(kv); err != nil {
+			return nil, c.errAt(v, fmt.Sprintf("%s[%d]", field, i), "%v", err)
+		}
+		out = append(out, kv)
+	}
+	return out, nil
+}
+
+func (c *loader) ready(v *yaml.Node, prefix string) (*Ready, error) {
+	r := &Ready{Timeout: defaultReadyTimeout}
+	kind := func(name string) func(k, v *yaml.Node, f string) error {
+		return func(_, v *yaml.Node, f string) error {
+			if r.Kind != "" {
+				return c.errAt(v, f, "only one check per service: %s is already set", r.Kind)
+			}
+			target, err := c.scalar(v, f)
+			if err != nil {
+				return err
+			}
+			r.Kind, r.Target = name, target
+			if err := r.validate(); err != nil {
+				return c.errAt(v, f, "%v", err)
+			}
+			return nil
+		}
+	}
+	err := c.eachKey(v, prefix+".", map[string]func(k, v *yaml.Node, field string) error{
+		"tcp": kind("tcp"), "http": kind("http"), "exec": kind("exec"), "log": kind("log"),
+		"timeout": func(_, v *yaml.Node, f string) (err error) {
+			r.Timeout, err = c.duration(v, f)
+			if err == nil && r.Timeout == 0 {
+				err = c.errAt(v, f, "must be more than 0")
+			}
+			return err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.Kind == "" {
+		return nil, c.errAt(v, prefix, "give one check: tcp, http, exec or log")
+	}
+	return r, nil
+}
+
+// parseSignal accepts SIGTERM, TERM, term or a number.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("%q is not a signal (examples: SIGTERM, SIGINT, QUIT)", s)
+}
