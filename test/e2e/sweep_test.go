@@ -187,7 +187,8 @@ services:
 				t.Fatal(err)
 			}
 			code := filepath.Join(p.dir, "p", "code")
-			testenv.Eventually(20*time.Second, func() bool { _, err := os.Stat(code); return err == nil })
+			// The shell creates the file before it writes the status: wait for the line.
+			testenv.Eventually(20*time.Second, func() bool { b, _ := os.ReadFile(code); return strings.HasSuffix(string(b), "\n") })
 			b, _ := os.ReadFile(code)
 			out, _ := os.ReadFile(filepath.Join(p.dir, "p", "out"))
 			if strings.TrimSpace(string(b)) != "1" {
