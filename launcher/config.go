@@ -43,6 +43,7 @@ type Config struct {
 	Grace    time.Duration
 	Patterns []*regexp.Regexp // orphans.patterns, compiled
 	Compose  string           // compose.file, absolute; "" when unset
+	Logs     logSettings      // logs: (logconfig.go)
 	Services []*Service       // in file order
 }
 
@@ -58,6 +59,7 @@ type Service struct {
 	StopSignal syscall.Signal
 	Grace      time.Duration
 	Limits     cgroup.Limits
+	Logs       logSettings // logs: (logconfig.go)
 }
 
 // Ready is a readiness check: exactly one of its kinds, and a timeout.
@@ -207,6 +209,7 @@ func (c *Config) parseYAML(b []byte) error {
 		"orphans":  c.parseOrphans,
 		"compose":  c.parseCompose,
 		"services": c.parseServices,
+		"logs":     c.parseLogs(&c.Logs),
 	})
 }
 
@@ -498,6 +501,7 @@ func (c *Config) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 			s.Grace, err = c.duration(v, f)
 			return err
 		},
+		"logs": c.parseLogs(&s.Logs),
 	}
 	for key, prop := range limitKeys {
 		handlers[key] = func(_, v *yaml.Node, f string) error {
