@@ -244,13 +244,14 @@ func (l *serviceLog) withExclusive(fn func(d *safefile.Dir, live *os.File, idx *
 	return err
 }
 
-// rotate moves the head of the live file to <svc>.log.1 (after shifting
-// the older files up, dropping the oldest) when the live file is over
-// MaxSize. Where the file system can (ext4, xfs) the head is copied, then
-// cut out of the live file with fallocate(FALLOC_FL_COLLAPSE_RANGE):
-// writers appending meanwhile lose nothing. Elsewhere (tmpfs, btrfs, …) the
-// whole file is copied and then truncated: what a service writes between
-// the end of the copy and the truncation (microseconds) is lost.
+// rotate moves the head of the live file into <svc>.log.1, .2, … (pieces of
+// MaxSize, newest first, after shifting the older files up and dropping
+// what no longer fits in MaxFiles) when the live file is over MaxSize.
+// Where the file system can (ext4, xfs) the head is copied, then cut out of
+// the live file with fallocate(FALLOC_FL_COLLAPSE_RANGE): writers appending
+// meanwhile lose nothing. Elsewhere (tmpfs, btrfs, …) the whole file is
+// copied and then truncated: what a service writes between the end of the
+// copy and the truncation (microseconds) is lost.
 func (l *serviceLog) rotate(d *safefile.Dir, live *os.File, idx *logIndex) (bool, error) {
 	fi, err := live.Stat()
 	if err != nil || l.limits.MaxSize <= 0 || fi.Size() <= l.limits.MaxSize {
@@ -265,101 +266,129 @@ func (l *serviceLog) rotate(d *safefile.Dir, live *os.File, idx *logIndex) (bool
 	if head == fi.Size() {
 		head -= blk // a collapse must end before the end of the file
 	}
-	tmp := "." + l.name + ".rotating"
-	var out *os.File
-	if l.limits.MaxFiles > 1 {
-		d.Remove(tmp)
-		if out, err = d.Open(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+	if head > 0 && collapsible(st.Type) {
+		if err := l.moveHead(d, live, head, fi.ModTime()); err != nil {
 			return false, err
 		}
-		defer d.Remove(tmp)
-		defer out.Close()
-	}
-	copied := int64(0)
-	copyTo := func(end int64) error {
-		if out != nil {
-			if _, err := io.Copy(out, io.NewSectionReader(live, copied, end-copied)); err != nil {
-				return fmt.Errorf("copying the head of %s: %w", live.Name(), err)
-			}
-		}
-		copied = end
-		return nil
-	}
-	collapse := head > 0
-	if collapse {
-		if err := copyTo(head); err != nil {
-			return false, err
-		}
-	}
-	if collapse && out != nil {
-		if err := l.shiftOlder(d, out, tmp, fi.ModTime()); err != nil {
-			return false, err
-		}
-		out = nil
-	}
-	if collapse {
-		err = unix.Fallocate(int(live.Fd()), unix.FALLOC_FL_COLLAPSE_RANGE, 0, head)
+		err := unix.Fallocate(int(live.Fd()), unix.FALLOC_FL_COLLAPSE_RANGE, 0, head)
 		if err == nil {
 			idx.base += head
 			idx.forget(idx.base - l.keptBefore(d))
 			return true, nil
 		}
 		if err != unix.EOPNOTSUPP && err != unix.EINVAL {
-			return false, fmt.Errorf("cutting the head of %s: %w", live.Name(), err)
-		}
-		if l.limits.MaxFiles > 1 { // .1 already holds the head: append the rest to it
-			if out, err = d.Open(l.rotated(1), os.O_WRONLY|os.O_APPEND, 0); err != nil {
-				return false, err
-			}
-			defer out.Close()
+			return true, fmt.Errorf("cutting the head of %s: %w", live.Name(), err)
 		}
 	}
-	// copy then truncate: repeat the copy until the file stops growing, to
+	// No collapse here: copy what follows the head (into .1 when the head
+	// was moved, which makes it larger than MaxSize this once), then
+	// truncate. The copy is repeated until the file stops growing, to
 	// shrink the window in which a line can be lost.
+	if !collapsible(st.Type) {
+		head = 0
+	}
+	copied := head
 	for i := 0; i < 3; i++ {
 		fi, err := live.Stat()
 		if err != nil {
-			return false, err
+			return true, err
 		}
 		if fi.Size() == copied {
 			break
 		}
-		if err := copyTo(fi.Size()); err != nil {
-			return false, err
+		switch {
+		case copied == 0:
+			err = l.moveHead(d, live, fi.Size(), fi.ModTime())
+		case l.limits.MaxFiles > 1:
+			err = l.appendTo(d, l.rotated(1), live, copied, fi.Size())
 		}
-	}
-	if err := live.Truncate(0); err != nil {
-		return false, fmt.Errorf("truncating %s: %w", live.Name(), err)
-	}
-	if !collapse && out != nil {
-		if err := l.shiftOlder(d, out, tmp, fi.ModTime()); err != nil {
+		if err != nil {
 			return true, err
 		}
+		copied = fi.Size()
+	}
+	if err := live.Truncate(0); err != nil {
+		return true, fmt.Errorf("truncating %s: %w", live.Name(), err)
 	}
 	idx.base += copied
 	idx.forget(idx.base - l.keptBefore(d))
 	return true, nil
 }
 
-// shiftOlder renames .k to .k+1 (dropping the last), then the new head
-// file tmp to .1, with the modification time of the live file when it was
-// copied: no byte in it was written later.
-func (l *serviceLog) shiftOlder(d *safefile.Dir, out *os.File, tmp string, mtime time.Time) error {
-	ts := []unix.Timespec{unix.NsecToTimespec(time.Now().UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
-	unix.UtimesNanoAt(int(out.Fd()), "", ts, unix.AT_EMPTY_PATH)
-	if err := out.Close(); err != nil {
-		return err
+// collapsible says whether a file system type (statfs f_type) supports
+// FALLOC_FL_COLLAPSE_RANGE: ext4 (with extents, as mkfs makes it) and xfs.
+func collapsible(fsType int64) bool {
+	const ext4, xfs = 0xEF53, 0x58465342
+	return fsType == ext4 || fsType == xfs
+}
+
+// moveHead copies the bytes [0, head) of the live file into new rotated
+// files, MaxSize each, newest first (.1 holds the bytes just before head),
+// keeping at most MaxFiles-1 of them, older files shifted up behind them.
+// Each new file gets the live file's modification time: no byte in it was
+// written later.
+func (l *serviceLog) moveHead(d *safefile.Dir, live *os.File, head int64, mtime time.Time) error {
+	slots := l.limits.MaxFiles - 1
+	if slots == 0 {
+		return nil
 	}
-	last := l.limits.MaxFiles - 1
-	if err := d.Remove(l.rotated(last)); err != nil {
-		return err
+	keep := min(head, int64(slots)*l.limits.MaxSize)
+	var pieces []string
+	defer func() {
+		for _, tmp := range pieces {
+			d.Remove(tmp) // after the renames nothing is left: harmless
+		}
+	}()
+	for end := head; end > head-keep; end -= l.limits.MaxSize {
+		start := max(end-l.limits.MaxSize, head-keep)
+		tmp := fmt.Sprintf(".%s.rotating.%d", l.name, len(pieces)+1)
+		d.Remove(tmp)
+		out, err := d.Open(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		pieces = append(pieces, tmp)
+		_, err = io.Copy(out, io.NewSectionReader(live, start, end-start))
+		ts := []unix.Timespec{unix.NsecToTimespec(time.Now().UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+		unix.UtimesNanoAt(int(out.Fd()), "", ts, unix.AT_EMPTY_PATH)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("copying the head of %s: %w", live.Name(), err)
+		}
 	}
-	for k := last - 1; k >= 1; k-- {
-		if err := d.Rename(l.rotated(k), l.rotated(k+1)); err != nil && !missing(errors.Unwrap(err)) && !missing(err) {
+	k := len(pieces)
+	for j := slots; j >= 1; j-- {
+		var err error
+		if j+k <= slots {
+			err = d.Rename(l.rotated(j), l.rotated(j+k))
+		} else {
+			err = d.Remove(l.rotated(j))
+		}
+		if err != nil && !missing(err) {
 			return err
 		}
 	}
-	return d.Rename(tmp, l.rotated(1))
+	for i, tmp := range pieces {
+		if err := d.Rename(tmp, l.rotated(i+1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendTo appends the live file's bytes [from, to) to the rotated file name.
+func (l *serviceLog) appendTo(d *safefile.Dir, name string, live *os.File, from, to int64) error {
+	out, err := d.Open(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, io.NewSectionReader(live, from, to-from))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // keptBefore is how many bytes the rotated files hold.
@@ -398,7 +427,7 @@ func (l *serviceLog) scanLines(from int64, flush bool, fn func(line []byte, star
 		for !stop {
 			i := bytes.IndexByte(data[pos:], '\n')
 			switch {
-			case i >= 0:
+			case i >= 0 && i < maxLine:
 				stop = !fn(data[pos:pos+i+1], from+int64(pos), v)
 				pos += i + 1
 				continue

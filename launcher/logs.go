@@ -116,11 +116,12 @@ func (f *follower) printTail() {
 	f.warn(err)
 }
 
-// poll prints what was appended since the last call.
+// poll prints what was appended since the last call, then (at most once
+// a second) rotates the log and records a checkpoint: after the scan, so
+// that a follower never rotates away lines it has not printed. (Another
+// cgdev command can: the follower then says how much it missed.)
 func (f *follower) poll() {
-	if time.Since(f.touched) >= touchEvery {
-		f.touch()
-	}
+	f.noteSkipped()
 	now := time.Now()
 	var err error
 	f.offset, err = f.log.scanLines(f.offset, false, func(line []byte, _ int64, _ *logView) bool {
@@ -128,6 +129,24 @@ func (f *follower) poll() {
 		return true
 	})
 	f.warn(err)
+	if time.Since(f.touched) >= touchEvery {
+		f.touch()
+	}
+}
+
+// noteSkipped prints a line saying how many bytes were rotated away before
+// the follower could print them, and moves on to the oldest kept.
+func (f *follower) noteSkipped() {
+	v, err := f.log.view()
+	if err != nil {
+		return
+	}
+	oldest := v.oldest()
+	v.close()
+	if f.offset < oldest {
+		f.print([]byte(fmt.Sprintf("--- cgdev: %d bytes rotated away before they could be printed ---\n", oldest-f.offset)), time.Now(), false)
+		f.offset = oldest
+	}
 }
 
 func (f *follower) touch() {
