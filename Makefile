@@ -15,7 +15,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
-.PHONY: all build gen install uninstall setup test unit vmtest bench demo vet clean
+.PHONY: all build gen install uninstall setup test unit fuzz vmtest bench demo vet clean
 
 all: build
 
@@ -55,11 +55,22 @@ vet:
 unit: build
 	test/systemd/with-manager.sh $(GO) test -count=1 ./...
 
+# fuzz runs each fuzz target for FUZZTIME (seed corpora are in the tests;
+# a crasher found is kept under testdata/fuzz/ as a regression seed that
+# the plain go test run replays).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME) ./launcher
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLogIndex$$' -fuzztime $(FUZZTIME) ./launcher
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStat$$' -fuzztime $(FUZZTIME) ./fallback
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEnviron$$' -fuzztime $(FUZZTIME) ./fallback
+	$(GO) test -run '^$$' -fuzz '^FuzzJoinCmdline$$' -fuzztime $(FUZZTIME) ./fallback
+
 # vmtest runs the limit tests in a pure-cgroup2 qemu VM (test/vm).
 vmtest:
 	test/vm/vmtest.sh
 
-test: setup vet unit vmtest
+test: setup vet unit fuzz vmtest
 
 bench: build
 	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -skip '^Benchmark(StopOnSIGTERM|StopForce1000)$$' -benchtime 200x ./...
