@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/cgdev/cgdev/internal/safefile"
+	"golang.org/x/sys/unix"
 )
 
 // The directories cgdev keeps in a project. Each is opened from the project
@@ -54,11 +55,12 @@ func (p *Project) warnOnce(err error) {
 	fmt.Fprintf(out, "cgdev: warning: %v\n", err)
 }
 
-// tolerate turns a refusal to touch something that is not cgdev's into a
-// warning (printed once) and nil: the user's file is left alone and the
-// command goes on. Other errors are returned as they are.
+// tolerate turns a refusal to touch something that is not cgdev's, or a
+// project on a read-only file system, into a warning (printed once) and
+// nil: the files are left as they are and the command goes on (they are a
+// record; nothing depends on them). Other errors are returned as they are.
 func (p *Project) tolerate(err error) error {
-	if safefile.IsNotOurs(err) {
+	if safefile.IsNotOurs(err) || errors.Is(err, unix.EROFS) {
 		p.warnOnce(err)
 		return nil
 	}

@@ -3,6 +3,7 @@ package launcher
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,7 +126,8 @@ func (p *Project) PidsDir() string { return filepath.Join(p.Dir, ".pids") }
 // Lock takes an exclusive flock on .cgdev/lock, waiting for any other cgdev
 // invocation on this project to finish, and returns its release. A .cgdev
 // or lock that is not what cgdev makes (a symlink, a FIFO) is an error
-// satisfying safefile.IsNotOurs, and is left alone.
+// satisfying safefile.IsNotOurs, and is left alone. On a read-only file
+// system an existing lock is taken read-only.
 func (p *Project) Lock() (unlock func(), err error) {
 	d, err := p.stateDir(true)
 	if err != nil {
@@ -133,6 +135,9 @@ func (p *Project) Lock() (unlock func(), err error) {
 	}
 	defer d.Close()
 	f, err := d.Open("lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, unix.EROFS) {
+		f, err = d.Open("lock", os.O_RDONLY, 0) // flock needs no write access
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock: %w", err)
 	}

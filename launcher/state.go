@@ -84,7 +84,10 @@ func (p *Project) LoadState() (*State, error) {
 			return read, nil
 		}
 	}
-	err = fmt.Errorf("ignoring %s: %w", displayPath(filepath.Join(p.StateDir(), stateFile)), err)
+	var tooBig *safefile.TooBigError
+	if !safefile.IsNotOurs(err) && !errors.As(err, &tooBig) { // those name the file and say it is left alone
+		err = fmt.Errorf("ignoring %s: %w", displayPath(filepath.Join(p.StateDir(), stateFile)), err)
+	}
 	p.warnOnce(err)
 	return st, err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -69,7 +70,7 @@ func openLocked(g *globals, need needs) (*session, func(), error) {
 		return nil, nil, err
 	}
 	unlock, err := s.project.Lock()
-	if err != nil && need == anyProject && safefile.IsNotOurs(err) {
+	if err != nil && need == anyProject && (safefile.IsNotOurs(err) || errors.Is(err, unix.EROFS)) {
 		// stop needs no file of cgdev's: it goes on from the kernel alone.
 		fmt.Fprintf(g.stderr, "cgdev: warning: %v; going on without the project lock\n", err)
 		return s, func() {}, nil
