@@ -282,13 +282,14 @@ func (l *serviceLog) rotate(d *safefile.Dir, live *os.File, idx *logIndex) (bool
 	}
 	// No collapse here: copy what follows the head (into .1 when the head
 	// was moved, which makes it larger than MaxSize this once), then
-	// truncate. The copy is repeated until the file stops growing, to
-	// shrink the window in which a line can be lost.
+	// truncate. The copy is repeated until what is left to copy is small,
+	// so that the window in which a line can be lost (written after the
+	// last copy began, before the truncation) is one short copy.
 	if !collapsible(st.Type) {
 		head = 0
 	}
 	copied := head
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 10; i++ {
 		fi, err := live.Stat()
 		if err != nil {
 			return true, err
@@ -296,6 +297,7 @@ func (l *serviceLog) rotate(d *safefile.Dir, live *os.File, idx *logIndex) (bool
 		if fi.Size() == copied {
 			break
 		}
+		small := fi.Size()-copied < 64<<10 // the next copy is quick: truncate right after it
 		switch {
 		case copied == 0:
 			err = l.moveHead(d, live, fi.Size(), fi.ModTime())
@@ -306,6 +308,9 @@ func (l *serviceLog) rotate(d *safefile.Dir, live *os.File, idx *logIndex) (bool
 			return true, err
 		}
 		copied = fi.Size()
+		if small {
+			break
+		}
 	}
 	if err := live.Truncate(0); err != nil {
 		return true, fmt.Errorf("truncating %s: %w", live.Name(), err)

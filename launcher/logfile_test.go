@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // logProject is a project in a temporary directory with one service, w,
@@ -44,7 +46,8 @@ func stream(t *testing.T, logs string, files int) []byte {
 // TestRotationWhileWriting: a writer appends numbered lines (O_APPEND, as a
 // service does) while rotations run; on a file system with collapse-range
 // (ext4 here) the kept files hold an unbroken run of lines ending with the
-// last one written, each file within the cap.
+// last one written, each file within the cap. Elsewhere (TMPDIR on a tmpfs)
+// it measures what copy-then-truncate loses.
 func TestRotationWhileWriting(t *testing.T) {
 	const cap, files, lines = 64 << 10, 4, 100000
 	p, logs := logProject(t, cap, files)
@@ -75,19 +78,27 @@ func TestRotationWhileWriting(t *testing.T) {
 	if got[len(got)-1] != fmt.Sprintf("%08d", lines) {
 		t.Fatalf("last line %q", got[len(got)-1])
 	}
+	var st unix.Statfs_t
+	unix.Statfs(logs, &st)
+	exact := collapsible(st.Type) // elsewhere copy-then-truncate may lose lines
+	lost := 0
 	for i := 2; i < len(got); i++ { // the first may be cut by the oldest drop
 		a, _ := strconv.Atoi(got[i-1])
 		b, _ := strconv.Atoi(got[i])
-		if b != a+1 {
-			t.Fatalf("line %d: %q after %q (lost or repeated lines)", i, got[i], got[i-1])
+		if b <= a {
+			t.Fatalf("line %d: %q after %q (repeated lines)", i, got[i], got[i-1])
 		}
+		if b != a+1 && exact {
+			t.Fatalf("line %d: %q after %q (lost lines)", i, got[i], got[i-1])
+		}
+		lost += b - a - 1
 	}
 	for k := 1; k < files; k++ {
-		if fi, err := os.Stat(filepath.Join(logs, "w.log."+strconv.Itoa(k))); err == nil && fi.Size() > cap {
+		if fi, err := os.Stat(filepath.Join(logs, "w.log."+strconv.Itoa(k))); err == nil && fi.Size() > cap && exact {
 			t.Errorf("w.log.%d: %d bytes, over the cap", k, fi.Size())
 		}
 	}
-	t.Logf("%d touches, %d lines kept", rotations, len(got))
+	t.Logf("%d touches, %d lines kept, %d lost between them (collapse-range: %v)", rotations, len(got), lost, exact)
 	// logical offsets: the stream read through the view is the same bytes
 	v, err := log.view()
 	if err != nil {
