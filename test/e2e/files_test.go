@@ -1,11 +1,7 @@
 package e2e_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,26 +16,11 @@ import (
 // symlink), leaves a user's file in their place alone with a warning, and
 // never hangs on a FIFO or reads an unbounded file.
 
-// cgdevWithin runs the binary like cgdevIn, but kills it (a process this
-// test started) and fails the test when it has not finished within limit:
-// what these tests guard against is a hang.
+// cgdevWithin runs the binary in the project, failing the test when it
+// hangs (testenv.RunWithin).
 func (p *svcProject) cgdevWithin(limit time.Duration, args ...string) (code int, stdout, stderr string) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Binary(p.t), args...)
-	cmd.Dir = p.dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		p.t.Fatalf("cgdev %s did not finish within %s (hung)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), limit, out.String(), errb.String())
-	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		p.t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+	return testenv.RunWithin(p.t, p.dir, limit, args...)
 }
 
 const sleeper = `services:
@@ -205,19 +186,9 @@ func TestHugeStateIgnored(t *testing.T) {
 	p.assertNoProcessLeft("web")
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func writeFile(t *testing.T, path, content string) { testenv.WriteFile(t, path, content) }
 
-func mkdir(t *testing.T, path string) {
-	t.Helper()
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
+func mkdir(t *testing.T, path string) { testenv.Mkdir(t, path) }
 
 func assertContent(t *testing.T, path, want string) {
 	t.Helper()

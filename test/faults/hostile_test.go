@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cgdev/cgdev/test/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -264,19 +265,9 @@ func fill(t *testing.T, path string) {
 	}
 }
 
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func write(t *testing.T, path, content string) { testenv.WriteFile(t, path, content) }
 
-func mkdir(t *testing.T, path string) {
-	t.Helper()
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
+func mkdir(t *testing.T, path string) { testenv.Mkdir(t, path) }
 
 func symlink(t *testing.T, target, path string) {
 	t.Helper()

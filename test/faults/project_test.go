@@ -5,15 +5,11 @@
 package faults
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -65,22 +61,7 @@ func newProject(t *testing.T, dir, config string) *project {
 // when it has not finished within limit: a hang is one of the faults.
 func (p *project) cgdev(limit time.Duration, args ...string) (code int, stdout, stderr string) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Binary(p.t), args...)
-	cmd.Dir = p.dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		p.t.Errorf("cgdev %s hung (killed after %s)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), limit, out.String(), errb.String())
-		return -1, out.String(), errb.String()
-	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		p.t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+	return testenv.RunWithin(p.t, p.dir, limit, args...)
 }
 
 // marked lists the live processes carrying the project's marker.
