@@ -328,3 +328,13 @@ func HumanBytes(n uint64) string {
 	}
 	return fmt.Sprintf("%.1f%c", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// ParseSize parses a byte count outside any limit (a log cap, say) in the
+// syntax of MemoryMax: a systemd size (512M, 1.5G) or infinity (Infinity).
+// A percentage of physical memory is refused: it means nothing there.
+func ParseSize(s string) (int64, error) {
+	if strings.HasSuffix(s, "%") {
+		return 0, fmt.Errorf("%q: give a size, not a percentage (examples: 20M, 1G, infinity)", s)
+	}
+	return size{}.parse(s)
+}

@@ -209,13 +209,18 @@ func ReadMarker(pid int) Marker {
 	if err != nil {
 		return Marker{}
 	}
+	return parseEnviron(b)
+}
+
+// parseEnviron finds the markers in an environ file: NUL-separated
+// KEY=VALUE entries, the first occurrence winning, as getenv(3) sees it.
+func parseEnviron(b []byte) Marker {
 	var m Marker
 	for _, kv := range bytes.Split(b, []byte{0}) {
 		k, v, ok := bytes.Cut(kv, []byte{'='})
 		if !ok {
 			continue
 		}
-		// The first occurrence wins, as getenv(3) sees it.
 		switch string(k) {
 		case ProjectEnv:
 			m.Project = cmp.Or(m.Project, string(v))
@@ -245,6 +250,11 @@ func Cmdline(pid int) string {
 	if err != nil {
 		return ""
 	}
+	return joinCmdline(b)
+}
+
+// joinCmdline turns a cmdline file (NUL-separated arguments) into one line.
+func joinCmdline(b []byte) string {
 	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
 }
 

@@ -41,6 +41,7 @@ type Config struct {
 	Grace    time.Duration
 	Patterns []*regexp.Regexp // orphans.patterns, compiled
 	Compose  string           // compose.file, absolute; "" when unset
+	Logs     logSettings      // logs: (logconfig.go)
 	Services []*Service       // in file order
 	Warnings []string         // what is allowed but probably not meant, each "file:line: field: why"
 }
@@ -57,6 +58,7 @@ type Service struct {
 	StopSignal syscall.Signal
 	Grace      time.Duration
 	Limits     cgroup.Limits
+	Logs       logSettings // logs: (logconfig.go)
 }
 
 // Ready is a readiness check: exactly one of its kinds, and a timeout.
@@ -233,6 +235,7 @@ func (c *loader) parseYAML(b []byte) error {
 		"orphans":  c.parseOrphans,
 		"compose":  c.parseCompose,
 		"services": c.parseServices,
+		"logs":     c.parseLogs(&c.Logs),
 	})
 }
 

@@ -50,6 +50,7 @@ func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 	var envFiles []string
 	var envFileNode *yaml.Node
 	handlers := map[string]func(k, v *yaml.Node, field string) error{
+		"logs": c.parseLogs(&s.Logs),
 		"command": func(_, v *yaml.Node, f string) (err error) {
 			if s.Command, err = c.scalar(v, f); err != nil {
 				return err

@@ -1,27 +1,46 @@
 package launcher
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 )
 
 // LogOptions configure Logs.
 type LogOptions struct {
 	Follow bool // keep printing what the services write, until ctx ends
-	Lines  int  // how many of the last lines of each log to print first
-	Color  bool // colour the service prefixes (for a terminal)
-	Out    io.Writer
+	// Lines is how many of the last lines of each log to print first; a
+	// negative number prints every line kept (since Since, when set).
+	Lines int
+	// Since leaves out lines known to be written before it (zero: none).
+	Since time.Time
+	// Timestamps prefixes each line with when it was written: exact for
+	// lines read as they come (follow), the first time cgdev saw it for
+	// stored ones, marked "~" when that may be more than a second late.
+	Timestamps bool
+	Color      bool // colour the service prefixes (for a terminal)
+	Out        io.Writer
 }
 
 var prefixColors = []string{"\x1b[36m", "\x1b[33m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[31m"}
 
+// followPoll is how often a followed log is read; touchEvery how often a
+// follower rotates it and records a checkpoint.
+const (
+	followPoll = 100 * time.Millisecond
+	touchEvery = time.Second
+)
+
+// TimestampLayout is how --timestamps prints a time: RFC 3339, local, ms.
+const TimestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
 // Logs prints the last lines of each service's log (all services when names
 // is empty), each line prefixed with the service name, then with Follow the
 // lines appended from then on, from every log at once, until ctx ends.
+// Memory stays bounded whatever the logs hold: lines longer than 64 KiB are
+// printed in pieces of 64 KiB, each on a line of its own.
 func Logs(ctx context.Context, p *Project, names []string, opt LogOptions) error {
 	if len(names) == 0 {
 		names = p.Config.Names()
@@ -33,19 +52,21 @@ func Logs(ctx context.Context, p *Project, names []string, opt LogOptions) error
 		}
 		width = max(width, len(n))
 	}
+	out := bufio.NewWriterSize(opt.Out, 64<<10)
+	defer out.Flush()
 	tails := make([]*follower, len(names))
 	for i, n := range names {
 		prefix := fmt.Sprintf("%-*s | ", width, n)
 		if opt.Color {
 			prefix = prefixColors[i%len(prefixColors)] + fmt.Sprintf("%-*s", width, n) + "\x1b[0m | "
 		}
-		tails[i] = &follower{path: p.LogFile(n), prefix: prefix, out: opt.Out}
-		tails[i].printTail(opt.Lines)
+		tails[i] = &follower{log: p.serviceLog(n), prefix: prefix, out: out, opt: &opt}
+		tails[i].printTail()
 	}
-	if !opt.Follow {
-		return nil
+	if err := out.Flush(); err != nil || !opt.Follow {
+		return err
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(followPoll)
 	defer tick.Stop()
 	for {
 		select {
@@ -55,72 +76,123 @@ func Logs(ctx context.Context, p *Project, names []string, opt LogOptions) error
 			for _, f := range tails {
 				f.poll()
 			}
+			if err := out.Flush(); err != nil {
+				return err // the reader went away (a closed pipe)
+			}
 		}
 	}
 }
 
-// follower prints one log file's complete lines with a prefix.
+// follower prints one log's lines with a prefix.
 type follower struct {
-	path    string
+	log     *serviceLog
 	prefix  string
 	out     io.Writer
-	offset  int64
-	partial []byte // the unfinished last line
+	opt     *LogOptions
+	offset  int64 // logical offset of the first byte not printed yet
+	touched time.Time
 }
 
-// printTail prints the last n lines and remembers where the file ends.
-func (f *follower) printTail(n int) {
-	fi, err := os.Stat(f.path)
-	if err != nil {
-		return
-	}
-	f.offset = fi.Size()
-	if n <= 0 {
-		return
-	}
-	tail := logTail(f.path, 0, n)
-	if tail == "" {
-		return
-	}
-	f.write([]byte(tail + "\n"))
-}
-
-// poll prints what was appended since the last call. A log that shrank
-// (truncated by the user) is read again from its start.
-func (f *follower) poll() {
-	file, err := os.Open(f.path)
-	if err != nil {
-		return
-	}
-	defer file.Close()
-	fi, err := file.Stat()
-	if err != nil {
-		return
-	}
-	if fi.Size() < f.offset {
-		f.offset, f.partial = 0, nil
-	}
-	if fi.Size() == f.offset {
-		return
-	}
-	b := make([]byte, fi.Size()-f.offset)
-	n, _ := file.ReadAt(b, f.offset)
-	f.offset += int64(n)
-	f.write(b[:n])
-}
-
-func (f *follower) write(b []byte) {
-	b = append(f.partial, b...)
-	var buf bytes.Buffer
-	for {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			break
+// printTail prints the last lines asked for and remembers where it stopped.
+func (f *follower) printTail() {
+	f.touch()
+	from := int64(0)
+	if !f.opt.Since.IsZero() {
+		if v, err := f.log.view(); err == nil {
+			from = v.idx.since(f.opt.Since)
+			v.close()
 		}
-		buf.WriteString(f.prefix)
-		buf.Write(b[:i+1])
-		b = b[i+1:]
 	}
-	f.partial = append([]byte(nil), b...)
-	f.out.Write(buf.Bytes())
+	start := from
+	if f.opt.Lines >= 0 {
+		var err error
+		if start, err = f.log.tailStart(f.opt.Lines, from); err != nil {
+			f.warn(err)
+			return
+		}
+	}
+	var err error
+	f.offset, err = f.log.scanLines(start, !f.opt.Follow, f.printStored)
+	f.warn(err)
+}
+
+// poll prints what was appended since the last call, then (at most once
+// a second) rotates the log and records a checkpoint: after the scan, so
+// that a follower never rotates away lines it has not printed. (Another
+// cgdev command can: the follower then says how much it missed.)
+func (f *follower) poll() {
+	f.noteSkipped()
+	now := time.Now()
+	var err error
+	f.offset, err = f.log.scanLines(f.offset, false, func(line []byte, _ int64, _ *logView) bool {
+		f.print(line, now, false)
+		return true
+	})
+	f.warn(err)
+	if time.Since(f.touched) >= touchEvery {
+		f.touch()
+	}
+}
+
+// noteSkipped prints a line saying how many bytes were rotated away before
+// the follower could print them, and moves on to the oldest kept.
+func (f *follower) noteSkipped() {
+	v, err := f.log.view()
+	if err != nil {
+		return
+	}
+	oldest := v.oldest()
+	v.close()
+	if f.offset < oldest {
+		f.print([]byte(fmt.Sprintf("--- cgdev: %d bytes rotated away before they could be printed ---\n", oldest-f.offset)), time.Now(), false)
+		f.offset = oldest
+	}
+}
+
+func (f *follower) touch() {
+	f.touched = time.Now()
+	f.warn(f.log.touch())
+}
+
+// warn prints a problem with the log once (a log not written yet is none).
+func (f *follower) warn(err error) {
+	if err != nil && !missing(err) {
+		f.log.p.warnOnce(fmt.Errorf("log of %s: %w", f.prefixName(), err))
+	}
+}
+
+func (f *follower) prefixName() string { return f.log.name }
+
+// printStored prints a line read from the file, stamped with the first
+// time cgdev saw it, and leaves out lines known to predate --since.
+func (f *follower) printStored(line []byte, start int64, v *logView) bool {
+	if !f.opt.Timestamps && f.opt.Since.IsZero() {
+		f.print(line, time.Time{}, false)
+		return true
+	}
+	end := start + int64(len(line))
+	lower, upper, ok := v.idx.stamp(start, end)
+	if !ok {
+		upper = v.mtimeAt(start)
+	}
+	if !f.opt.Since.IsZero() && upper.Before(f.opt.Since) {
+		return true
+	}
+	f.print(line, upper, lower.IsZero() || upper.Sub(lower) > time.Second)
+	return true
+}
+
+// print writes one line (or piece of a line) with the prefix.
+func (f *follower) print(line []byte, at time.Time, approx bool) {
+	io.WriteString(f.out, f.prefix)
+	if f.opt.Timestamps {
+		if approx {
+			io.WriteString(f.out, "~")
+		}
+		io.WriteString(f.out, at.Format(TimestampLayout)+" ")
+	}
+	f.out.Write(line)
+	if len(line) == 0 || line[len(line)-1] != '\n' {
+		io.WriteString(f.out, "\n")
+	}
 }

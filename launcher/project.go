@@ -3,6 +3,7 @@ package launcher
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,8 @@ type Project struct {
 	// grace and orphan patterns). That is enough for stop, status and ps,
 	// which find what still runs by the project id.
 	NoConfig bool
+
+	warn warnings // about the project's files, each printed once
 }
 
 // ProjectEnv and ServiceEnv are the markers every service process, and every
@@ -53,7 +56,9 @@ func FindProject(dir, file string) (projectDir, config string, err error) {
 		if path, err := findConfig(d, ""); err == nil {
 			return d, path, nil
 		}
-		if fi, err := os.Stat(filepath.Join(d, stateDirName)); err == nil && fi.IsDir() {
+		// Lstat: a symlink called .cgdev is not a project's state (and
+		// cgdev would not write through it).
+		if fi, err := os.Lstat(filepath.Join(d, stateDirName)); err == nil && fi.IsDir() {
 			return d, "", nil
 		}
 		if d == filepath.Dir(d) {
@@ -123,15 +128,22 @@ func (p *Project) LogFile(name string) string { return filepath.Join(p.LogDir(),
 func (p *Project) PidsDir() string { return filepath.Join(p.Dir, ".pids") }
 
 // Lock takes an exclusive flock on .cgdev/lock, waiting for any other cgdev
-// invocation on this project to finish, and returns its release.
+// invocation on this project to finish, and returns its release. A .cgdev
+// or lock that is not what cgdev makes (a symlink, a FIFO) is an error
+// satisfying safefile.IsNotOurs, and is left alone. On a read-only file
+// system an existing lock is taken read-only.
 func (p *Project) Lock() (unlock func(), err error) {
-	if err := os.MkdirAll(p.StateDir(), 0o755); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", p.StateDir(), err)
-	}
-	path := filepath.Join(p.StateDir(), "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+	d, err := p.stateDir(true)
 	if err != nil {
-		return nil, fmt.Errorf("opening lock %s: %w", path, err)
+		return nil, fmt.Errorf("opening the lock: %w", err)
+	}
+	defer d.Close()
+	f, err := d.Open("lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, unix.EROFS) {
+		f, err = d.Open("lock", os.O_RDONLY, 0) // flock needs no write access
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the lock: %w", err)
 	}
 	for {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
@@ -141,7 +153,7 @@ func (p *Project) Lock() (unlock func(), err error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", path, err)
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
 	}
 	return func() { f.Close() }, nil
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -56,8 +55,8 @@ type probe func(ctx context.Context) error
 type readyEnv struct {
 	dir     string
 	env     []string
-	logFile string
-	logFrom int64 // the log's size when the service started: only newer output counts
+	log     *serviceLog
+	logFrom int64 // the log's logical offset when the service started: only newer output counts
 }
 
 // wait runs the check until it passes, ctx ends, or the check's timeout
@@ -117,7 +116,7 @@ func (r *Ready) probe(e readyEnv) probe {
 	case "exec":
 		return func(ctx context.Context) error { return runCheck(ctx, r.Target, e) }
 	default: // log
-		return func(ctx context.Context) error { return grepLog(r.re, e.logFile, e.logFrom) }
+		return logProbe(r.re, e.log, e.logFrom)
 	}
 }
 
@@ -163,22 +162,30 @@ func withoutMarkers(env []string) []string {
 	return out
 }
 
-// grepLog reports whether re matches a line written to the log after offset from.
-func grepLog(re *regexp.Regexp, file string, from int64) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
+// logProbe returns a check that reports whether re matches a line the
+// service wrote after offset from. Each attempt reads only what was written
+// since the last one (however much the service prints before it is ready,
+// nothing is read twice and nothing is left unread), holding at most one
+// chunk and one unfinished line in memory. Lines are matched one at a time;
+// a line longer than 64 KiB is matched in pieces of 64 KiB. The unfinished
+// last line (a prompt without a newline) is matched too.
+func logProbe(re *regexp.Regexp, log *serviceLog, from int64) probe {
+	return func(ctx context.Context) error {
+		found := false
+		match := func(line []byte, _ int64, _ *logView) bool {
+			found = re.Match(line)
+			return !found
+		}
+		var err error
+		if from, err = log.scanLines(from, false, match); err != nil {
+			return err
+		}
+		if !found {
+			log.scanLines(from, true, match) // the unfinished last line, read again next time
+		}
+		if found {
+			return nil
+		}
+		return fmt.Errorf("no output matching %q yet", re)
 	}
-	defer f.Close()
-	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return err
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 64<<20))
-	if err != nil {
-		return err
-	}
-	if re.Match(b) {
-		return nil
-	}
-	return fmt.Errorf("no output matching %q yet", re)
 }

@@ -67,10 +67,7 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 			return nil, fmt.Errorf("service %s (%s:%d): %w", s.Name, p.Config.File, s.Line, err)
 		}
 	}
-	st, err := p.LoadState()
-	if err != nil {
-		fmt.Fprintf(opt.Out, "cgdev: warning: %v\n", err)
-	}
+	st, _ := p.LoadState() // an unusable state.json is a warning (printed by LoadState): the kernel knows
 	running, err := liveGroups(drv, p.ID)
 	if err != nil {
 		return nil, err
@@ -233,16 +230,11 @@ func (s *starter) progress(k int, r StartResult) {
 // startService starts one service and waits until it is ready. On failure
 // its group is killed and removed, and the tail of its log is returned.
 func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Service) (*ServiceState, string, error) {
-	logPath := p.LogFile(svc.Name)
-	if err := os.MkdirAll(p.LogDir(), 0o755); err != nil {
-		return nil, "", err
-	}
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	logPath, log := p.LogFile(svc.Name), p.serviceLog(svc.Name)
+	logf, from, err := log.openForService(svc.Name)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("%w: its log: %w", errNotStarted, err)
 	}
-	fmt.Fprintf(logf, "--- cgdev: starting %s at %s ---\n", svc.Name, time.Now().Format(time.RFC3339))
-	from, _ := logf.Seek(0, io.SeekEnd)
 
 	cmd := exec.Command("/bin/sh", "-c", svc.Command)
 	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(p.ID, svc)
@@ -261,7 +253,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	env := readyEnv{dir: svc.Dir, env: cmd.Env, logFile: logPath, logFrom: from}
+	env := readyEnv{dir: svc.Dir, env: cmd.Env, log: log, logFrom: from}
 	if err := waitStarted(ctx, svc, g, exited, env); err != nil {
 		if ctx.Err() != nil {
 			err = errors.New("interrupted before it was ready")
@@ -269,7 +261,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 		if _, kerr := cleanup.StopGroup(context.Background(), g, unix.SIGKILL, 0); kerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, kerr)
 		}
-		return nil, logTail(logPath, from, logTailLines), err
+		return nil, log.tailText(logTailLines, from), err
 	}
 	rec := &ServiceState{PID: cmd.Process.Pid, StartTicks: proc.StartTicks, PGID: cmp.Or(proc.PGID, cmd.Process.Pid),
 		Cgroup: g.Path(), Started: started, Log: logPath}
@@ -355,28 +347,6 @@ func describeExit(err error) string {
 		return fmt.Sprintf("exit status %d", ee.ExitCode())
 	}
 	return err.Error()
-}
-
-// logTail returns the last n lines written to file after offset from.
-func logTail(file string, from int64, n int) string {
-	f, err := os.Open(file)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	const window = 64 << 10
-	start := max(from, fi.Size()-window)
-	b := make([]byte, fi.Size()-start)
-	n2, _ := f.ReadAt(b, start)
-	lines := strings.Split(strings.TrimRight(string(b[:n2]), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func printSummary(w io.Writer, results []StartResult) {

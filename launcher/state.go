@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/safefile"
 )
 
 // State is .cgdev/state.json: what cgdev started, for status and for humans.
@@ -57,34 +57,74 @@ func (s *ServiceState) Identity() fallback.Identity {
 	return fallback.Identity{PID: s.PID, StartTicks: s.StartTicks}
 }
 
-func (p *Project) statePath() string { return filepath.Join(p.StateDir(), "state.json") }
+// stateFile is state.json's name in .cgdev/; MaxStateSize bounds what is
+// read of it: a record of a few services is a few KiB, and a larger file is
+// not one cgdev wrote (status must not read 4 GB to print a table).
+const (
+	stateFile    = "state.json"
+	MaxStateSize = 1 << 20
+)
 
-// LoadState reads state.json. A missing file gives an empty state; a corrupt
-// one gives an empty state and an error to print as a warning.
+// pidFiles are the files cgdev writes in .pids/ for scripts.
+var pidFiles = []string{"services.pids", "services.pids.groups", "services.pids.services"}
+
+// LoadState reads state.json. A missing file gives an empty state; one that
+// cannot be used (corrupt, another project's, over MaxStateSize, not a
+// regular file, in a .cgdev/ that is not a real directory) gives an empty
+// state and an error, which is also printed once as a warning.
 func (p *Project) LoadState() (*State, error) {
 	st := &State{Project: p.ID, Dir: p.Dir, Services: map[string]*ServiceState{}}
-	b, err := os.ReadFile(p.statePath())
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := p.readState()
+	if missing(err) {
 		return st, nil
 	}
-	if err != nil {
-		return st, err
-	}
-	var read State
-	if err := json.Unmarshal(b, &read); err != nil || read.Project != p.ID {
-		if err == nil {
-			err = fmt.Errorf("it belongs to project %q", read.Project)
+	if err == nil {
+		var read *State
+		if read, err = parseState(b, p.ID); err == nil {
+			return read, nil
 		}
-		return st, fmt.Errorf("ignoring %s: %v", p.statePath(), err)
+	}
+	var tooBig *safefile.TooBigError
+	if !safefile.IsNotOurs(err) && !errors.As(err, &tooBig) { // those name the file and say it is left alone
+		err = fmt.Errorf("ignoring %s: %w", displayPath(filepath.Join(p.StateDir(), stateFile)), err)
+	}
+	p.warnOnce(err)
+	return st, err
+}
+
+func (p *Project) readState() ([]byte, error) {
+	d, err := p.stateDir(false)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadFile(stateFile, MaxStateSize)
+}
+
+// parseState decodes state.json, refusing another project's.
+func parseState(b []byte, project string) (*State, error) {
+	var read State
+	if err := json.Unmarshal(b, &read); err != nil {
+		return nil, err
+	}
+	if read.Project != project {
+		return nil, fmt.Errorf("it belongs to project %q", read.Project)
 	}
 	if read.Services == nil {
 		read.Services = map[string]*ServiceState{}
+	}
+	for name, s := range read.Services {
+		if s == nil {
+			delete(read.Services, name) // "web": null
+		}
 	}
 	return &read, nil
 }
 
 // SaveState writes state.json and the .pids files, each atomically; with no
-// services left it removes them (and .pids/ when it is left empty).
+// services left it removes them (and .pids/ when it is left empty). What is
+// in their place but is not cgdev's (a user's file called .pids, a symlink)
+// is left alone with a warning, and is no error.
 func (p *Project) SaveState(st *State) error {
 	if len(st.Services) == 0 {
 		return p.RemoveState()
@@ -93,7 +133,12 @@ func (p *Project) SaveState(st *State) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(p.statePath(), append(b, '\n')); err != nil {
+	d, err := p.stateDir(true)
+	if err == nil {
+		err = d.WriteFile(stateFile, append(b, '\n'))
+		d.Close()
+	}
+	if err := p.tolerate(err); err != nil {
 		return err
 	}
 	return p.writePids(st)
@@ -109,38 +154,41 @@ func (p *Project) writePids(st *State) error {
 		fmt.Fprintf(&groups, "%d:%s:%d\n", s.PGID, name, s.PID)
 		fmt.Fprintf(&services, "%s:%d\n", name, s.PID)
 	}
-	if err := os.MkdirAll(p.PidsDir(), 0o755); err != nil {
-		return err
+	d, err := p.pidsDir(true)
+	if err != nil {
+		return p.tolerate(err)
 	}
-	for file, content := range map[string]string{
-		"services.pids": pids.String(), "services.pids.groups": groups.String(), "services.pids.services": services.String(),
-	} {
-		if err := writeAtomic(filepath.Join(p.PidsDir(), file), []byte(content)); err != nil {
-			return err
-		}
+	defer d.Close()
+	var errs []error
+	for i, content := range []string{pids.String(), groups.String(), services.String()} {
+		errs = append(errs, p.tolerate(d.WriteFile(pidFiles[i], []byte(content))))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// PidFiles lists the tracking files cgdev writes.
-func (p *Project) PidFiles() []string {
-	return []string{
-		p.statePath(),
-		filepath.Join(p.PidsDir(), "services.pids"),
-		filepath.Join(p.PidsDir(), "services.pids.groups"),
-		filepath.Join(p.PidsDir(), "services.pids.services"),
-	}
-}
-
-// RemoveState deletes the tracking files, and .pids/ if nothing else is in it.
+// RemoveState deletes the tracking files, and .pids/ if nothing else is in
+// it. Only regular files are removed: anything else found in their place is
+// left alone with a warning, and is no error.
 func (p *Project) RemoveState() error {
 	var errs []error
-	for _, f := range p.PidFiles() {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+	if d, err := p.stateDir(false); err == nil {
+		errs = append(errs, p.tolerate(d.Remove(stateFile)))
+		d.Close()
+	} else if !missing(err) {
+		errs = append(errs, p.tolerate(err))
 	}
-	os.Remove(p.PidsDir()) // fails, harmlessly, when the user keeps other files there
+	if d, err := p.pidsDir(false); err == nil {
+		for _, f := range pidFiles {
+			errs = append(errs, p.tolerate(d.Remove(f)))
+		}
+		d.Close()
+		if root, err := safefile.OpenRoot(p.Dir); err == nil {
+			root.RemoveDirIfEmpty(pidsDirName) // not when the user keeps other files there
+			root.Close()
+		}
+	} else if !missing(err) {
+		errs = append(errs, p.tolerate(err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -152,32 +200,4 @@ func (st *State) Names() []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it
-// over path, so that a reader sees the old content or the new, never a part.
-func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

@@ -45,6 +45,7 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 		return nil, err
 	}
 	st, _ := p.LoadState()
+	p.touchLogs()
 	byName := map[string]cgroup.Group{}
 	for _, g := range groups {
 		byName[g.Name()] = g
@@ -62,6 +63,17 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// touchLogs rotates the configured services' logs when due and records
+// a checkpoint of each (what every command that looks at the project does:
+// there is no daemon to do it).
+func (p *Project) touchLogs() {
+	for _, n := range p.Config.Names() {
+		if err := p.serviceLog(n).touch(); err != nil && !missing(err) {
+			p.warnOnce(fmt.Errorf("log of %s: %w", n, err))
+		}
+	}
 }
 
 // StatusDown is the exit status of `cgdev status` when a service it

@@ -11,6 +11,8 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
+	"github.com/cgdev/cgdev/internal/human"
+	"github.com/cgdev/cgdev/internal/safefile"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,7 +46,7 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	if opt.Grace != nil {
 		orphanGrace = *opt.Grace
 	}
-	_, err := cleanup.Stop(ctx, drv, cleanup.StopOptions{
+	rep, err := cleanup.Stop(ctx, drv, cleanup.StopOptions{
 		Project:  p.ID,
 		Dir:      p.Dir,
 		Services: names,
@@ -64,7 +66,30 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 		Forget:      p.forget(len(names) == 0),
 		Out:         opt.Out,
 	})
+	if rep != nil {
+		p.markStopped(rep.Groups)
+	}
 	return err
+}
+
+// markStopped writes "--- cgdev: stopped <svc> at <time> (…) ---" in the log
+// of each service whose group the stop emptied: the line after the
+// service's last, with the time, that logs --timestamps and --since use.
+func (p *Project) markStopped(groups []cleanup.GroupResult) {
+	now := time.Now().Format(time.RFC3339)
+	for _, g := range groups {
+		how := "exited after the stop signal"
+		switch {
+		case g.Forced && g.Signalled == 0:
+			how = "killed"
+		case g.Forced:
+			how = "killed after its grace"
+		}
+		line := fmt.Sprintf("--- cgdev: stopped %s at %s (%s in %s) ---", g.Name, now, how, human.Duration(g.Took))
+		if err := p.serviceLog(g.Name).mark(line); err != nil && !missing(err) {
+			p.warnOnce(fmt.Errorf("log of %s: %w", g.Name, err))
+		}
+	}
 }
 
 // CheckNames accepts names of configured services and, when drv is given,
@@ -108,13 +133,18 @@ func dependantsFirst(cfg *Config) []string {
 // the .pids files; after a full stop the files are removed, unless a service
 // survived it: then only its entry stays. An unreadable state.json is left as
 // it is (an error) where entries must stay: rewriting it from nothing would
-// drop those of the services still running.
+// drop those of the services still running. Files in cgdev's place that are
+// not cgdev's (a user's .pids file, a symlink) are left alone with a
+// warning, which does not fail the stop: they are no survivor.
 func (p *Project) forget(all bool) func(stopped, running []string) error {
 	return func(stopped, running []string) error {
 		if all && len(running) == 0 {
 			return p.RemoveState()
 		}
 		st, err := p.LoadState()
+		if safefile.IsNotOurs(err) {
+			return nil // not cgdev's to rewrite: LoadState warned, the user's file stays as it is
+		}
 		if err != nil {
 			return fmt.Errorf("not updated, so as not to lose the entries of the services still running: %w", err)
 		}

@@ -35,9 +35,9 @@ var (
 	files = [][2]string{
 		{"cgdev.yaml, Procfile", "the project's services, found in the working directory or the nearest parent holding one"},
 		{".cgdev/state.json", "what cgdev started (main PIDs with their start times, readiness): a record, not the truth"},
-		{".cgdev/logs/SVC.log", "each service's output"},
+		{".cgdev/logs/SVC.log, SVC.log.1, SVC.log.2, SVC.log.idx", "each service's output, rotated past logs.max_size (default 20M, 3 files), and its index (rotation offset, when cgdev saw it how long)"},
 		{".cgdev/lock", "serialises start, stop and restart on one project"},
-		{".pids/services.pids, .pids/services.pids.groups, .pids/services.pids.services", "PID files for scripts"},
+		{".pids/services.pids, .pids/services.pids.groups, .pids/services.pids.services", "PID files for scripts (cgdev writes and removes only regular files in real directories: a user's file or a symlink there is left alone, with a warning)"},
 	}
 )
 

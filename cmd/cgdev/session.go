@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/internal/safefile"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -39,6 +41,7 @@ func openSession(g *globals, need needs) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.SetWarnings(g.stderr)
 	if p.NoConfig && need == projectFile {
 		return nil, fmt.Errorf("the project in %s has no cgdev.yaml or Procfile any more (only its .cgdev/ state): stop, status and ps still work there", p.Dir)
 	}
@@ -67,6 +70,11 @@ func openLocked(g *globals, need needs) (*session, func(), error) {
 		return nil, nil, err
 	}
 	unlock, err := s.project.Lock()
+	if err != nil && need == anyProject && (safefile.IsNotOurs(err) || errors.Is(err, unix.EROFS)) {
+		// stop needs no file of cgdev's: it goes on from the kernel alone.
+		fmt.Fprintf(g.stderr, "cgdev: warning: %v; going on without the project lock\n", err)
+		return s, func() {}, nil
+	}
 	if err != nil {
 		return nil, nil, err
 	}

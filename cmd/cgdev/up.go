@@ -11,7 +11,7 @@ import (
 func upCommand(g *globals) *cobra.Command {
 	var opt upOptions
 	c := &cobra.Command{
-		Use:   "up [SVC...] [-n N]",
+		Use:   "up [SVC...] [-n N] [-t]",
 		Short: "start, follow the logs, and stop everything on Ctrl-C",
 		Long: `Start the services (all, or those named with what they depend on), follow their
 logs, and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started.
@@ -22,12 +22,14 @@ Exits 1 when a service failed to start, after stopping the rest.`,
 		},
 	}
 	c.Flags().IntVarP(&opt.lines, "lines", "n", 0, "print the last `N` lines of each log before following")
+	c.Flags().BoolVarP(&opt.timestamps, "timestamps", "t", false, "prefix each line with when it was written")
 	addIgnoreUnsupported(c, &opt.ignoreUnsupported)
 	return c
 }
 
 type upOptions struct {
 	lines             int
+	timestamps        bool
 	ignoreUnsupported bool
 }
 
@@ -53,7 +55,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	}
 	if startErr == nil && ctx.Err() == nil {
 		fmt.Fprintln(g.stdout, "\ncgdev: following the logs; Ctrl-C stops everything")
-		err = launcher.Logs(ctx, s.project, started, launcher.LogOptions{Follow: true, Lines: opt.lines, Color: useColor(g), Out: g.stdout})
+		err = launcher.Logs(ctx, s.project, started, launcher.LogOptions{Follow: true, Lines: opt.lines, Timestamps: opt.timestamps, Color: useColor(g), Out: g.stdout})
 		if err != nil {
 			fmt.Fprintf(g.stderr, "cgdev up: %v\n", err)
 		}

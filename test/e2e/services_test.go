@@ -138,6 +138,17 @@ func (p *svcProject) groupExists() bool {
 // process carrying the marker, the project's cgroups and the tracking files.
 func (p *svcProject) assertNothingLeft(files ...string) {
 	p.t.Helper()
+	p.assertNoProcessLeft(files...)
+	for _, f := range []string{".cgdev/state.json", ".pids/services.pids", ".pids/services.pids.groups", ".pids/services.pids.services"} {
+		if _, err := os.Stat(filepath.Join(p.dir, f)); err == nil {
+			p.t.Errorf("%s left behind", f)
+		}
+	}
+}
+
+// assertNoProcessLeft checks what assertNothingLeft does but the tracking files.
+func (p *svcProject) assertNoProcessLeft(files ...string) {
+	p.t.Helper()
 	for _, f := range files {
 		for _, pid := range p.pids(f) {
 			if p.ours(pid) {
@@ -150,11 +161,6 @@ func (p *svcProject) assertNothingLeft(files ...string) {
 	}
 	if p.groupExists() {
 		p.t.Errorf("project cgroup %s left behind", p.groupDir())
-	}
-	for _, f := range []string{".cgdev/state.json", ".pids/services.pids", ".pids/services.pids.groups", ".pids/services.pids.services"} {
-		if _, err := os.Stat(filepath.Join(p.dir, f)); err == nil {
-			p.t.Errorf("%s left behind", f)
-		}
 	}
 }
 
