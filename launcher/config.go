@@ -48,9 +48,10 @@ type Config struct {
 // Service is one entry of services:.
 type Service struct {
 	Name       string
-	Line       int    // where the service is defined
-	Command    string // run by sh -c
-	Dir        string // absolute working directory
+	Line       int      // where the service is defined
+	Command    string   // run by Shell (serviceCommand: exec'd when simple)
+	Shell      []string // the shell and its option before the script; nil: /bin/sh -c
+	Dir        string   // absolute working directory
 	Env        []string
 	DependsOn  []string
 	Ready      *Ready // nil: no readiness check
@@ -123,7 +124,10 @@ func findConfig(dir, file string) (string, error) {
 // name is Procfile. Everything is checked before anything can start: unknown
 // keys, durations, sizes, signals, readiness checks, env files and cycles in
 // depends_on are refused with the file, line and field.
-func loadConfig(path string) (*Config, error) {
+func loadConfig(path string) (*Config, error) { return loadConfigWith(path, LoadOptions{}) }
+
+// loadConfigWith is loadConfig with what the command line adds (-e, -p).
+func loadConfigWith(path string, opt LoadOptions) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -136,7 +140,7 @@ func loadConfig(path string) (*Config, error) {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real // what /proc/PID/cwd shows, and one id per directory however it is reached
 	}
-	c := &loader{Config: &Config{File: displayPath(abs), Dir: dir, Grace: defaultGrace}}
+	c := &loader{Config: &Config{File: displayPath(abs), Dir: dir, Grace: defaultGrace}, opt: opt}
 	if strings.HasPrefix(filepath.Base(path), "Procfile") {
 		err = c.parseProcfile(b)
 	} else {
@@ -159,6 +163,7 @@ func loadConfig(path string) (*Config, error) {
 // needs and the result does not keep.
 type loader struct {
 	*Config
+	opt    LoadOptions
 	merges mergeState // YAML merge keys, each mapping expanded once
 }
 
@@ -217,7 +222,7 @@ func (c *loader) parseYAML(b []byte) error {
 	if err := c.refuseNUL(root, ""); err != nil {
 		return err
 	}
-	return c.eachKey(root, "", map[string]func(k, v *yaml.Node, field string) error{
+	err := c.eachKey(root, "", map[string]func(k, v *yaml.Node, field string) error{
 		"driver": func(k, v *yaml.Node, f string) error {
 			s, err := c.scalar(v, f)
 			if err == nil && !validDriver(s) {
@@ -234,6 +239,10 @@ func (c *loader) parseYAML(b []byte) error {
 		"compose":  c.parseCompose,
 		"services": c.parseServices,
 	})
+	if err != nil {
+		return err
+	}
+	return c.addEnvFiles(c.opt.EnvFiles)
 }
 
 func validDriver(s string) bool {

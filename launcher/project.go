@@ -66,7 +66,11 @@ func FindProject(dir, file string) (projectDir, config string, err error) {
 // OpenProject finds the project from the working directory (FindProject),
 // loads its file and derives the project from its directory. What the file
 // allows but probably does not mean is printed to stderr as a warning.
-func OpenProject(file string) (*Project, error) {
+func OpenProject(file string) (*Project, error) { return OpenProjectWith(file, LoadOptions{}) }
+
+// OpenProjectWith is OpenProject with what the command line adds to the
+// project file (start's -e and -p).
+func OpenProjectWith(file string, opt LoadOptions) (*Project, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, err
@@ -83,7 +87,7 @@ func OpenProject(file string) (*Project, error) {
 			Patterns: mustCompileAll(DefaultOrphanPatterns)}
 		return &Project{ID: ProjectID(dir), Dir: dir, Config: cfg, NoConfig: true}, nil
 	}
-	cfg, err := loadConfig(path)
+	cfg, err := loadConfigWith(path, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -244,7 +244,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	fmt.Fprintf(logf, "--- cgdev: starting %s at %s ---\n", svc.Name, time.Now().Format(time.RFC3339))
 	from, _ := logf.Seek(0, io.SeekEnd)
 
-	cmd := exec.Command("/bin/sh", "-c", svc.Command)
+	cmd := serviceCommand(svc)
 	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(p.ID, svc)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A session of its own: PGID = PID (for .pids.groups), no controlling

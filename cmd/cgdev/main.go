@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
 )
 
@@ -38,9 +39,10 @@ var exitStatuses = []struct{ code, meaning string }{
 
 // globals are the flags every command accepts, and where output goes.
 type globals struct {
-	driver string // --driver
-	file   string // -f/--file
-	dir    string // -C/--directory
+	driver string               // --driver
+	file   string               // -f/--file
+	dir    string               // -C/--directory
+	load   launcher.LoadOptions // start's, up's and restart's -e and -p
 	stdout io.Writer
 	stderr io.Writer
 }

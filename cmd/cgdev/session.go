@@ -35,7 +35,7 @@ const (
 // driver:, else the one that started the running services (state.json),
 // else the one holding live groups of the project (state lost), else auto.
 func openSession(g *globals, need needs) (*session, error) {
-	p, err := launcher.OpenProject(g.file)
+	p, err := launcher.OpenProjectWith(g.file, g.load)
 	if err != nil {
 		return nil, err
 	}
