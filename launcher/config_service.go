@@ -105,6 +105,11 @@ func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 			s.Grace, err = c.duration(v, f)
 			return err
 		},
+		"ports": func(_, v *yaml.Node, f string) (err error) {
+			s.Ports, err = c.ports(v, f)
+			s.portsSet = true
+			return err
+		},
 	}
 	for key, prop := range cgroup.ConfigKeys() {
 		handlers[key] = func(_, v *yaml.Node, f string) error {

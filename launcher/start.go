@@ -75,6 +75,9 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPortsFree(p.Config, services, running); err != nil {
+		return nil, err
+	}
 	st.Project, st.Dir, st.Driver = p.ID, p.Dir, drv.Name()
 	for name, rec := range st.Services {
 		switch {
@@ -261,7 +264,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	env := readyEnv{dir: svc.Dir, env: cmd.Env, logFile: logPath, logFrom: from}
+	env := readyEnv{dir: svc.Dir, env: cmd.Env, logFile: logPath, logFrom: from, group: g, ownPorts: svc.Ports}
 	if err := waitStarted(ctx, svc, g, exited, env); err != nil {
 		if ctx.Err() != nil {
 			err = errors.New("interrupted before it was ready")

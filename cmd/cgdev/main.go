@@ -158,7 +158,7 @@ Global flags go before or after the command: "cgdev -C web status" and
 		c.GroupID = "services"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{runCommand(g), treeCommand(g), killTreeCommand(g)} {
+	for _, c := range []*cobra.Command{runCommand(g), treeCommand(g), killTreeCommand(g), whoCommand(g)} {
 		c.GroupID = "processes"
 		root.AddCommand(c)
 	}
