@@ -23,11 +23,15 @@ type ServiceStatus struct {
 	PID        int    `json:"pid,omitempty"`
 	Procs      int    `json:"processes"`
 	Cgroup     string `json:"cgroup,omitempty"`
-	// MemoryCurrent and MemoryPeak are null when the kernel gives the group no
-	// memory accounting; MemoryNA then says why.
-	MemoryCurrent *uint64 `json:"memory_current"`
-	MemoryPeak    *uint64 `json:"memory_peak"`
-	MemoryNA      string  `json:"memory_na,omitempty"`
+	// MemoryCurrent is the kernel's count for the group (memory.current),
+	// or, where the kernel gives the group no memory accounting, the summed
+	// RSS of its processes, with MemoryEstimate set and MemoryNA saying why
+	// (null only when not even that could be read). MemoryPeak is null
+	// without accounting.
+	MemoryCurrent  *uint64 `json:"memory_current"`
+	MemoryPeak     *uint64 `json:"memory_peak"`
+	MemoryEstimate bool    `json:"memory_estimate,omitempty"`
+	MemoryNA       string  `json:"memory_na,omitempty"`
 	// CPUPercent is the group's CPU time over its uptime (100 = one core busy).
 	CPUPercent *float64  `json:"cpu_percent"`
 	Started    time.Time `json:"started,omitzero"`
@@ -92,11 +96,7 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 		return s
 	}
 	s.State, s.Procs, s.Cgroup = "running", stats.Procs, g.Path()
-	if stats.HasMemory {
-		s.MemoryCurrent, s.MemoryPeak = &stats.MemoryCurrent, &stats.MemoryPeak
-	} else {
-		s.MemoryNA = memoryNA(h)
-	}
+	s.memory(g, stats, h)
 	if rec == nil {
 		rec = guessMain(g)
 	}
@@ -149,13 +149,8 @@ func PrintStatus(w io.Writer, list []ServiceStatus) {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", s.Name, s.State)
 			continue
 		}
-		mem, peak := "n/a*", "n/a*"
-		if s.MemoryCurrent != nil {
-			mem, peak = cgroup.HumanBytes(*s.MemoryCurrent), "-"
-			if *s.MemoryPeak > 0 {
-				peak = cgroup.HumanBytes(*s.MemoryPeak)
-			}
-		} else {
+		mem, peak := memoryColumns(s)
+		if s.MemoryNA != "" {
 			na = s.MemoryNA
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, dash(s.PID), s.Procs, mem, peak,
@@ -163,7 +158,7 @@ func PrintStatus(w io.Writer, list []ServiceStatus) {
 	}
 	tw.Flush()
 	if na != "" {
-		fmt.Fprintf(w, "* memory n/a: %s\n", na)
+		fmt.Fprintf(w, "%s\n", memoryFootnote(na))
 	}
 }
 
