@@ -64,6 +64,17 @@ type Service struct {
 	StopSignal syscall.Signal
 	Grace      time.Duration
 	Limits     cgroup.Limits
+	// Disabled services (process-compose's disabled, is_foreground) start
+	// only when named.
+	Disabled bool
+
+	// Read from a process-compose.yaml and checked, but not acted on yet (a
+	// warning says so when the file is loaded): the targets of the
+	// supervision and one-shot work.
+	DependsOnCondition map[string]string // dependency → process_started, process_healthy, process_log_ready, process_completed(_successfully)
+	Restart            *RestartPolicy    // availability:, when restart is not "no"
+	Liveness           *Probe            // liveness_probe:
+	StopCommand        string            // shutdown.command
 }
 
 // Ready is a readiness check: exactly one of its kinds, and a timeout.
@@ -93,6 +104,18 @@ func (c *Config) Names() []string {
 	return names
 }
 
+// DefaultNames returns the services that start when none is named: all
+// but the disabled ones, in file order.
+func (c *Config) DefaultNames() []string {
+	var names []string
+	for _, s := range c.Services {
+		if !s.Disabled {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
 // configError is a refused configuration, located by file, line and field.
 type configError struct {
 	File  string
@@ -113,17 +136,18 @@ func (e *configError) Error() string {
 }
 
 // findConfig returns the project file to read: file when given, else
-// cgdev.yaml in dir, else a Procfile in dir.
+// cgdev.yaml in dir, else a Procfile, else process-compose.yml, else
+// process-compose.yaml.
 func findConfig(dir, file string) (string, error) {
 	if file != "" {
 		return file, nil
 	}
-	for _, name := range []string{configFile, "Procfile"} {
+	for _, name := range append([]string{configFile, "Procfile"}, processComposeNames...) {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			return filepath.Join(dir, name), nil
 		}
 	}
-	return "", fmt.Errorf("no %s or Procfile in %s (use -f FILE to name one)", configFile, dir)
+	return "", fmt.Errorf("no %s, Procfile or process-compose.yaml in %s (use -f FILE to name one)", configFile, dir)
 }
 
 // loadConfig reads and checks a cgdev.yaml, or a Procfile when the file's base
@@ -147,9 +171,12 @@ func loadConfigWith(path string, opt LoadOptions) (*Config, error) {
 		dir = real // what /proc/PID/cwd shows, and one id per directory however it is reached
 	}
 	c := &loader{Config: &Config{File: displayPath(abs), Dir: dir, Grace: defaultGrace}, opt: opt}
-	if strings.HasPrefix(filepath.Base(path), "Procfile") {
+	switch {
+	case strings.HasPrefix(filepath.Base(path), "Procfile"):
 		err = c.parseProcfile(b)
-	} else {
+	case isProcessCompose(path, b):
+		err = c.parseProcessCompose(b)
+	default:
 		err = c.parseYAML(b)
 	}
 	if err != nil {
@@ -207,29 +234,11 @@ func mustCompileAll(patterns []string) []*regexp.Regexp {
 
 // parseYAML reads the one YAML document of a cgdev.yaml.
 func (c *loader) parseYAML(b []byte) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if err == io.EOF {
-			return &configError{File: c.File, Msg: "the file is empty"}
-		}
-		return c.yamlSyntaxError(err)
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil && len(next.Content) > 0:
-		return c.errAt(next.Content[0], "", "a second YAML document: cgdev reads one (remove the --- line or the rest)")
-	case err != nil && err != io.EOF:
-		return c.yamlSyntaxError(err)
-	}
-	if len(doc.Content) == 0 {
-		return &configError{File: c.File, Msg: "the file is empty"}
-	}
-	root := doc.Content[0]
-	if err := c.refuseNUL(root, ""); err != nil {
+	root, err := c.decodeYAML(b)
+	if err != nil {
 		return err
 	}
-	err := c.eachKey(root, "", map[string]func(k, v *yaml.Node, field string) error{
+	err = c.eachKey(root, "", map[string]func(k, v *yaml.Node, field string) error{
 		"driver": func(k, v *yaml.Node, f string) error {
 			s, err := c.scalar(v, f)
 			if err == nil && !validDriver(s) {
@@ -250,6 +259,34 @@ func (c *loader) parseYAML(b []byte) error {
 		return err
 	}
 	return c.addEnvFiles(c.opt.EnvFiles)
+}
+
+// decodeYAML decodes the one YAML document of b, refusing a second one, an
+// empty file and NUL bytes, and returns its root node.
+func (c *loader) decodeYAML(b []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			return nil, &configError{File: c.File, Msg: "the file is empty"}
+		}
+		return nil, c.yamlSyntaxError(err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil && len(next.Content) > 0:
+		return nil, c.errAt(next.Content[0], "", "a second YAML document: cgdev reads one (remove the --- line or the rest)")
+	case err != nil && err != io.EOF:
+		return nil, c.yamlSyntaxError(err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, &configError{File: c.File, Msg: "the file is empty"}
+	}
+	root := doc.Content[0]
+	if err := c.refuseNUL(root, ""); err != nil {
+		return nil, err
+	}
+	return root, nil
 }
 
 func validDriver(s string) bool {

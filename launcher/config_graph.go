@@ -55,10 +55,11 @@ func (c *Config) checkDependencies() error {
 }
 
 // Closure returns the named services and everything they depend on, each
-// after its dependencies (file order among independent ones). No names: all.
+// after its dependencies (file order among independent ones). No names:
+// DefaultNames.
 func (c *Config) Closure(names []string) ([]*Service, error) {
 	if len(names) == 0 {
-		names = c.Names()
+		names = c.DefaultNames()
 	}
 	want := map[string]bool{}
 	var add func(name string)

@@ -124,3 +124,44 @@ func FuzzSignal(f *testing.F) {
 		}
 	})
 }
+
+func FuzzProcessCompose(f *testing.F) {
+	for _, s := range []string{
+		"processes:\n  a:\n    command: run\n",
+		"version: \"0.5\"\nenvironment: [\"A=1\"]\nshell: {shell_command: bash, shell_argument: -c}\nprocesses:\n  db:\n    command: \"echo $$A ${B:-x}\"\n    readiness_probe:\n      http_get: {host: 127.0.0.1, port: 80, path: /}\n      period_seconds: 2\n    availability: {restart: always, backoff_seconds: 2, max_restarts: 3}\n    shutdown: {signal: 2, timeout_seconds: 4, command: stop}\n  api:\n    entrypoint: [node, app.js]\n    depends_on:\n      db: {condition: process_healthy}\n    ready_log_line: up\n    liveness_probe: {exec: {command: 'true'}}\n    disabled: false\n    is_daemon: true\n    namespace: [a, b]\n",
+		"processes:\n  a:\n    command: ${X^^}\n",
+		"processes:\n  a:\n    command: x\n    depends_on:\n      a: {condition: process_started}\n",
+		"disable_env_expansion: true\nprocesses:\n  a:\n    command: $$X\n    env_file: .env\n    x-note: hi\n",
+	} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("A=1\n"), 0o644)
+	f.Fuzz(func(t *testing.T, s string) {
+		c := &loader{Config: &Config{File: "process-compose.yaml", Dir: dir, Grace: defaultGrace}}
+		if err := c.parseProcessCompose([]byte(s)); err != nil {
+			return
+		}
+		if c.checkDependencies() != nil {
+			return
+		}
+		checkServices(t, c.Config)
+		for _, svc := range c.Services {
+			if len(svc.Shell) < 2 {
+				t.Fatalf("service %s: shell %q", svc.Name, svc.Shell)
+			}
+		}
+	})
+}
+
+func FuzzExpandVars(f *testing.F) {
+	for _, s := range []string{"$A ${B} ${C:-d} ${D-e} $$F", "${", "$", "${A^^}", "a\n$$\n${#x}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := expandVars("f", s, func(string) (string, bool) { return "", false })
+		if err == nil && !strings.Contains(s, "$") && out != s {
+			t.Fatalf("text without $ changed: %q -> %q", s, out)
+		}
+	})
+}

@@ -39,7 +39,8 @@ const stateDirName = ".cgdev"
 // FindProject returns where the project of a command run in dir is, the way
 // git finds its repository: the file named by -f when given (relative to
 // dir), else the nearest of dir and its parents holding a project file
-// (cgdev.yaml, else a Procfile: findConfig's order) or a .cgdev/ directory.
+// (cgdev.yaml, else a Procfile, else a process-compose.yml or .yaml:
+// findConfig's order) or a .cgdev/ directory.
 // A .cgdev/ alone (config deleted or moved) yields config "": the project
 // is still found, so that stop can stop what it left running.
 func FindProject(dir, file string) (projectDir, config string, err error) {
@@ -60,7 +61,7 @@ func FindProject(dir, file string) (projectDir, config string, err error) {
 			break
 		}
 	}
-	return "", "", fmt.Errorf("no %s or Procfile in %s or any parent directory (name one with -f FILE, or the project directory with -C DIR)", configFile, dir)
+	return "", "", fmt.Errorf("no %s, Procfile or process-compose.yaml in %s or any parent directory (name one with -f FILE, or the project directory with -C DIR)", configFile, dir)
 }
 
 // OpenProject finds the project from the working directory (FindProject),

@@ -16,7 +16,7 @@ import (
 // ServiceStatus is one line of cgdev status (and one object of --json).
 type ServiceStatus struct {
 	Name  string `json:"name"`
-	State string `json:"state"` // running, stopped
+	State string `json:"state"` // running, stopped, disabled (stopped, and starts only when named)
 	// Configured is false for a group still running for a service since
 	// removed from the config.
 	Configured bool   `json:"configured"`
@@ -62,7 +62,11 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 	var out []ServiceStatus
 	for _, n := range inConfigOrder(p.Config, names, func(n string) string { return n }) {
 		s := serviceStatus(n, byName[n], st.Services[n], h)
-		s.Configured = p.Config.Service(n) != nil
+		svc := p.Config.Service(n)
+		s.Configured = svc != nil
+		if svc != nil && svc.Disabled && s.State == "stopped" {
+			s.State = "disabled" // not started without its name: not down
+		}
 		out = append(out, s)
 	}
 	return out, nil
@@ -74,12 +78,13 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 const StatusDown = 3
 
 // StatusCode is the exit status for a status report: 0 when every
-// configured service in list runs, StatusDown otherwise. Groups running for
+// configured service in list runs (or is disabled and stopped),
+// StatusDown otherwise. Groups running for
 // services no longer in the config do not count. This is the one place
 // that decides what "down" means.
 func StatusCode(list []ServiceStatus) int {
 	for _, s := range list {
-		if s.Configured && s.State != "running" {
+		if s.Configured && s.State != "running" && s.State != "disabled" {
 			return StatusDown
 		}
 	}

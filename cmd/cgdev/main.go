@@ -106,13 +106,14 @@ func newRoot(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cgdev",
 		Short: "run dev services and test runs each in its own cgroup",
-		Long: `cgdev runs a project's development services (from cgdev.yaml or a Procfile) and
+		Long: `cgdev runs a project's development services (from cgdev.yaml, a Procfile or a
+process-compose.yaml) and
 test runs each in a cgroup of its own, so that stopping them stops everything
 they spawned: background children, setsid children, double-forked daemons.
 There is no resident daemon: the kernel's cgroups are the source of truth.
 
 The project is found like git finds its repository: the nearest of the working
-directory and its parents holding cgdev.yaml, a Procfile, or a .cgdev/
+directory and its parents holding cgdev.yaml, a Procfile, a process-compose.yaml or a .cgdev/
 directory (a project whose config file is gone: stop, status and ps still
 work there). -f names the file, -C the directory to start from.
 
@@ -139,7 +140,7 @@ Global flags go before or after the command: "cgdev -C web status" and
 
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.dir, "directory", "C", "", "run as if cgdev were started in `DIR` (like git -C, make -C)")
-	pf.StringVarP(&g.file, "file", "f", "", "the project `FILE` (default: the nearest cgdev.yaml, else Procfile, here or in a parent directory)")
+	pf.StringVarP(&g.file, "file", "f", "", "the project `FILE` (default: the nearest cgdev.yaml, else Procfile, else process-compose.yaml, here or in a parent directory)")
 	pf.StringVar(&g.driver, "driver", "", "cgroup `DRIVER`: auto, direct, systemd or fallback (default: $CGDEV_DRIVER, else the config's driver:, else auto)")
 	pf.BoolP("help", "h", false, "show this help")
 	root.Flags().Bool("version", false, "print the version and exit")

@@ -36,9 +36,9 @@ func restartCmd(g *globals, names []string, opt launcher.StopOptions, ignoreUnsu
 		return err
 	}
 	if len(names) == 0 {
-		// Every configured service, named: a partial stop of all of them
+		// Every service that starts without names, named: a partial stop of them
 		// leaves the containers up, which a full stop would bring down.
-		names = s.project.Config.Names()
+		names = s.project.Config.DefaultNames()
 	}
 	if err := runStop(s, names, opt); err != nil {
 		return err
