@@ -45,11 +45,13 @@ var shellOnly = map[string]bool{
 }
 
 // isSimpleCommand reports whether s is words only: unquoted characters
-// that no shell treats specially, 'single-quoted' text and
-// "double-quoted" text without $, ` or \, separated by blanks; the first
-// word neither an assignment (VAR=x cmd) nor a builtin or reserved word.
-// Anything else (expansions, redirections, pipes, lists, globs, comments,
-// several lines) is left to the shell as it is written.
+// that no shell treats specially, variables ($NAME, ${NAME}: the
+// Procfile's "-p $PORT"), 'single-quoted' text and "double-quoted" text
+// without `, \ or a $ other than a variable, separated by blanks; the
+// first word plain text, neither an assignment (VAR=x cmd) nor a builtin
+// or reserved word. Anything else (command substitutions, redirections,
+// pipes, lists, globs, comments, several lines) is left to the shell as it
+// is written.
 func isSimpleCommand(s string) bool {
 	s = strings.Trim(s, " \t")
 	if s == "" {
@@ -74,13 +76,23 @@ func isSimpleCommand(s string) bool {
 			continue
 		case c == '"':
 			end := strings.IndexByte(s[i+1:], '"')
-			if end < 0 || strings.ContainsAny(s[i+1:i+1+end], "$`\\") {
+			if end < 0 || strings.ContainsAny(s[i+1:i+1+end], "`\\") || !onlyVariables(s[i+1:i+1+end]) {
+				return false
+			}
+			if inFirst && strings.Contains(s[i+1:i+1+end], "$") {
 				return false
 			}
 			if inFirst {
 				first.WriteString(s[i+1 : i+1+end])
 			}
 			i += end + 1
+			continue
+		case c == '$':
+			n := variableLen(s[i:])
+			if n == 0 || inFirst {
+				return false
+			}
+			i += n - 1
 			continue
 		case !plainChar(c):
 			return false
@@ -101,4 +113,53 @@ func plainChar(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("_-./:,+@%^=", c) >= 0
+}
+
+// variableLen is the length of the variable reference $NAME or ${NAME} at
+// the start of s, 0 when s does not start with one.
+func variableLen(s string) int {
+	if len(s) < 2 || s[0] != '$' {
+		return 0
+	}
+	if s[1] == '{' {
+		end := strings.IndexByte(s, '}')
+		if end < 3 || !isName(s[2:end]) {
+			return 0
+		}
+		return end + 1
+	}
+	n := 1
+	for n < len(s) && isNameChar(s[n]) {
+		n++
+	}
+	if n == 1 || !isNameStart(s[1]) {
+		return 0
+	}
+	return n
+}
+
+// onlyVariables reports whether every $ in s starts a variable reference.
+func onlyVariables(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '$' {
+			n := variableLen(s[i:])
+			if n == 0 {
+				return false
+			}
+			i += n - 1
+		}
+	}
+	return true
+}
+
+func isName(s string) bool {
+	if s == "" || !isNameStart(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isNameChar(s[i]) {
+			return false
+		}
+	}
+	return true
 }

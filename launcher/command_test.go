@@ -10,8 +10,16 @@ func TestIsSimpleCommand(t *testing.T) {
 		`node 'my app.js' "--name=a b"`:      true,
 		"  rails server -b 0.0.0.0  ":        true,
 		"npm run dev":                        true,
-		"sleep $PORT":                        false, // expansion
-		`echo "$HOME"`:                       false,
+		"sleep $PORT":                        true, // a variable: expanded, then exec'd
+		"rails s -p ${PORT} -b 0.0.0.0":      true,
+		`echo "$HOME/x" "${A}b"`:             true,
+		"$CMD run":                           false, // the program itself from a variable
+		`"$CMD" run`:                         false,
+		"echo $(date)":                       false, // command substitution
+		"echo $((1+2))":                      false,
+		"echo ${A:-b}":                       false, // a parameter expansion form
+		"echo $1 $@":                         false,
+		`echo "$(date)"`:                     false,
 		"a && b":                             false,
 		"a; b":                               false,
 		"a | b":                              false,

@@ -36,11 +36,14 @@ func (c *loader) parseServices(_, v *yaml.Node, field string) error {
 	return nil
 }
 
-var serviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+// serviceName is what a service may be called: it names a cgroup
+// directory and a systemd unit, and is typed on command lines (so no
+// leading '-'). A leading '_' is allowed: process-compose files use it.
+var serviceName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$`)
 
 func checkServiceName(name string) error {
 	if !serviceName.MatchString(name) {
-		return fmt.Errorf("invalid service name %q: use letters, digits, '-' and '_' (starting with a letter or digit, at most 63)", name)
+		return fmt.Errorf("invalid service name %q: use letters, digits, '-' and '_' (not starting with '-', at most 63)", name)
 	}
 	return nil
 }

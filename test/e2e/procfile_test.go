@@ -50,7 +50,7 @@ func (p *svcProject) logLine(service, prefix string) string {
 func TestProcfileEnvAndPort(t *testing.T) {
 	p := newProcfileProject(t, `web: sh -c 'echo "web PORT=$PORT GREETING=$GREETING"; exec sleep 1000'
 worker: sh -c 'echo "worker PORT=$PORT GREETING=$GREETING"; exec sleep 1000'
-clock: sleep 1000
+clock: sleep $PORT
 `, map[string]string{".env": "GREETING='hello from .env'\nPORT=9999\n", "other.env": "GREETING=other\n"})
 	p.mustCgdev("start")
 	if got := p.logLine("web", "web PORT="); got != "web PORT=9999 GREETING=hello from .env" {
@@ -61,8 +61,8 @@ clock: sleep 1000
 	}
 	st := p.statusJSON()
 	clock := st["clock"].PID
-	if cmd := fallback.Cmdline(clock); cmd != "sleep 1000" {
-		t.Errorf("the main PID %d of 'clock: sleep 1000' runs %q, not the program", clock, cmd)
+	if cmd := fallback.Cmdline(clock); cmd != "sleep 10199" {
+		t.Errorf("the main PID %d of 'clock: sleep $PORT' runs %q, not the program", clock, cmd)
 	}
 	if pids, _ := os.ReadFile(filepath.Join(p.dir, ".pids", "services.pids.services")); !strings.Contains(string(pids), "clock:"+strconv.Itoa(clock)) {
 		t.Errorf(".pids/services.pids.services does not record clock's program PID %d:\n%s", clock, pids)
