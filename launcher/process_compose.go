@@ -278,17 +278,9 @@ func (p *pcLoader) process(k, v *yaml.Node, prefix string) error {
 			}
 			return err
 		},
-		"working_dir": func(_, v *yaml.Node, f string) error {
-			d, err := p.scalar(v, f)
-			if err != nil {
-				return err
-			}
-			s.Dir = p.abs(d)
-			if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
-				return p.errAt(v, f, "%s is not a directory", s.Dir)
-			}
-			p.warnOutside(v, f, d, s.Dir)
-			return nil
+		"working_dir": func(_, v *yaml.Node, f string) (err error) {
+			s.Dir, err = p.dir(v, f)
+			return err
 		},
 		"environment": func(_, v *yaml.Node, f string) (err error) {
 			s.Env, err = p.env(v, f)
@@ -435,22 +427,14 @@ func (p *pcLoader) accept() func(k, v *yaml.Node, field string) error {
 	return func(*yaml.Node, *yaml.Node, string) error { return nil }
 }
 
-// command reads a command as the cgdev.yaml key does.
+// command reads a command as the cgdev.yaml key does, and warns about a
+// Go template in it.
 func (p *pcLoader) command(v *yaml.Node, f string) (string, error) {
-	s, err := p.scalar(v, f)
-	if err != nil {
-		return "", err
-	}
-	if strings.TrimSpace(s) == "" {
-		return "", p.errAt(v, f, "empty command")
-	}
-	if err := checkArg(s); err != nil {
-		return "", p.errAt(v, f, "%v", err)
-	}
-	if strings.Contains(s, "{{") {
+	s, err := p.loader.command(v, f)
+	if err == nil && strings.Contains(s, "{{") {
 		p.warn(v, f, "contains {{: cgdev does not render process-compose's Go templates; the shell gets it as written")
 	}
-	return s, nil
+	return s, err
 }
 
 // withoutExtensions returns the mapping n without its x- keys, which

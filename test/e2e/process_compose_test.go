@@ -11,21 +11,11 @@ import (
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
-// newPCProject is a project with a process-compose.yaml instead of a
-// cgdev.yaml, and the given other files.
+// newPCProject is a project with a process-compose.yaml and the given other files.
 func newPCProject(t *testing.T, compose string, files map[string]string) *svcProject {
 	t.Helper()
-	p := newSvcProject(t, "")
-	os.Remove(filepath.Join(p.dir, "cgdev.yaml"))
 	files["process-compose.yaml"] = compose
-	for name, content := range files {
-		path := filepath.Join(p.dir, name)
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
+	return newFilesProject(t, files)
 }
 
 // TestProcessComposeProject: cgdev start in a directory holding a

@@ -12,19 +12,27 @@ import (
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
-// newProcfileProject is a project with a Procfile (and the given other
-// files) instead of a cgdev.yaml.
-func newProcfileProject(t *testing.T, procfile string, files map[string]string) *svcProject {
+// newFilesProject is a project whose files are files (a Procfile, a
+// process-compose.yaml, ...; in subdirectories too) instead of a cgdev.yaml.
+func newFilesProject(t *testing.T, files map[string]string) *svcProject {
 	t.Helper()
 	p := newSvcProject(t, "")
 	os.Remove(filepath.Join(p.dir, "cgdev.yaml"))
-	files["Procfile"] = procfile
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(p.dir, name), []byte(content), 0o644); err != nil {
+		path := filepath.Join(p.dir, name)
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return p
+}
+
+// newProcfileProject is a project with a Procfile and the given other files.
+func newProcfileProject(t *testing.T, procfile string, files map[string]string) *svcProject {
+	t.Helper()
+	files["Procfile"] = procfile
+	return newFilesProject(t, files)
 }
 
 // logLine waits for a line starting with prefix in service's log and returns it.
