@@ -322,7 +322,7 @@ func (p *pcLoader) process(k, v *yaml.Node, prefix string) error {
 				return err
 			}
 			p.daemon = true
-			p.warn(k, f, "a no-op under cgdev, needed by none of this file's processes: a service's group keeps every process it forks, a daemon's too; its main process exiting 0 is fine, and stop stops the group (said once per file)")
+			p.warn(k, f, "a no-op under cgdev (said once per file): a service's group keeps every process it forks, a daemon's too; its main process may exit 0, and stop stops the whole group")
 			return nil
 		},
 		"namespace": func(_, v *yaml.Node, f string) error { _, err := p.strings(v, f); return err },

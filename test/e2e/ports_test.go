@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
@@ -153,7 +152,7 @@ func TestReadyOnlyOnOwnSocket(t *testing.T) {
 	p := newSvcProject(t, fmt.Sprintf(`services:
   web:
     command: sleep 1000
-    ready: {tcp: "127.0.0.1:%d", timeout: 3s}
+    ready: {tcp: "127.0.0.1:%d", timeout: 8s}
 `, port))
 	cmd := exec.Command(testenv.Binary(t), "start")
 	cmd.Dir = p.dir
@@ -184,5 +183,4 @@ func TestReadyOnlyOnOwnSocket(t *testing.T) {
 		t.Errorf("start: %v, want exit 1 and %q\n%s", err, want, out.String())
 	}
 	p.assertNothingLeft()
-	_ = time.Second
 }
