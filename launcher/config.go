@@ -43,6 +43,8 @@ type Config struct {
 	Compose  string           // compose.file, absolute; "" when unset
 	Services []*Service       // in file order
 	Warnings []string         // what is allowed but probably not meant, each "file:line: field: why"
+
+	processCompose bool // read from a process-compose.yaml
 }
 
 // Service is one entry of services:.

@@ -90,6 +90,7 @@ type pcProc struct {
 // variables expanded in the text (unless disable_env_expansion), then the
 // YAML.
 func (c *loader) parseProcessCompose(b []byte) error {
+	c.processCompose = true
 	p := &pcLoader{loader: c, procs: map[string]*pcProc{}}
 	if err := p.readDotenv(); err != nil {
 		return err
@@ -111,7 +112,7 @@ func (c *loader) parseProcessCompose(b []byte) error {
 	// Every service shares this slice: a shell: key later in the file
 	// than the processes still applies to them all.
 	p.shell = slices.Clone(defaultPCShell())
-	if err := c.eachKey(root, "", p.topLevel()); err != nil {
+	if err := c.eachKey(compatible(root), "", p.topLevel()); err != nil {
 		return err
 	}
 	return p.finish()
@@ -374,7 +375,7 @@ func (p *pcLoader) process(k, v *yaml.Node, prefix string) error {
 		"schedule":    p.refused("cgdev starts services, it does not schedule them: use cron or a systemd timer with cgdev run"),
 		"extends":     p.refused("write the process out in full"),
 	}
-	if err := p.eachKey(withoutExtensions(v), prefix+".", h); err != nil {
+	if err := p.eachKey(compatible(v), prefix+".", h); err != nil {
 		return err
 	}
 	if err := p.settle(s, k, prefix, entrypoint, readiness, readyLogLine); err != nil {
@@ -437,18 +438,22 @@ func (p *pcLoader) command(v *yaml.Node, f string) (string, error) {
 	return s, err
 }
 
-// withoutExtensions returns the mapping n without its x- keys, which
-// process-compose allows in a process for the user's own use.
-func withoutExtensions(n *yaml.Node) *yaml.Node {
+// compatible returns the mapping n as process-compose reads it: without
+// its x- keys (the user's own, which process-compose allows) and without
+// keys given no value ("environment:" with every entry commented out),
+// which process-compose takes as not given.
+func compatible(n *yaml.Node) *yaml.Node {
 	if n.Kind != yaml.MappingNode {
 		return n
 	}
 	out := *n
 	out.Content = nil
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if !strings.HasPrefix(n.Content[i].Value, "x-") {
-			out.Content = append(out.Content, n.Content[i], n.Content[i+1])
+		k, v := n.Content[i], resolveAlias(n.Content[i+1])
+		if strings.HasPrefix(k.Value, "x-") || v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+			continue
 		}
+		out.Content = append(out.Content, n.Content[i], n.Content[i+1])
 	}
 	return &out
 }
@@ -470,7 +475,7 @@ func (p *pcLoader) dependsOn(pr *pcProc, v *yaml.Node, field string) error {
 	for _, kv := range pairs {
 		name, f := kv[0].Value, field+"."+kv[0].Value
 		cond := "process_started"
-		err := p.eachKey(withoutExtensions(kv[1]), f+".", handlers{
+		err := p.eachKey(compatible(kv[1]), f+".", handlers{
 			"condition": func(_, v *yaml.Node, f string) (err error) {
 				if cond, err = p.scalar(v, f); err != nil {
 					return err
