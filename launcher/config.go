@@ -144,12 +144,41 @@ func findConfig(dir, file string) (string, error) {
 	if file != "" {
 		return file, nil
 	}
-	for _, name := range append([]string{configFile, "Procfile"}, processComposeNames...) {
+	for _, name := range projectFileNames() {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			return filepath.Join(dir, name), nil
 		}
 	}
 	return "", fmt.Errorf("no %s, Procfile or process-compose.yaml in %s (use -f FILE to name one)", configFile, dir)
+}
+
+// projectFileNames are the names findConfig looks for, in its order.
+func projectFileNames() []string {
+	return append([]string{configFile, "Procfile"}, processComposeNames...)
+}
+
+// unreadSiblings says which project files beside the one findConfig chose
+// (path) cgdev does not read: another project file, or the override file
+// process-compose would merge into a process-compose.yaml.
+func unreadSiblings(path string) []string {
+	dir, chosen := filepath.Split(path)
+	exists := func(name string) bool { _, err := os.Stat(filepath.Join(dir, name)); return err == nil }
+	var out []string
+	for _, name := range projectFileNames() {
+		if name != chosen && exists(name) {
+			out = append(out, fmt.Sprintf("%s is not read: cgdev reads %s, the first of %s here (name the other with -f)",
+				name, chosen, strings.Join(projectFileNames(), ", ")))
+		}
+	}
+	if !strings.HasPrefix(chosen, "process-compose") {
+		return out
+	}
+	for _, name := range []string{"process-compose.override.yml", "process-compose.override.yaml"} {
+		if exists(name) {
+			out = append(out, fmt.Sprintf("%s is not merged: cgdev reads %s alone (process-compose would merge the override into it)", name, chosen))
+		}
+	}
+	return out
 }
 
 // loadConfig reads and checks a cgdev.yaml, or a Procfile when the file's base

@@ -108,3 +108,19 @@ func TestFindProcessCompose(t *testing.T) {
 		t.Errorf("dev.yaml with processes: %v", err)
 	}
 }
+
+// TestUnreadSiblings: a project file beside the one cgdev reads, and
+// process-compose's override file, are named in warnings.
+func TestUnreadSiblings(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"Procfile", "process-compose.yaml", "process-compose.override.yaml"} {
+		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644)
+	}
+	if got := unreadSiblings(filepath.Join(dir, "Procfile")); len(got) != 1 || !strings.HasPrefix(got[0], "process-compose.yaml is not read: cgdev reads Procfile") {
+		t.Errorf("beside Procfile: %q", got)
+	}
+	got := unreadSiblings(filepath.Join(dir, "process-compose.yaml"))
+	if len(got) != 2 || !strings.HasPrefix(got[1], "process-compose.override.yaml is not merged") {
+		t.Errorf("beside process-compose.yaml: %q", got)
+	}
+}

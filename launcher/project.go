@@ -92,6 +92,9 @@ func OpenProjectWith(file string, opt LoadOptions) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	if file == "" {
+		cfg.Warnings = append(cfg.Warnings, unreadSiblings(path)...)
+	}
 	for _, w := range cfg.Warnings { // on every command, until the file is fixed
 		fmt.Fprintf(os.Stderr, "cgdev: warning: %s\n", w)
 	}
