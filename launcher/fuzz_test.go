@@ -29,6 +29,11 @@ func checkServices(t *testing.T, c *Config) {
 		if s.StopSignal < 1 || s.StopSignal > 64 || s.Grace < 0 {
 			t.Fatalf("service %s: signal %d, grace %s", s.Name, s.StopSignal, s.Grace)
 		}
+		for _, p := range s.Ports {
+			if p < 1 || p > 65535 {
+				t.Fatalf("service %s: port %d", s.Name, p)
+			}
+		}
 	}
 }
 
@@ -43,6 +48,7 @@ func FuzzConfigYAML(f *testing.F) {
 		"services:\n  a:\n    command: \"run\\0x\"\n",
 		"services:\n  a:\n    command: x\n    depends_on: [b]\n  b:\n    command: y\n    depends_on: [a]\n",
 		"services:\n  a:\n    command: x\n    env_file: .env\n",
+		"services:\n  a:\n    command: x\n    ports: [3000, 3001]\n    ready: {http: \"http://localhost:3000/\"}\n  b:\n    command: y\n    ports: 8080\n  c:\n    command: z\n    ports: []\n    ready: {tcp: \"[::1]:9\"}\n",
 		"services:\n  a:\n    command: x\n    dir: sub\n    memory_swap_max: 0\n    tasks_max: infinity\n    cpu_weight: 100\n    io_weight: 100\n    memory_high: 1G\n",
 	} {
 		f.Add(s)
@@ -56,6 +62,7 @@ func FuzzConfigYAML(f *testing.F) {
 			return
 		}
 		c.resolveGraces()
+		c.resolvePorts()
 		if c.checkDependencies() != nil {
 			return
 		}

@@ -97,9 +97,25 @@ type listener struct {
 // tcpListen is the LISTEN state in /proc/net/tcp's st column.
 const tcpListen = "0A"
 
-// listeners reads /proc/net/tcp and /proc/net/tcp6 for the sockets
-// listening on port (every port when port is 0).
+// listeners returns the TCP sockets listening on port (every port when
+// port is 0), from the kernel's sock_diag, else from /proc/net/tcp{,6}.
 func listeners(port int) ([]listener, error) {
+	all, err := listenersDiag()
+	if err != nil {
+		return procListeners(port)
+	}
+	var out []listener
+	for _, l := range all {
+		if port == 0 || int(l.addr.Port()) == port {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// procListeners reads /proc/net/tcp and /proc/net/tcp6 for the sockets
+// listening on port (every port when port is 0).
+func procListeners(port int) ([]listener, error) {
 	var out []listener
 	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		f, err := os.Open(file)

@@ -1,8 +1,10 @@
 package launcher
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -78,5 +80,63 @@ func TestResolvePorts(t *testing.T) {
 	}
 	if _, err := loadConfig(writeConfig(t, "cgdev.yaml", "services:\n  a:\n    command: x\n    ports: [0]\n")); err == nil {
 		t.Error("port 0 accepted")
+	}
+}
+
+// BenchmarkWhoHolds: who holds a port this process listens on (the
+// /proc/net/tcp{,6} read, then every process's fds), and a free port
+// (the read alone: what start pays per port of each service it starts).
+func BenchmarkWhoHolds(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	held := l.Addr().(*net.TCPAddr).Port
+	b.Run("held", func(b *testing.B) {
+		for b.Loop() {
+			if h, _ := WhoHolds(held); len(h) != 1 {
+				b.Fatalf("WhoHolds = %v", h)
+			}
+		}
+	})
+	b.Run("free", func(b *testing.B) {
+		for b.Loop() {
+			if h, _ := WhoHolds(1); len(h) != 0 {
+				b.Fatalf("WhoHolds(1) = %v", h)
+			}
+		}
+	})
+}
+
+// TestListenersDiagMatchesProc: sock_diag and /proc/net/tcp{,6} list the
+// same listening sockets (a listener of this test's among them).
+func TestListenersDiagMatchesProc(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	diag, err := listenersDiag()
+	if err != nil {
+		t.Skipf("no NETLINK_SOCK_DIAG here (%v): /proc/net/tcp is read instead", err)
+	}
+	proc, err := procListeners(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(ls []listener) []string {
+		var out []string
+		for _, l := range ls {
+			out = append(out, fmt.Sprintf("%s#%d", l.addr, l.inode))
+		}
+		slices.Sort(out)
+		return out
+	}
+	if !slices.Equal(key(diag), key(proc)) {
+		t.Errorf("sock_diag: %v\n/proc/net/tcp: %v", key(diag), key(proc))
+	}
+	if !slices.ContainsFunc(diag, func(d listener) bool { return int(d.addr.Port()) == l.Addr().(*net.TCPAddr).Port }) {
+		t.Errorf("this test's listener is not among %v", key(diag))
 	}
 }
