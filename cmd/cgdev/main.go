@@ -107,15 +107,15 @@ func newRoot(g *globals) *cobra.Command {
 		Use:   "cgdev",
 		Short: "run dev services and test runs each in its own cgroup",
 		Long: `cgdev runs a project's development services (from cgdev.yaml, a Procfile or a
-process-compose.yaml) and
-test runs each in a cgroup of its own, so that stopping them stops everything
-they spawned: background children, setsid children, double-forked daemons.
-There is no resident daemon: the kernel's cgroups are the source of truth.
+process-compose.yaml) and test runs each in a cgroup of its own, so that
+stopping them stops everything they spawned: background children, setsid
+children, double-forked daemons. There is no resident daemon: the kernel's
+cgroups are the source of truth.
 
 The project is found like git finds its repository: the nearest of the working
-directory and its parents holding cgdev.yaml, a Procfile, a process-compose.yaml or a .cgdev/
-directory (a project whose config file is gone: stop, status and ps still
-work there). -f names the file, -C the directory to start from.
+directory and its parents holding cgdev.yaml, a Procfile, a process-compose.yaml
+or a .cgdev/ directory (a project whose config file is gone: stop, status and
+ps still work there). -f names the file, -C the directory to start from.
 
 Global flags go before or after the command: "cgdev -C web status" and
 "cgdev status -C web" are the same. Before the command -f is --file; after
