@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -164,10 +165,12 @@ func defaultPCShell() []string {
 	return defaultShell
 }
 
+// handlers are eachKey's: what to do with each key of a mapping.
 type handlers = map[string]func(k, v *yaml.Node, field string) error
 
+// topLevel are the handlers of a process-compose.yaml's top-level keys.
 func (p *pcLoader) topLevel() handlers {
-	accept := func(*yaml.Node, *yaml.Node, string) error { return nil }
+	accept := p.accept()
 	h := handlers{
 		"version":               accept,
 		"name":                  accept,
@@ -214,8 +217,8 @@ func (p *pcLoader) ignored(why string) func(k, v *yaml.Node, field string) error
 	}
 }
 
-// notYet is the handler of a key whose behaviour cgdev does not have yet.
-func (p *pcLoader) notYet(what string) string {
+// notYet is the warning for a key whose behaviour cgdev does not have yet.
+func notYet(what string) string {
 	return "not supported by cgdev yet: " + what
 }
 
@@ -306,18 +309,31 @@ func (p *pcLoader) process(k, v *yaml.Node, prefix string) error {
 		},
 		"liveness_probe": func(k, v *yaml.Node, f string) (err error) {
 			if s.Liveness, err = p.probe(v, f); err == nil {
-				p.warn(k, f, p.notYet("the probe is read and checked, but not run once the service is ready"))
+				p.warn(k, f, notYet("the probe is read and checked, but not run once the service is ready"))
 			}
 			return err
 		},
 		"availability": func(k, v *yaml.Node, f string) error { return p.availability(s, k, v, f) },
 		"shutdown":     func(_, v *yaml.Node, f string) error { return p.shutdown(s, v, f) },
 		"disabled":     flag(func(b bool) { s.Disabled = s.Disabled || b }),
-		"is_disabled": func(_, v *yaml.Node, f string) error {
-			b, err := p.boolean(v, f)
-			s.Disabled = s.Disabled || b
-			return err
-		},
+		"is_disabled":  flag(func(b bool) { s.Disabled = s.Disabled || b }),
+	}
+	maps.Copy(h, p.otherProcessKeys(s))
+	if err := p.eachKey(compatible(v), prefix+".", h); err != nil {
+		return err
+	}
+	if err := p.settle(s, k, prefix, entrypoint, readiness, readyLogLine); err != nil {
+		return err
+	}
+	p.procs[s.Name] = pr
+	p.Services = append(p.Services, s)
+	return nil
+}
+
+// otherProcessKeys are the handlers of a process's keys that are accepted
+// as they are, warned about or refused.
+func (p *pcLoader) otherProcessKeys(s *Service) handlers {
+	return handlers{
 		"is_daemon": func(k, v *yaml.Node, f string) error {
 			if b, err := p.boolean(v, f); err != nil || !b || p.daemon {
 				return err
@@ -363,11 +379,11 @@ func (p *pcLoader) process(k, v *yaml.Node, prefix string) error {
 		"monitor_silence_threshold": p.ignored("cgdev has no TUI to notify"),
 		"mcp":                       p.ignored("cgdev has no MCP server"),
 		"watch": func(k, _ *yaml.Node, f string) error {
-			p.warn(k, f, p.notYet("no restart on file changes"))
+			p.warn(k, f, notYet("no restart on file changes"))
 			return nil
 		},
 		"success_exit_codes": func(k, v *yaml.Node, f string) error {
-			p.warn(k, f, p.notYet("cgdev tracks no exit status after start"))
+			p.warn(k, f, notYet("cgdev tracks no exit status after start"))
 			_, err := p.strings(v, f)
 			return err
 		},
@@ -375,15 +391,6 @@ func (p *pcLoader) process(k, v *yaml.Node, prefix string) error {
 		"schedule":    p.refused("cgdev starts services, it does not schedule them: use cron or a systemd timer with cgdev run"),
 		"extends":     p.refused("write the process out in full"),
 	}
-	if err := p.eachKey(compatible(v), prefix+".", h); err != nil {
-		return err
-	}
-	if err := p.settle(s, k, prefix, entrypoint, readiness, readyLogLine); err != nil {
-		return err
-	}
-	p.procs[s.Name] = pr
-	p.Services = append(p.Services, s)
-	return nil
 }
 
 // settle checks what a process's keys say together: one command, one
@@ -424,6 +431,7 @@ func shellQuote(argv []string) string {
 	return strings.Join(q, " ")
 }
 
+// accept is the handler of a key that needs nothing of cgdev.
 func (p *pcLoader) accept() func(k, v *yaml.Node, field string) error {
 	return func(*yaml.Node, *yaml.Node, string) error { return nil }
 }
@@ -483,7 +491,7 @@ func (p *pcLoader) dependsOn(pr *pcProc, v *yaml.Node, field string) error {
 				switch cond {
 				case "process_started", "process_healthy", "process_log_ready":
 				case "process_completed", "process_completed_successfully":
-					p.warn(v, f, p.notYet(cond+": cgdev waits for "+name+" to be ready (started), and a service that exits counts as failed"))
+					p.warn(v, f, notYet(cond+": cgdev waits for "+name+" to be ready (started), and a service that exits counts as failed"))
 				default:
 					return p.errAt(v, f, "%q is not a condition (process_started, process_healthy, process_log_ready, process_completed, process_completed_successfully)", cond)
 				}
@@ -643,7 +651,7 @@ func (p *pcLoader) availability(s *Service, k, v *yaml.Node, field string) error
 	}
 	if rp.Restart != "no" {
 		s.Restart = rp
-		p.warn(k, field+".restart", p.notYet("restart: "+rp.Restart+" (cgdev starts the service once; a service that dies stays down until cgdev start)"))
+		p.warn(k, field+".restart", notYet("restart: "+rp.Restart+" (cgdev starts the service once; a service that dies stays down until cgdev start)"))
 	}
 	return nil
 }
@@ -663,7 +671,7 @@ func (p *pcLoader) shutdown(s *Service, v *yaml.Node, field string) error {
 		},
 		"command": func(k, v *yaml.Node, f string) (err error) {
 			if s.StopCommand, err = p.command(v, f); err == nil {
-				p.warn(k, f, p.notYet("cgdev sends the stop signal instead of running this command"))
+				p.warn(k, f, notYet("cgdev sends the stop signal instead of running this command"))
 			}
 			return err
 		},
