@@ -49,23 +49,25 @@ type Config struct {
 
 // Service is one entry of services:.
 type Service struct {
-	Name      string
-	Line      int      // where the service is defined
-	Command   string   // run by Shell (serviceCommand: exec'd when simple)
-	Shell     []string // the shell and its option before the script; nil: /bin/sh -c
-	Dir       string   // absolute working directory
-	Env       []string
-	DependsOn []string
-	Ready     *Ready // nil: no readiness check
+	Name       string
+	Line       int    // where the service is defined
+	Command    string // run by Shell, exec'd when simple (serviceCommand)
+	Dir        string // absolute working directory
+	Env        []string
+	DependsOn  []string
+	Ready      *Ready // nil: no readiness check
+	StopSignal syscall.Signal
+	Grace      time.Duration
+	Limits     cgroup.Limits
+
+	// Shell and its option run Command; nil: /bin/sh -c.
+	Shell []string
 	// Ports are the TCP ports the service listens on: those of ports:, else
 	// the port of a tcp or http readiness check on this host (resolvePorts).
 	// Each must be free before it starts, and its readiness check passes
 	// only on a socket of its own group.
-	Ports      []int
-	portsSet   bool // ports: given (an empty list disowns the check's port)
-	StopSignal syscall.Signal
-	Grace      time.Duration
-	Limits     cgroup.Limits
+	Ports    []int
+	portsSet bool // ports: given (an empty list disowns the check's port)
 	// Disabled services (process-compose's disabled, is_foreground) start
 	// only when named.
 	Disabled bool
