@@ -78,10 +78,9 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 const StatusDown = 3
 
 // StatusCode is the exit status for a status report: 0 when every
-// configured service in list runs (or is disabled and stopped),
-// StatusDown otherwise. Groups running for
-// services no longer in the config do not count. This is the one place
-// that decides what "down" means.
+// configured service in list runs (or is disabled and stopped), StatusDown
+// otherwise. Groups running for services no longer in the config do not
+// count. This is the one place that decides what "down" means.
 func StatusCode(list []ServiceStatus) int {
 	for _, s := range list {
 		if s.Configured && s.State != "running" && s.State != "disabled" {
