@@ -121,7 +121,7 @@ func (c *loader) parseProcessCompose(b []byte) error {
 
 // readDotenv reads the -e files, else the project's .env if there is one.
 func (p *pcLoader) readDotenv() error {
-	env, err := p.readEnvFiles(p.defaultDotenv())
+	env, err := p.readDefaultEnv()
 	if err != nil {
 		return err
 	}

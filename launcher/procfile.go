@@ -69,7 +69,7 @@ func (c *loader) parseProcfile(b []byte) error {
 // PORT: the base port plus 100 for each process type before it, in file
 // order (web=5000, worker=5100, ...), overriding a PORT from the files.
 func (c *loader) procfileEnv() error {
-	env, err := c.readEnvFiles(c.defaultDotenv())
+	env, err := c.readDefaultEnv()
 	if err != nil {
 		return err
 	}
@@ -112,22 +112,33 @@ func (c *loader) basePort(env []string) (int, error) {
 	return n, nil
 }
 
-// defaultDotenv returns the env files a Procfile or process-compose.yaml
-// project reads: the -e files, else the project's .env when there is one.
-func (c *loader) defaultDotenv() []string {
+// readDefaultEnv reads the env files a Procfile or process-compose.yaml
+// project gets: the -e files, else the project's .env when there is one.
+// The -e files must be dotenv files; in a .env found by default, a line
+// that is not KEY=VALUE (a format cgdev does not read: a multi-line value)
+// is skipped with a warning, as foreman skips it, rather than stop every
+// command of the project, stop included.
+func (c *loader) readDefaultEnv() ([]string, error) {
 	if len(c.opt.EnvFiles) > 0 {
-		return c.opt.EnvFiles
+		return c.readEnvFiles(c.opt.EnvFiles, false)
 	}
 	dotenv := filepath.Join(c.Dir, ".env")
 	if _, err := os.Stat(dotenv); errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
-	return []string{dotenv}
+	return c.readEnvFiles([]string{dotenv}, true)
 }
 
 // readEnvFiles reads the env files named on the command line (or found by
-// default), relative to the working directory.
-func (c *loader) readEnvFiles(files []string) ([]string, error) {
+// default), relative to the working directory; lenient skips (and warns
+// about) the lines that are not KEY=VALUE.
+func (c *loader) readEnvFiles(files []string, lenient bool) ([]string, error) {
+	var skip func(*configError)
+	if lenient {
+		skip = func(e *configError) {
+			c.Warnings = append(c.Warnings, e.Error()+": skipped (a .env found by default; with -e it is refused)")
+		}
+	}
 	var out []string
 	for _, f := range files {
 		b, err := readBounded(f, maxEnvFile)
@@ -135,7 +146,7 @@ func (c *loader) readEnvFiles(files []string) ([]string, error) {
 			return nil, fmt.Errorf("env file: %w", err)
 		}
 		abs, _ := filepath.Abs(f)
-		env, err := parseDotenv(displayPath(abs), b)
+		env, err := parseDotenvSkipping(displayPath(abs), b, skip)
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +158,7 @@ func (c *loader) readEnvFiles(files []string) ([]string, error) {
 // addEnvFiles puts the -e files' variables first in every service's
 // environment, so that its own env_file and env win.
 func (c *loader) addEnvFiles(files []string) error {
-	env, err := c.readEnvFiles(files)
+	env, err := c.readEnvFiles(files, false)
 	if err != nil || len(env) == 0 {
 		return err
 	}

@@ -90,16 +90,24 @@ clock: sleep $PORT
 	p.assertNothingLeft()
 }
 
-// TestProcfileNamedAndRefusals: -f Procfile.dev is a Procfile; a bad .env
-// or -p is refused naming what is wrong, and nothing starts.
+// TestProcfileNamedAndRefusals: -f Procfile.dev is a Procfile; a bad -e
+// file or -p is refused naming what is wrong, and nothing starts; a bad
+// line of the default .env is skipped with a warning.
 func TestProcfileNamedAndRefusals(t *testing.T) {
 	p := newProcfileProject(t, "web: sleep 1000\n", map[string]string{
 		"Procfile.dev": "dev: sh -c 'echo dev PORT=$PORT; exec sleep 1000'\n",
 		".env":         "PORT=5000\nthis is wrong\n",
 	})
-	code, _, stderr := p.cgdev("start")
-	if code != 1 || !strings.Contains(stderr, ".env:2: \"this is wrong\" is not KEY=VALUE") {
-		t.Errorf("a bad .env: exit %d\n%s", code, stderr)
+	// A line of the default .env that is not KEY=VALUE is skipped with a
+	// warning (as foreman skips it), so that stop and status still work;
+	// named with -e, the file is refused.
+	code, _, stderr := p.cgdev("status")
+	if code != 3 || !strings.Contains(stderr, "cgdev: warning: .env:2: \"this is wrong\" is not KEY=VALUE: skipped") {
+		t.Errorf("a bad line in .env: status exit %d\n%s", code, stderr)
+	}
+	code, _, stderr = p.cgdev("start", "-e", ".env")
+	if code != 1 || !strings.Contains(stderr, ".env:2: \"this is wrong\" is not KEY=VALUE") || strings.Contains(stderr, "skipped") {
+		t.Errorf("a bad -e file: exit %d\n%s", code, stderr)
 	}
 	code, _, stderr = p.cgdev("start", "-e", "missing.env")
 	if code != 1 || !strings.Contains(stderr, "missing.env") {
