@@ -81,12 +81,7 @@ func OpenProjectWith(file string, opt LoadOptions) (*Project, error) {
 		return nil, err
 	}
 	if path == "" {
-		if real, err := filepath.EvalSymlinks(dir); err == nil {
-			dir = real // as loadConfig does: one id per directory
-		}
-		cfg := &Config{File: displayPath(filepath.Join(dir, stateDirName)), Dir: dir, Grace: defaultGrace,
-			Patterns: mustCompileAll(DefaultOrphanPatterns)}
-		return &Project{ID: ProjectID(dir), Dir: dir, Config: cfg, NoConfig: true}, nil
+		return withoutConfig(dir), nil
 	}
 	cfg, err := loadConfigWith(path, opt)
 	if err != nil {
@@ -99,6 +94,34 @@ func OpenProjectWith(file string, opt LoadOptions) (*Project, error) {
 		fmt.Fprintf(os.Stderr, "cgdev: warning: %s\n", w)
 	}
 	return &Project{ID: ProjectID(cfg.Dir), Dir: cfg.Dir, Config: cfg}, nil
+}
+
+// OpenProjectDir finds the project as OpenProject does but leaves its
+// file unread: the project of its directory, with no services configured
+// (NoConfig), the default grace and orphan patterns. Enough for stop,
+// status and ps, which find what runs by the project id, where the file
+// cannot be loaded (broken since the start, or a variable it expands
+// missing from this shell).
+func OpenProjectDir(file string) (*Project, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	dir, _, err := FindProject(wd, file)
+	if err != nil {
+		return nil, err
+	}
+	return withoutConfig(dir), nil
+}
+
+// withoutConfig is the project of dir with no config file read.
+func withoutConfig(dir string) *Project {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // as loadConfig does: one id per directory
+	}
+	cfg := &Config{File: displayPath(filepath.Join(dir, stateDirName)), Dir: dir, Grace: defaultGrace,
+		Patterns: mustCompileAll(DefaultOrphanPatterns)}
+	return &Project{ID: ProjectID(dir), Dir: dir, Config: cfg, NoConfig: true}
 }
 
 var idUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
