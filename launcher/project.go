@@ -107,9 +107,14 @@ func OpenProjectDir(file string) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, _, err := FindProject(wd, file)
+	dir, path, err := FindProject(wd, file)
 	if err != nil {
 		return nil, err
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, err // -f naming no file: no project at all
+		}
 	}
 	return withoutConfig(dir), nil
 }
