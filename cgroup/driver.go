@@ -73,6 +73,9 @@ type Stats struct {
 	OOMKills      uint64        // memory.events oom_kill
 	TasksCurrent  uint64        // pids.current
 	HasMemory     bool          // memory.* files exist
+	// MemoryEstimated: MemoryCurrent is the members' summed RSS (no
+	// cgroup accounting: the fallback driver), not the kernel's count.
+	MemoryEstimated bool
 }
 
 // Missing is one limit that cannot be enforced, and why.

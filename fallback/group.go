@@ -431,7 +431,7 @@ func (g *Group) Stats() (cgroup.Stats, error) {
 	if err != nil {
 		return cgroup.Stats{}, err
 	}
-	s := cgroup.Stats{Procs: len(ms), HasMemory: len(ms) > 0}
+	s := cgroup.Stats{Procs: len(ms), HasMemory: len(ms) > 0, MemoryEstimated: true}
 	page := uint64(os.Getpagesize())
 	for _, m := range ms {
 		s.CPUUsage += time.Duration(m.UTime+m.STime) * time.Second / ClockTicks

@@ -44,13 +44,15 @@ type Config struct {
 	Logs     logSettings      // logs: (logconfig.go)
 	Services []*Service       // in file order
 	Warnings []string         // what is allowed but probably not meant, each "file:line: field: why"
+
+	processCompose bool // read from a process-compose.yaml
 }
 
 // Service is one entry of services:.
 type Service struct {
 	Name       string
 	Line       int    // where the service is defined
-	Command    string // run by sh -c
+	Command    string // run by Shell, exec'd when simple (serviceCommand)
 	Dir        string // absolute working directory
 	Env        []string
 	DependsOn  []string
@@ -59,6 +61,26 @@ type Service struct {
 	Grace      time.Duration
 	Limits     cgroup.Limits
 	Logs       logSettings // logs: (logconfig.go)
+
+	// Shell and its option run Command; nil: /bin/sh -c.
+	Shell []string
+	// Ports are the TCP ports the service listens on: those of ports:, else
+	// the port of a tcp or http readiness check on this host (resolvePorts).
+	// Each must be free before it starts, and its readiness check passes
+	// only on a socket of its own group.
+	Ports    []int
+	portsSet bool // ports: given (an empty list disowns the check's port)
+	// Disabled services (process-compose's disabled, is_foreground) start
+	// only when named.
+	Disabled bool
+
+	// Read from a process-compose.yaml and checked, but not acted on yet (a
+	// warning says so when the file is loaded): the targets of the
+	// supervision and one-shot work.
+	DependsOnCondition map[string]string // dependency → process_started, process_healthy, process_log_ready, process_completed(_successfully)
+	Restart            *RestartPolicy    // availability:, when restart is not "no"
+	Liveness           *Probe            // liveness_probe:
+	StopCommand        string            // shutdown.command
 }
 
 // Ready is a readiness check: exactly one of its kinds, and a timeout.
@@ -88,6 +110,18 @@ func (c *Config) Names() []string {
 	return names
 }
 
+// DefaultNames returns the services that start when none is named: all
+// but the disabled ones, in file order.
+func (c *Config) DefaultNames() []string {
+	var names []string
+	for _, s := range c.Services {
+		if !s.Disabled {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
 // configError is a refused configuration, located by file, line and field.
 type configError struct {
 	File  string
@@ -108,24 +142,57 @@ func (e *configError) Error() string {
 }
 
 // findConfig returns the project file to read: file when given, else
-// cgdev.yaml in dir, else a Procfile in dir.
+// cgdev.yaml in dir, else a Procfile, else process-compose.yml, else
+// process-compose.yaml.
 func findConfig(dir, file string) (string, error) {
 	if file != "" {
 		return file, nil
 	}
-	for _, name := range []string{configFile, "Procfile"} {
+	for _, name := range projectFileNames() {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			return filepath.Join(dir, name), nil
 		}
 	}
-	return "", fmt.Errorf("no %s or Procfile in %s (use -f FILE to name one)", configFile, dir)
+	return "", fmt.Errorf("no %s, Procfile or process-compose.yaml in %s (use -f FILE to name one)", configFile, dir)
+}
+
+// projectFileNames are the names findConfig looks for, in its order.
+func projectFileNames() []string {
+	return append([]string{configFile, "Procfile"}, processComposeNames...)
+}
+
+// unreadSiblings says which project files beside the one findConfig chose
+// (path) cgdev does not read: another project file, or the override file
+// process-compose would merge into a process-compose.yaml.
+func unreadSiblings(path string) []string {
+	dir, chosen := filepath.Split(path)
+	exists := func(name string) bool { _, err := os.Stat(filepath.Join(dir, name)); return err == nil }
+	var out []string
+	for _, name := range projectFileNames() {
+		if name != chosen && exists(name) {
+			out = append(out, fmt.Sprintf("%s is not read: cgdev reads %s, the first of %s here (name the other with -f)",
+				name, chosen, strings.Join(projectFileNames(), ", ")))
+		}
+	}
+	if !strings.HasPrefix(chosen, "process-compose") {
+		return out
+	}
+	for _, name := range []string{"process-compose.override.yml", "process-compose.override.yaml"} {
+		if exists(name) {
+			out = append(out, fmt.Sprintf("%s is not merged: cgdev reads %s alone (process-compose would merge the override into it)", name, chosen))
+		}
+	}
+	return out
 }
 
 // loadConfig reads and checks a cgdev.yaml, or a Procfile when the file's base
 // name is Procfile. Everything is checked before anything can start: unknown
 // keys, durations, sizes, signals, readiness checks, env files and cycles in
 // depends_on are refused with the file, line and field.
-func loadConfig(path string) (*Config, error) {
+func loadConfig(path string) (*Config, error) { return loadConfigWith(path, LoadOptions{}) }
+
+// loadConfigWith is loadConfig with what the command line adds (-e, -p).
+func loadConfigWith(path string, opt LoadOptions) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -138,10 +205,13 @@ func loadConfig(path string) (*Config, error) {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real // what /proc/PID/cwd shows, and one id per directory however it is reached
 	}
-	c := &loader{Config: &Config{File: displayPath(abs), Dir: dir, Grace: defaultGrace}}
-	if strings.HasPrefix(filepath.Base(path), "Procfile") {
+	c := &loader{Config: &Config{File: displayPath(abs), Dir: dir, Grace: defaultGrace}, opt: opt}
+	switch {
+	case strings.HasPrefix(filepath.Base(path), "Procfile"):
 		err = c.parseProcfile(b)
-	} else {
+	case isProcessCompose(path, b):
+		err = c.parseProcessCompose(b)
+	default:
 		err = c.parseYAML(b)
 	}
 	if err != nil {
@@ -154,6 +224,7 @@ func loadConfig(path string) (*Config, error) {
 		return nil, &configError{File: c.File, Msg: "no services defined"}
 	}
 	c.resolveGraces()
+	c.resolvePorts()
 	return c.Config, c.checkDependencies()
 }
 
@@ -161,6 +232,7 @@ func loadConfig(path string) (*Config, error) {
 // needs and the result does not keep.
 type loader struct {
 	*Config
+	opt    LoadOptions
 	merges mergeState // YAML merge keys, each mapping expanded once
 }
 
@@ -197,29 +269,11 @@ func mustCompileAll(patterns []string) []*regexp.Regexp {
 
 // parseYAML reads the one YAML document of a cgdev.yaml.
 func (c *loader) parseYAML(b []byte) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if err == io.EOF {
-			return &configError{File: c.File, Msg: "the file is empty"}
-		}
-		return c.yamlSyntaxError(err)
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil && len(next.Content) > 0:
-		return c.errAt(next.Content[0], "", "a second YAML document: cgdev reads one (remove the --- line or the rest)")
-	case err != nil && err != io.EOF:
-		return c.yamlSyntaxError(err)
-	}
-	if len(doc.Content) == 0 {
-		return &configError{File: c.File, Msg: "the file is empty"}
-	}
-	root := doc.Content[0]
-	if err := c.refuseNUL(root, ""); err != nil {
+	root, err := c.decodeYAML(b)
+	if err != nil {
 		return err
 	}
-	return c.eachKey(root, "", map[string]func(k, v *yaml.Node, field string) error{
+	err = c.eachKey(root, "", map[string]func(k, v *yaml.Node, field string) error{
 		"driver": func(k, v *yaml.Node, f string) error {
 			s, err := c.scalar(v, f)
 			if err == nil && !validDriver(s) {
@@ -237,6 +291,38 @@ func (c *loader) parseYAML(b []byte) error {
 		"services": c.parseServices,
 		"logs":     c.parseLogs(&c.Logs),
 	})
+	if err != nil {
+		return err
+	}
+	return c.addEnvFiles(c.opt.EnvFiles)
+}
+
+// decodeYAML decodes the one YAML document of b, refusing a second one, an
+// empty file and NUL bytes, and returns its root node.
+func (c *loader) decodeYAML(b []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			return nil, &configError{File: c.File, Msg: "the file is empty"}
+		}
+		return nil, c.yamlSyntaxError(err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil && len(next.Content) > 0:
+		return nil, c.errAt(next.Content[0], "", "a second YAML document: cgdev reads one (remove the --- line or the rest)")
+	case err != nil && err != io.EOF:
+		return nil, c.yamlSyntaxError(err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, &configError{File: c.File, Msg: "the file is empty"}
+	}
+	root := doc.Content[0]
+	if err := c.refuseNUL(root, ""); err != nil {
+		return nil, err
+	}
+	return root, nil
 }
 
 func validDriver(s string) bool {

@@ -12,7 +12,7 @@ func (c *Config) checkDependencies() error {
 	for _, s := range c.Services {
 		for _, d := range s.DependsOn {
 			if c.Service(d) == nil {
-				return &configError{File: c.File, Line: s.Line, Field: "services." + s.Name + ".depends_on",
+				return &configError{File: c.File, Line: s.Line, Field: c.servicesField() + "." + s.Name + ".depends_on",
 					Msg: fmt.Sprintf("unknown service %q (services: %s)", d, strings.Join(c.Names(), ", "))}
 			}
 		}
@@ -30,7 +30,7 @@ func (c *Config) checkDependencies() error {
 		case visiting:
 			i := slices.Index(path, s.Name)
 			cycle := append(append([]string(nil), path[i:]...), s.Name)
-			return &configError{File: c.File, Line: c.Service(path[i]).Line, Field: "services." + path[i] + ".depends_on",
+			return &configError{File: c.File, Line: c.Service(path[i]).Line, Field: c.servicesField() + "." + path[i] + ".depends_on",
 				Msg: "dependency cycle: " + strings.Join(cycle, " -> ")}
 		case done:
 			return nil
@@ -54,11 +54,21 @@ func (c *Config) checkDependencies() error {
 	return nil
 }
 
+// servicesField is the key the services are under in the project file,
+// for errors: services, or a process-compose.yaml's processes.
+func (c *Config) servicesField() string {
+	if c.processCompose {
+		return "processes"
+	}
+	return "services"
+}
+
 // Closure returns the named services and everything they depend on, each
-// after its dependencies (file order among independent ones). No names: all.
+// after its dependencies (file order among independent ones). No names:
+// DefaultNames.
 func (c *Config) Closure(names []string) ([]*Service, error) {
 	if len(names) == 0 {
-		names = c.Names()
+		names = c.DefaultNames()
 	}
 	want := map[string]bool{}
 	var add func(name string)

@@ -36,11 +36,14 @@ func (c *loader) parseServices(_, v *yaml.Node, field string) error {
 	return nil
 }
 
-var serviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+// serviceName is what a service may be called: it names a cgroup
+// directory and a systemd unit, and is typed on command lines (so no
+// leading '-'). A leading '_' is allowed: process-compose files use it.
+var serviceName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$`)
 
 func checkServiceName(name string) error {
 	if !serviceName.MatchString(name) {
-		return fmt.Errorf("invalid service name %q: use letters, digits, '-' and '_' (starting with a letter or digit, at most 63)", name)
+		return fmt.Errorf("invalid service name %q: use letters, digits, '-' and '_' (not starting with '-', at most 63)", name)
 	}
 	return nil
 }
@@ -52,28 +55,12 @@ func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 	handlers := map[string]func(k, v *yaml.Node, field string) error{
 		"logs": c.parseLogs(&s.Logs),
 		"command": func(_, v *yaml.Node, f string) (err error) {
-			if s.Command, err = c.scalar(v, f); err != nil {
-				return err
-			}
-			if strings.TrimSpace(s.Command) == "" {
-				return c.errAt(v, f, "empty command")
-			}
-			if err := checkArg(s.Command); err != nil {
-				return c.errAt(v, f, "%v", err)
-			}
-			return nil
+			s.Command, err = c.command(v, f)
+			return err
 		},
-		"dir": func(_, v *yaml.Node, f string) error {
-			d, err := c.scalar(v, f)
-			if err != nil {
-				return err
-			}
-			s.Dir = c.abs(d)
-			if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
-				return c.errAt(v, f, "%s is not a directory", s.Dir)
-			}
-			c.warnOutside(v, f, d, s.Dir)
-			return nil
+		"dir": func(_, v *yaml.Node, f string) (err error) {
+			s.Dir, err = c.dir(v, f)
+			return err
 		},
 		"env": func(_, v *yaml.Node, f string) (err error) {
 			s.Env, err = c.env(v, f)
@@ -106,6 +93,11 @@ func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 			s.Grace, err = c.duration(v, f)
 			return err
 		},
+		"ports": func(_, v *yaml.Node, f string) (err error) {
+			s.Ports, err = c.ports(v, f)
+			s.portsSet = true
+			return err
+		},
 	}
 	for key, prop := range cgroup.ConfigKeys() {
 		handlers[key] = func(_, v *yaml.Node, f string) error {
@@ -131,6 +123,36 @@ func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 	}
 	s.Env = append(fileEnv, s.Env...) // env: wins over env_file
 	return s, nil
+}
+
+// command reads a command: not empty, and one exec can pass.
+func (c *loader) command(v *yaml.Node, f string) (string, error) {
+	cmd, err := c.scalar(v, f)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(cmd) == "" {
+		return "", c.errAt(v, f, "empty command")
+	}
+	if err := checkArg(cmd); err != nil {
+		return "", c.errAt(v, f, "%v", err)
+	}
+	return cmd, nil
+}
+
+// dir reads a working directory, relative to the project: it must exist,
+// and one outside the project is warned about.
+func (c *loader) dir(v *yaml.Node, f string) (string, error) {
+	d, err := c.scalar(v, f)
+	if err != nil {
+		return "", err
+	}
+	abs := c.abs(d)
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		return "", c.errAt(v, f, "%s is not a directory", abs)
+	}
+	c.warnOutside(v, f, d, abs)
+	return abs, nil
 }
 
 // warnOutside warns when a service's directory dir (as written: given)

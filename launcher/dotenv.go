@@ -31,7 +31,11 @@ func (c *loader) envFiles(files []string, n *yaml.Node, field string) ([]string,
 }
 
 // parseDotenv parses the dotenv file named file (for errors) with content b.
-func parseDotenv(file string, b []byte) ([]string, error) {
+func parseDotenv(file string, b []byte) ([]string, error) { return parseDotenvSkipping(file, b, nil) }
+
+// parseDotenvSkipping is parseDotenv, but a line that is not KEY=VALUE
+// goes to skip, when it is not nil, instead of refusing the file.
+func parseDotenvSkipping(file string, b []byte, skip func(*configError)) ([]string, error) {
 	var out []string
 	err := eachLine(file, b, func(line int, t string) error {
 		t = strings.TrimSpace(t)
@@ -42,7 +46,12 @@ func parseDotenv(file string, b []byte) ([]string, error) {
 		name, val, ok := strings.Cut(t, "=")
 		name = strings.TrimSpace(name)
 		if !ok || !envName.MatchString(name) {
-			return &configError{File: file, Line: line, Msg: fmt.Sprintf("%.80q is not KEY=VALUE", t)}
+			bad := &configError{File: file, Line: line, Msg: fmt.Sprintf("%.80q is not KEY=VALUE", t)}
+			if skip == nil {
+				return bad
+			}
+			skip(bad)
+			return nil
 		}
 		val = strings.TrimSpace(val)
 		if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') && val[len(val)-1] == val[0] {

@@ -29,6 +29,11 @@ func checkServices(t *testing.T, c *Config) {
 		if s.StopSignal < 1 || s.StopSignal > 64 || s.Grace < 0 {
 			t.Fatalf("service %s: signal %d, grace %s", s.Name, s.StopSignal, s.Grace)
 		}
+		for _, p := range s.Ports {
+			if p < 1 || p > 65535 {
+				t.Fatalf("service %s: port %d", s.Name, p)
+			}
+		}
 	}
 }
 
@@ -43,6 +48,7 @@ func FuzzConfigYAML(f *testing.F) {
 		"services:\n  a:\n    command: \"run\\0x\"\n",
 		"services:\n  a:\n    command: x\n    depends_on: [b]\n  b:\n    command: y\n    depends_on: [a]\n",
 		"services:\n  a:\n    command: x\n    env_file: .env\n",
+		"services:\n  a:\n    command: x\n    ports: [3000, 3001]\n    ready: {http: \"http://localhost:3000/\"}\n  b:\n    command: y\n    ports: 8080\n  c:\n    command: z\n    ports: []\n    ready: {tcp: \"[::1]:9\"}\n",
 		"services:\n  a:\n    command: x\n    dir: sub\n    memory_swap_max: 0\n    tasks_max: infinity\n    cpu_weight: 100\n    io_weight: 100\n    memory_high: 1G\n",
 	} {
 		f.Add(s)
@@ -56,6 +62,7 @@ func FuzzConfigYAML(f *testing.F) {
 			return
 		}
 		c.resolveGraces()
+		c.resolvePorts()
 		if c.checkDependencies() != nil {
 			return
 		}
@@ -121,6 +128,47 @@ func FuzzSignal(f *testing.F) {
 		sig, err := parseSignal(s)
 		if err == nil && (sig < 1 || sig > 64) {
 			t.Fatalf("parseSignal(%q) = %d", s, sig)
+		}
+	})
+}
+
+func FuzzProcessCompose(f *testing.F) {
+	for _, s := range []string{
+		"processes:\n  a:\n    command: run\n",
+		"version: \"0.5\"\nenvironment: [\"A=1\"]\nshell: {shell_command: bash, shell_argument: -c}\nprocesses:\n  db:\n    command: \"echo $$A ${B:-x}\"\n    readiness_probe:\n      http_get: {host: 127.0.0.1, port: 80, path: /}\n      period_seconds: 2\n    availability: {restart: always, backoff_seconds: 2, max_restarts: 3}\n    shutdown: {signal: 2, timeout_seconds: 4, command: stop}\n  api:\n    entrypoint: [node, app.js]\n    depends_on:\n      db: {condition: process_healthy}\n    ready_log_line: up\n    liveness_probe: {exec: {command: 'true'}}\n    disabled: false\n    is_daemon: true\n    namespace: [a, b]\n",
+		"processes:\n  a:\n    command: ${X^^}\n",
+		"processes:\n  a:\n    command: x\n    depends_on:\n      a: {condition: process_started}\n",
+		"disable_env_expansion: true\nprocesses:\n  a:\n    command: $$X\n    env_file: .env\n    x-note: hi\n",
+	} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("A=1\n"), 0o644)
+	f.Fuzz(func(t *testing.T, s string) {
+		c := &loader{Config: &Config{File: "process-compose.yaml", Dir: dir, Grace: defaultGrace}}
+		if err := c.parseProcessCompose([]byte(s)); err != nil {
+			return
+		}
+		if c.checkDependencies() != nil {
+			return
+		}
+		checkServices(t, c.Config)
+		for _, svc := range c.Services {
+			if len(svc.Shell) < 2 {
+				t.Fatalf("service %s: shell %q", svc.Name, svc.Shell)
+			}
+		}
+	})
+}
+
+func FuzzExpandVars(f *testing.F) {
+	for _, s := range []string{"$A ${B} ${C:-d} ${D-e} $$F", "${", "$", "${A^^}", "a\n$$\n${#x}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := expandVars("f", s, func(string) (string, bool) { return "", false })
+		if err == nil && !strings.Contains(s, "$") && out != s {
+			t.Fatalf("text without $ changed: %q -> %q", s, out)
 		}
 	})
 }

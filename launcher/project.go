@@ -42,7 +42,8 @@ const stateDirName = ".cgdev"
 // FindProject returns where the project of a command run in dir is, the way
 // git finds its repository: the file named by -f when given (relative to
 // dir), else the nearest of dir and its parents holding a project file
-// (cgdev.yaml, else a Procfile: findConfig's order) or a .cgdev/ directory.
+// (cgdev.yaml, else a Procfile, else a process-compose.yml or .yaml:
+// findConfig's order) or a .cgdev/ directory.
 // A .cgdev/ alone (config deleted or moved) yields config "": the project
 // is still found, so that stop can stop what it left running.
 func FindProject(dir, file string) (projectDir, config string, err error) {
@@ -65,13 +66,17 @@ func FindProject(dir, file string) (projectDir, config string, err error) {
 			break
 		}
 	}
-	return "", "", fmt.Errorf("no %s or Procfile in %s or any parent directory (name one with -f FILE, or the project directory with -C DIR)", configFile, dir)
+	return "", "", fmt.Errorf("no %s, Procfile or process-compose.yaml in %s or any parent directory (name one with -f FILE, or the project directory with -C DIR)", configFile, dir)
 }
 
 // OpenProject finds the project from the working directory (FindProject),
 // loads its file and derives the project from its directory. What the file
 // allows but probably does not mean is printed to stderr as a warning.
-func OpenProject(file string) (*Project, error) {
+func OpenProject(file string) (*Project, error) { return OpenProjectWith(file, LoadOptions{}) }
+
+// OpenProjectWith is OpenProject with what the command line adds to the
+// project file (start's -e and -p).
+func OpenProjectWith(file string, opt LoadOptions) (*Project, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, err
@@ -81,21 +86,52 @@ func OpenProject(file string) (*Project, error) {
 		return nil, err
 	}
 	if path == "" {
-		if real, err := filepath.EvalSymlinks(dir); err == nil {
-			dir = real // as loadConfig does: one id per directory
-		}
-		cfg := &Config{File: displayPath(filepath.Join(dir, stateDirName)), Dir: dir, Grace: defaultGrace,
-			Patterns: mustCompileAll(DefaultOrphanPatterns)}
-		return &Project{ID: ProjectID(dir), Dir: dir, Config: cfg, NoConfig: true}, nil
+		return withoutConfig(dir), nil
 	}
-	cfg, err := loadConfig(path)
+	cfg, err := loadConfigWith(path, opt)
 	if err != nil {
 		return nil, err
+	}
+	if file == "" {
+		cfg.Warnings = append(cfg.Warnings, unreadSiblings(path)...)
 	}
 	for _, w := range cfg.Warnings { // on every command, until the file is fixed
 		fmt.Fprintf(os.Stderr, "cgdev: warning: %s\n", w)
 	}
 	return &Project{ID: ProjectID(cfg.Dir), Dir: cfg.Dir, Config: cfg}, nil
+}
+
+// OpenProjectDir finds the project as OpenProject does but leaves its
+// file unread: the project of its directory, with no services configured
+// (NoConfig), the default grace and orphan patterns. Enough for stop,
+// status and ps, which find what runs by the project id, where the file
+// cannot be loaded (broken since the start, or a variable it expands
+// missing from this shell).
+func OpenProjectDir(file string) (*Project, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	dir, path, err := FindProject(wd, file)
+	if err != nil {
+		return nil, err
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, err // -f naming no file: no project at all
+		}
+	}
+	return withoutConfig(dir), nil
+}
+
+// withoutConfig is the project of dir with no config file read.
+func withoutConfig(dir string) *Project {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // as loadConfig does: one id per directory
+	}
+	cfg := &Config{File: displayPath(filepath.Join(dir, stateDirName)), Dir: dir, Grace: defaultGrace,
+		Patterns: mustCompileAll(DefaultOrphanPatterns)}
+	return &Project{ID: ProjectID(dir), Dir: dir, Config: cfg, NoConfig: true}
 }
 
 var idUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/internal/human"
 	"golang.org/x/sys/unix"
 )
@@ -57,6 +58,10 @@ type readyEnv struct {
 	env     []string
 	log     *serviceLog
 	logFrom int64 // the log's logical offset when the service started: only newer output counts
+	// group and ownPorts: a tcp or http check on one of ownPorts passes
+	// only on a socket held in group (checkOwnListener).
+	group    cgroup.Group
+	ownPorts []int
 }
 
 // wait runs the check until it passes, ctx ends, or the check's timeout
@@ -93,7 +98,8 @@ func (r *Ready) probe(e readyEnv) probe {
 			if err != nil {
 				return err
 			}
-			return c.Close()
+			c.Close()
+			return e.checkOwnListener(c.RemoteAddr().(*net.TCPAddr).Port)
 		}
 	case "http":
 		client := &http.Client{Timeout: 2 * time.Second}
@@ -111,7 +117,8 @@ func (r *Ready) probe(e readyEnv) probe {
 			if resp.StatusCode < 200 || resp.StatusCode > 299 {
 				return fmt.Errorf("%s answered %s", r.Target, resp.Status)
 			}
-			return nil
+			port, _ := r.localPort()
+			return e.checkOwnListener(port)
 		}
 	case "exec":
 		return func(ctx context.Context) error { return runCheck(ctx, r.Target, e) }

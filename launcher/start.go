@@ -72,6 +72,9 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPortsFree(p.Config, services, running); err != nil {
+		return nil, err
+	}
 	st.Project, st.Dir, st.Driver = p.ID, p.Dir, drv.Name()
 	for name, rec := range st.Services {
 		switch {
@@ -236,7 +239,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 		return nil, "", fmt.Errorf("%w: its log: %w", errNotStarted, err)
 	}
 
-	cmd := exec.Command("/bin/sh", "-c", svc.Command)
+	cmd := serviceCommand(svc)
 	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(p.ID, svc)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A session of its own: PGID = PID (for .pids.groups), no controlling
@@ -253,7 +256,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	env := readyEnv{dir: svc.Dir, env: cmd.Env, log: log, logFrom: from}
+	env := readyEnv{dir: svc.Dir, env: cmd.Env, log: log, logFrom: from, group: g, ownPorts: svc.Ports}
 	if err := waitStarted(ctx, svc, g, exited, env); err != nil {
 		if ctx.Err() != nil {
 			err = errors.New("interrupted before it was ready")

@@ -16,18 +16,22 @@ import (
 // ServiceStatus is one line of cgdev status (and one object of --json).
 type ServiceStatus struct {
 	Name  string `json:"name"`
-	State string `json:"state"` // running, stopped
+	State string `json:"state"` // running, stopped, disabled (stopped, and starts only when named)
 	// Configured is false for a group still running for a service since
 	// removed from the config.
 	Configured bool   `json:"configured"`
 	PID        int    `json:"pid,omitempty"`
 	Procs      int    `json:"processes"`
 	Cgroup     string `json:"cgroup,omitempty"`
-	// MemoryCurrent and MemoryPeak are null when the kernel gives the group no
-	// memory accounting; MemoryNA then says why.
-	MemoryCurrent *uint64 `json:"memory_current"`
-	MemoryPeak    *uint64 `json:"memory_peak"`
-	MemoryNA      string  `json:"memory_na,omitempty"`
+	// MemoryCurrent is the kernel's count for the group (memory.current),
+	// or, where the kernel gives the group no memory accounting, the summed
+	// RSS of its processes, with MemoryEstimate set and MemoryNA saying why
+	// (null only when not even that could be read). MemoryPeak is null
+	// without accounting.
+	MemoryCurrent  *uint64 `json:"memory_current"`
+	MemoryPeak     *uint64 `json:"memory_peak"`
+	MemoryEstimate bool    `json:"memory_estimate,omitempty"`
+	MemoryNA       string  `json:"memory_na,omitempty"`
 	// CPUPercent is the group's CPU time over its uptime (100 = one core busy).
 	CPUPercent *float64  `json:"cpu_percent"`
 	Started    time.Time `json:"started,omitzero"`
@@ -59,7 +63,11 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 	var out []ServiceStatus
 	for _, n := range inConfigOrder(p.Config, names, func(n string) string { return n }) {
 		s := serviceStatus(n, byName[n], st.Services[n], h)
-		s.Configured = p.Config.Service(n) != nil
+		svc := p.Config.Service(n)
+		s.Configured = svc != nil
+		if svc != nil && svc.Disabled && s.State == "stopped" {
+			s.State = "disabled" // not started without its name: not down
+		}
 		out = append(out, s)
 	}
 	return out, nil
@@ -82,12 +90,12 @@ func (p *Project) touchLogs() {
 const StatusDown = 3
 
 // StatusCode is the exit status for a status report: 0 when every
-// configured service in list runs, StatusDown otherwise. Groups running for
-// services no longer in the config do not count. This is the one place
-// that decides what "down" means.
+// configured service in list runs (or is disabled and stopped), StatusDown
+// otherwise. Groups running for services no longer in the config do not
+// count. This is the one place that decides what "down" means.
 func StatusCode(list []ServiceStatus) int {
 	for _, s := range list {
-		if s.Configured && s.State != "running" {
+		if s.Configured && s.State != "running" && s.State != "disabled" {
 			return StatusDown
 		}
 	}
@@ -104,11 +112,7 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 		return s
 	}
 	s.State, s.Procs, s.Cgroup = "running", stats.Procs, g.Path()
-	if stats.HasMemory {
-		s.MemoryCurrent, s.MemoryPeak = &stats.MemoryCurrent, &stats.MemoryPeak
-	} else {
-		s.MemoryNA = memoryNA(h)
-	}
+	s.memory(g, stats, h)
 	if rec == nil {
 		rec = guessMain(g)
 	}
@@ -161,13 +165,8 @@ func PrintStatus(w io.Writer, list []ServiceStatus) {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", s.Name, s.State)
 			continue
 		}
-		mem, peak := "n/a*", "n/a*"
-		if s.MemoryCurrent != nil {
-			mem, peak = cgroup.HumanBytes(*s.MemoryCurrent), "-"
-			if *s.MemoryPeak > 0 {
-				peak = cgroup.HumanBytes(*s.MemoryPeak)
-			}
-		} else {
+		mem, peak := memoryColumns(s)
+		if s.MemoryNA != "" {
 			na = s.MemoryNA
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, dash(s.PID), s.Procs, mem, peak,
@@ -175,7 +174,7 @@ func PrintStatus(w io.Writer, list []ServiceStatus) {
 	}
 	tw.Flush()
 	if na != "" {
-		fmt.Fprintf(w, "* memory n/a: %s\n", na)
+		fmt.Fprintf(w, "%s\n", memoryFootnote(na))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
 )
 
@@ -38,9 +39,10 @@ var exitStatuses = []struct{ code, meaning string }{
 
 // globals are the flags every command accepts, and where output goes.
 type globals struct {
-	driver string // --driver
-	file   string // -f/--file
-	dir    string // -C/--directory
+	driver string               // --driver
+	file   string               // -f/--file
+	dir    string               // -C/--directory
+	load   launcher.LoadOptions // start's, up's and restart's -e and -p
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -104,15 +106,16 @@ func newRoot(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cgdev",
 		Short: "run dev services and test runs each in its own cgroup",
-		Long: `cgdev runs a project's development services (from cgdev.yaml or a Procfile) and
-test runs each in a cgroup of its own, so that stopping them stops everything
-they spawned: background children, setsid children, double-forked daemons.
-There is no resident daemon: the kernel's cgroups are the source of truth.
+		Long: `cgdev runs a project's development services (from cgdev.yaml, a Procfile or a
+process-compose.yaml) and test runs each in a cgroup of its own, so that
+stopping them stops everything they spawned: background children, setsid
+children, double-forked daemons. There is no resident daemon: the kernel's
+cgroups are the source of truth.
 
 The project is found like git finds its repository: the nearest of the working
-directory and its parents holding cgdev.yaml, a Procfile, or a .cgdev/
-directory (a project whose config file is gone: stop, status and ps still
-work there). -f names the file, -C the directory to start from.
+directory and its parents holding cgdev.yaml, a Procfile, a process-compose.yaml
+or a .cgdev/ directory (a project whose config file is gone: stop, status and
+ps still work there). -f names the file, -C the directory to start from.
 
 Global flags go before or after the command: "cgdev -C web status" and
 "cgdev status -C web" are the same. Before the command -f is --file; after
@@ -137,7 +140,7 @@ Global flags go before or after the command: "cgdev -C web status" and
 
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.dir, "directory", "C", "", "run as if cgdev were started in `DIR` (like git -C, make -C)")
-	pf.StringVarP(&g.file, "file", "f", "", "the project `FILE` (default: the nearest cgdev.yaml, else Procfile, here or in a parent directory)")
+	pf.StringVarP(&g.file, "file", "f", "", "the project `FILE` (default: the nearest cgdev.yaml, else Procfile, else process-compose.yaml, here or in a parent directory)")
 	pf.StringVar(&g.driver, "driver", "", "cgroup `DRIVER`: auto, direct, systemd or fallback (default: $CGDEV_DRIVER, else the config's driver:, else auto)")
 	pf.BoolP("help", "h", false, "show this help")
 	root.Flags().Bool("version", false, "print the version and exit")
@@ -156,7 +159,7 @@ Global flags go before or after the command: "cgdev -C web status" and
 		c.GroupID = "services"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{runCommand(g), treeCommand(g), killTreeCommand(g)} {
+	for _, c := range []*cobra.Command{runCommand(g), treeCommand(g), killTreeCommand(g), whoCommand(g)} {
 		c.GroupID = "processes"
 		root.AddCommand(c)
 	}

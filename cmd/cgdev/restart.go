@@ -9,7 +9,7 @@ func restartCommand(g *globals) *cobra.Command {
 	var opt launcher.StopOptions
 	var ignore bool
 	c := &cobra.Command{
-		Use:   "restart [SVC...] [--force]",
+		Use:   "restart [SVC...] [--force] [-e FILE] [-p PORT]",
 		Short: "stop, then start, the named services (all without names)",
 		Long: `Stop the named services (every configured service without names) with stop's
 phases, then start them again, under one lock. Restarting every service
@@ -22,6 +22,7 @@ leaves the compose file's containers up: only services are restarted.`,
 	}
 	c.Flags().BoolVar(&opt.Force, "force", false, "no grace period: cgroup.kill at once")
 	addIgnoreUnsupported(c, &ignore)
+	addProcfileFlags(c, g)
 	return c
 }
 
@@ -35,9 +36,9 @@ func restartCmd(g *globals, names []string, opt launcher.StopOptions, ignoreUnsu
 		return err
 	}
 	if len(names) == 0 {
-		// Every configured service, named: a partial stop of all of them
+		// Every service that starts without names, named: a partial stop of them
 		// leaves the containers up, which a full stop would bring down.
-		names = s.project.Config.Names()
+		names = s.project.Config.DefaultNames()
 	}
 	if err := runStop(s, names, opt); err != nil {
 		return err

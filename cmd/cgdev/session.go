@@ -37,7 +37,15 @@ const (
 // driver:, else the one that started the running services (state.json),
 // else the one holding live groups of the project (state lost), else auto.
 func openSession(g *globals, need needs) (*session, error) {
-	p, err := launcher.OpenProject(g.file)
+	p, err := launcher.OpenProjectWith(g.file, g.load)
+	if err != nil && need == anyProject {
+		// stop, status and ps work by the project's id: a file that
+		// cannot be loaded must not keep what runs from being stopped.
+		if q, qerr := launcher.OpenProjectDir(g.file); qerr == nil {
+			fmt.Fprintf(g.stderr, "cgdev: warning: %v\ncgdev: warning: going on by the project directory %s alone: its services as the kernel has them, the default grace and stop signal\n", err, q.Dir)
+			p, err = q, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 func startCommand(g *globals) *cobra.Command {
 	var opt launcher.StartOptions
 	c := &cobra.Command{
-		Use:   "start [SVC...] [--ignore-unsupported]",
+		Use:   "start [SVC...] [-e FILE] [-p PORT] [--ignore-unsupported]",
 		Short: "start the project's services (or those named, with what they depend on) and wait until they are ready",
 		Long: `Start the named services and what they depend on (all without names), each in a
 group of its own as soon as its dependencies are ready, and wait for their
@@ -27,7 +27,21 @@ without such limits instead, after a warning that names them.`,
 		},
 	}
 	addIgnoreUnsupported(c, &opt.IgnoreUnsupported)
+	addProcfileFlags(c, g)
 	return c
+}
+
+// addProcfileFlags adds foreman's -e/--env and -p/--port to a command that
+// starts services.
+func addProcfileFlags(c *cobra.Command, g *globals) {
+	c.Flags().StringSliceVarP(&g.load.EnvFiles, "env", "e", nil, "read `FILE` (KEY=VALUE lines) into every service's environment; repeat or separate with commas (a Procfile's or process-compose.yaml's default .env is then not read)")
+	c.Flags().IntVarP(&g.load.Port, "port", "p", 0, "a Procfile's base `PORT`: its first process type gets PORT=N, the next N+100, ... (default: PORT from .env, else $PORT, else 5000)")
+	c.PreRunE = func(*cobra.Command, []string) error {
+		if c.Flags().Changed("port") && (g.load.Port < 1 || g.load.Port > 65535) {
+			return usageError("-p/--port %d: a port is 1 to 65535", g.load.Port)
+		}
+		return nil
+	}
 }
 
 // addIgnoreUnsupported adds --ignore-unsupported to a command that starts services.

@@ -11,7 +11,7 @@ import (
 func upCommand(g *globals) *cobra.Command {
 	var opt upOptions
 	c := &cobra.Command{
-		Use:   "up [SVC...] [-n N] [-t]",
+		Use:   "up [SVC...] [-n N] [-t] [-e FILE] [-p PORT]",
 		Short: "start, follow the logs, and stop everything on Ctrl-C",
 		Long: `Start the services (all, or those named with what they depend on), follow their
 logs, and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started.
@@ -24,6 +24,7 @@ Exits 1 when a service failed to start, after stopping the rest.`,
 	c.Flags().IntVarP(&opt.lines, "lines", "n", 0, "print the last `N` lines of each log before following")
 	c.Flags().BoolVarP(&opt.timestamps, "timestamps", "t", false, "prefix each line with when it was written")
 	addIgnoreUnsupported(c, &opt.ignoreUnsupported)
+	addProcfileFlags(c, g)
 	return c
 }
 

@@ -50,7 +50,7 @@ func commandNames(t *testing.T) []string {
 			inList = false
 		}
 	}
-	for _, want := range []string{"start", "stop", "restart", "status", "ps", "logs", "up", "run", "tree", "kill-tree", "doctor", "version", "completion", "help"} {
+	for _, want := range []string{"start", "stop", "restart", "status", "ps", "logs", "up", "run", "tree", "kill-tree", "who", "doctor", "version", "completion", "help"} {
 		if !slices.Contains(cmds, want) {
 			t.Errorf("cgdev --help does not list %s (lists %v)", want, cmds)
 		}
@@ -115,6 +115,9 @@ func TestBadInvocation(t *testing.T) {
 		{[]string{"tree"}, "expected exactly one PID", "Usage: cgdev tree"},
 		{[]string{"tree", "abc"}, `PID "abc": not a positive number`, "Usage: cgdev tree"},
 		{[]string{"doctor", "extra"}, "takes no arguments", "Usage: cgdev doctor"},
+		{[]string{"who"}, "expected exactly one PORT", "Usage: cgdev who"},
+		{[]string{"who", "70000"}, `PORT "70000": not a TCP port`, "Usage: cgdev who"},
+		{[]string{"start", "-p", "0"}, "-p/--port 0: a port is 1 to 65535", "Usage: cgdev start"},
 		{[]string{"version", "extra"}, "takes no arguments", "Usage: cgdev version"},
 		{[]string{"run"}, "no command given", "Usage: cgdev run"},
 		{[]string{"run", "-p", "Bogus=1", "--", "true"}, `unknown property "Bogus"`, "Usage: cgdev run"},

@@ -185,7 +185,7 @@ func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
 	want := 0
 	for _, s := range st.Services {
 		out[s.Name] = s
-		if s.Configured && s.State != "running" {
+		if s.Configured && s.State != "running" && s.State != "disabled" {
 			want = 3
 		}
 	}
