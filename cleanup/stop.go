@@ -206,7 +206,7 @@ func signalAll(groups []cgroup.Group, opt StopOptions, r *reporter) []time.Time 
 	for i, g := range groups {
 		sig := opt.Signal(g.Name())
 		at[i] = time.Now()
-		n, err := g.Signal(sig)
+		n, err := SignalGroup(g, sig)
 		switch {
 		case err != nil:
 			parts = append(parts, fmt.Sprintf("%s (error: %v)", g.Name(), err))
