@@ -10,6 +10,7 @@ import (
 
 	"github.com/cgdev/cgdev/cleanup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/test/testenv"
 )
 
 const inPidNS = "CGDEV_TEST_IN_PID_NAMESPACE"
@@ -68,6 +69,7 @@ func start(t *testing.T, project string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	testenv.WaitCmdline(t, cmd.Process.Pid, "sleep 1000") // its environ is set up with it
 	return cmd
 }
 

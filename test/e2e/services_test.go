@@ -302,7 +302,8 @@ func TestStopWithoutStateFiles(t *testing.T) {
 }
 
 // startStranger starts a process that is not part of the project, in dir,
-// with argv[0] set to name, and kills it when the test ends.
+// with argv[0] set to name, waits until it runs as "name 1000" (bash has
+// exec'd sleep), and kills it when the test ends.
 func startStranger(t *testing.T, dir, name string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("bash", "-c", `exec -a "$0" sleep 1000`, name)
@@ -312,6 +313,7 @@ func startStranger(t *testing.T, dir, name string) *exec.Cmd {
 	}
 	testenv.KillOnCleanup(t, cmd.Process.Pid)
 	go cmd.Wait()
+	testenv.WaitCmdline(t, cmd.Process.Pid, name+" 1000")
 	return cmd
 }
 

@@ -133,6 +133,26 @@ func Alive(pid int) bool {
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
+// Cmdline returns /proc/PID/cmdline with the arguments joined by spaces.
+func Cmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// WaitCmdline waits until pid's command line (arguments joined by spaces)
+// reads want, and fails the test if it does not within 10 s.
+// exec.Cmd.Start returns as soon as the child's execve is past its point of
+// no return, before the kernel has set up the new program's arguments: until
+// then /proc/PID/cmdline reads empty (on a loaded machine, for a long
+// while), and a command that execs again shows its earlier program. A test
+// whose check depends on what cgdev reads of a process waits for this first.
+func WaitCmdline(t testing.TB, pid int, want string) {
+	t.Helper()
+	if !Eventually(10*time.Second, func() bool { return Cmdline(pid) == want }) {
+		t.Fatalf("PID %d: command line %q, want %q", pid, Cmdline(pid), want)
+	}
+}
+
 // Eventually polls cond every 5 ms until it holds or timeout passes.
 func Eventually(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
