@@ -16,6 +16,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -84,7 +85,7 @@ func Stop(ctx context.Context, drv cgroup.Driver, opt StopOptions) (*StopReport,
 	if err != nil {
 		return rep, err
 	}
-	self := fallback.Protected()
+	self := proc.Protected()
 	if err := refuseOwnGroup(groups, self, opt); err != nil {
 		return rep, err
 	}
@@ -114,7 +115,7 @@ func Stop(ctx context.Context, drv cgroup.Driver, opt StopOptions) (*StopReport,
 func refuseOwnGroup(groups []cgroup.Group, protected map[int]bool, opt StopOptions) error {
 	refuse := func(service string, pid int) error {
 		return fmt.Errorf("cgdev is running inside service %s's group (PID %d, %q, is cgdev or the shell running it); stopping %s would stop cgdev itself: run it from outside the service",
-			service, pid, fallback.Cmdline(pid), service)
+			service, pid, proc.Cmdline(pid), service)
 	}
 	for _, g := range groups {
 		pids, _ := g.Procs()
@@ -128,7 +129,7 @@ func refuseOwnGroup(groups []cgroup.Group, protected map[int]bool, opt StopOptio
 		if pid <= 1 {
 			continue
 		}
-		m := fallback.ReadMarker(pid)
+		m := proc.ReadMarker(pid)
 		if m.Project == opt.Project && (len(opt.Services) == 0 || slices.Contains(opt.Services, m.Service)) {
 			return refuse(m.Service, pid)
 		}
@@ -359,7 +360,7 @@ func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, protecte
 		survivors = append(survivors, "processes carrying the marker: unknown: "+err.Error())
 	}
 	for _, o := range orphans {
-		survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, fallback.ProjectEnv, opt.Project))
+		survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, proc.ProjectEnv, opt.Project))
 	}
 	if opt.Forget != nil {
 		gone, left := forgettable(opt.Services, stopped, running)

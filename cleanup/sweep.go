@@ -14,13 +14,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
 // Orphan is a process of the project found outside its groups.
 type Orphan struct {
-	fallback.Identity
+	proc.Identity
 	Cmdline string
 	Why     string // what tied it to the project
 	Killed  bool   // it outlived the grace period and got SIGKILL
@@ -86,26 +86,16 @@ func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, r *repo
 	return all
 }
 
-// waitGone waits until none of procs is alive, at most d. Orphans are rare
-// (a cgroup holds everything its services fork), so a short poll suffices.
+// waitGone waits until none of procs is alive, at most d, and reports
+// whether none is.
 func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		alive := false
-		for _, p := range procs {
-			if p.Alive() {
-				alive = true
-				break
-			}
-		}
-		if !alive {
-			return true
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	ids := make([]proc.Identity, len(procs))
+	for i, p := range procs {
+		ids[i] = p.Identity
 	}
+	return proc.WaitExited(ctx, ids) == nil
 }
 
 // findOrphans lists the processes of this user that belong to the project:
@@ -193,12 +183,12 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 	if c.skip[pid] {
 		return Orphan{}, false
 	}
-	p, err := fallback.ReadProc(pid)
+	p, err := proc.ReadProc(pid)
 	if err != nil || p.UID != c.uid || p.State == 'Z' {
 		return Orphan{}, false
 	}
 	why := ""
-	m := fallback.ReadMarker(pid)
+	m := proc.ReadMarker(pid)
 	if c.afterMarker != nil {
 		c.afterMarker(pid)
 	}
@@ -207,8 +197,8 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 		if len(c.stopping) > 0 && !c.stopping[m.Service] {
 			return Orphan{}, false
 		}
-		why = fallback.ProjectEnv + " marker, service " + m.Service
-	case m != fallback.Marker{}:
+		why = proc.ProjectEnv + " marker, service " + m.Service
+	case m != proc.Marker{}:
 		// Another project's service or a cgdev run: someone else's, however
 		// its command line reads and wherever it runs.
 		return Orphan{}, false
@@ -218,7 +208,7 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 	if why == "" {
 		return Orphan{}, false
 	}
-	cmdline := fallback.Cmdline(pid)
+	cmdline := proc.Cmdline(pid)
 	if !p.Identity().Alive() {
 		return Orphan{}, false // exited, or its PID now names another process
 	}
@@ -236,7 +226,7 @@ func matchPattern(opt StopOptions, pid int) string {
 		return ""
 	}
 	for _, re := range opt.Patterns {
-		if matchesCommand(re, cmd) && fallback.Within(fallback.Cwd(pid), opt.Dir) {
+		if matchesCommand(re, cmd) && proc.Within(proc.Cwd(pid), opt.Dir) {
 			return fmt.Sprintf("matches %q, working directory in the project", re)
 		}
 	}

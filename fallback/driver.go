@@ -1,3 +1,8 @@
+// Package fallback is the driver for machines that give cgdev no cgroup:
+// a group is a session, a process tree and the processes carrying its
+// environment marker, found through /proc (package proc) and signalled
+// through pidfds. It enforces no limit; see docs/fallback.md for what it
+// can and cannot follow.
 package fallback
 
 import (
@@ -6,12 +11,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"sort"
 	"strings"
 	"syscall"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/internal/proc"
 )
 
 // Driver runs groups without cgroups, for machines that give the user none
@@ -100,13 +105,13 @@ func (d *Driver) Start(ctx context.Context, spec cgroup.Spec, cmd *exec.Cmd) (cg
 			return nil, fmt.Errorf("service %s of project %s already has processes: %v", spec.Name, spec.Project, running)
 		}
 	}
-	cmd.Env = withMarkers(cmd.Environ(), spec)
+	cmd.Env = markerOf(spec).Apply(cmd.Environ())
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	// The leader is our unreaped child: its PID cannot be recycled before the
 	// caller's Wait, so this read is of the right process.
-	p, err := ReadProc(cmd.Process.Pid)
+	p, err := proc.ReadProc(cmd.Process.Pid)
 	if err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -139,25 +144,12 @@ func selectorOf(spec cgroup.Spec) selector {
 	return selector{project: spec.Project, service: spec.Name}
 }
 
-// withMarkers returns env with the group's markers. A service drops an
-// inherited CGDEV_RUN (a service started from inside a run is not part of
-// the run, just as its cgroup would not be); a run keeps inherited service
-// markers, so a run started by a service still counts as the project's.
-func withMarkers(env []string, spec cgroup.Spec) []string {
-	drop := []string{RunEnv}
-	add := []string{RunEnv + "=" + spec.Name}
-	if spec.Project != "" {
-		drop = []string{ProjectEnv, ServiceEnv, RunEnv}
-		add = []string{ProjectEnv + "=" + spec.Project, ServiceEnv + "=" + spec.Name}
+// markerOf is the marker every process of a group of spec carries.
+func markerOf(spec cgroup.Spec) proc.Marker {
+	if spec.Project == "" {
+		return proc.Marker{Run: spec.Name}
 	}
-	out := make([]string, 0, len(env)+len(add))
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(drop, k) {
-			out = append(out, kv)
-		}
-	}
-	return append(out, add...)
+	return proc.Marker{Project: spec.Project, Service: spec.Name}
 }
 
 // Groups finds the live groups of project by scanning /proc for processes
@@ -167,7 +159,7 @@ func withMarkers(env []string, spec cgroup.Spec) []string {
 // a process group or session and whose parent is not marked for the group:
 // the service's first process, while it lives.
 func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
-	t, err := Snapshot()
+	t, err := proc.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("scanning /proc: %w", err)
 	}
@@ -176,7 +168,7 @@ func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
 		if !d.scope.allows(p) {
 			continue
 		}
-		m := ReadMarker(p.PID)
+		m := proc.ReadMarker(p.PID)
 		name := m.Service
 		if project == "" {
 			name = m.Run
@@ -205,8 +197,8 @@ func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
 
 // findLeader returns the oldest (then lowest-PID) of the marked processes
 // that lead their process group or session and whose parent is unmarked.
-func findLeader(t *Table, marked map[int]bool) []Identity {
-	var best Proc
+func findLeader(t *proc.Table, marked map[int]bool) []proc.Identity {
+	var best proc.Proc
 	for pid := range marked {
 		p := t.Procs[pid]
 		if marked[p.PPID] || (p.PGID != p.PID && p.SID != p.PID) {
@@ -219,5 +211,5 @@ func findLeader(t *Table, marked map[int]bool) []Identity {
 	if best.PID == 0 {
 		return nil
 	}
-	return []Identity{best.Identity()}
+	return []proc.Identity{best.Identity()}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -34,7 +35,7 @@ func TestStopHardCases(t *testing.T) {
 	}
 	for _, pid := range append(pids, cmd.Process.Pid) {
 		if !contains(members, pid) {
-			t.Errorf("PID %d (%s) is not in the group %v", pid, fallback.Cmdline(pid), members)
+			t.Errorf("PID %d (%s) is not in the group %v", pid, proc.Cmdline(pid), members)
 		}
 	}
 	if contains(members, bystander.PID) {
@@ -61,7 +62,7 @@ func TestStopHardCases(t *testing.T) {
 	waitEmpty(t, g)
 	for _, pid := range pids {
 		if testenv.Alive(pid) {
-			t.Errorf("PID %d (%s) survived", pid, fallback.Cmdline(pid))
+			t.Errorf("PID %d (%s) survived", pid, proc.Cmdline(pid))
 		}
 	}
 	if !bystander.Alive() {
@@ -94,7 +95,7 @@ func checkReasons(t *testing.T, g *fallback.Group, leader int, pids []int) {
 		t.Errorf("no member found by its marker alone; the setsid double-fork should be: %s", fallback.Summarize(ms))
 	}
 	for _, pid := range pids {
-		if fallback.ReadMarker(pid) == (fallback.Marker{}) && why[pid] == fallback.ByMarker {
+		if proc.ReadMarker(pid) == (proc.Marker{}) && why[pid] == fallback.ByMarker {
 			t.Errorf("PID %d has no marker yet was counted by it", pid)
 		}
 	}
@@ -132,7 +133,7 @@ func TestGroupsRediscover(t *testing.T) {
 	members, _ := g.Procs()
 	for _, pid := range append(pids, cmd.Process.Pid) {
 		if !contains(members, pid) {
-			t.Errorf("rediscovered group lacks PID %d (%s)", pid, fallback.Cmdline(pid))
+			t.Errorf("rediscovered group lacks PID %d (%s)", pid, proc.Cmdline(pid))
 		}
 	}
 	res, err := cleanup.StopGroup(t.Context(), g, syscall.SIGTERM, 200*time.Millisecond)
@@ -144,7 +145,7 @@ func TestGroupsRediscover(t *testing.T) {
 	}
 	for _, pid := range pids {
 		if testenv.Alive(pid) {
-			t.Errorf("PID %d (%s) survived the stop", pid, fallback.Cmdline(pid))
+			t.Errorf("PID %d (%s) survived the stop", pid, proc.Cmdline(pid))
 		}
 	}
 	if !bystander.Alive() {
@@ -166,7 +167,7 @@ func TestRecycledPIDNeverSignalled(t *testing.T) {
 	go cmd.Wait()
 	var child int
 	testenv.Eventually(5*time.Second, func() bool {
-		t, _ := fallback.Snapshot()
+		t, _ := proc.Snapshot()
 		if c := t.Children(cmd.Process.Pid); len(c) == 1 {
 			child = c[0]
 		}
@@ -177,7 +178,7 @@ func TestRecycledPIDNeverSignalled(t *testing.T) {
 	}
 	killOnCleanup(t, child)
 	live := identity(t, cmd.Process.Pid)
-	stale := fallback.Identity{PID: live.PID, StartTicks: live.StartTicks - 1}
+	stale := proc.Identity{PID: live.PID, StartTicks: live.StartTicks - 1}
 
 	if ok, err := stale.Signal(syscall.SIGKILL); ok || err != nil {
 		t.Errorf("Signal through a stale identity = %v, %v; want false, nil", ok, err)
@@ -388,7 +389,7 @@ func TestDeadLeaderGroup(t *testing.T) {
 		t.Fatal("no PID written")
 	}
 	killOnCleanup(t, unmarked)
-	if !testenv.Eventually(5*time.Second, func() bool { return fallback.ReadMarker(unmarked) == (fallback.Marker{}) }) {
+	if !testenv.Eventually(5*time.Second, func() bool { return proc.ReadMarker(unmarked) == (proc.Marker{}) }) {
 		t.Fatal("env -i did not exec sleep")
 	}
 	cmd.Process.Signal(syscall.SIGTERM) // the leader only

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,7 +30,7 @@ const (
 
 // Member is one process of a Group and why it belongs.
 type Member struct {
-	Proc
+	proc.Proc
 	Why Reason
 }
 
@@ -40,7 +41,7 @@ type selector struct {
 	run              string
 }
 
-func (s selector) match(m Marker) bool {
+func (s selector) match(m proc.Marker) bool {
 	switch {
 	case s.run != "":
 		return m.Run == s.run
@@ -60,10 +61,10 @@ type scope struct {
 }
 
 func callerScope() scope {
-	return scope{uid: os.Geteuid(), self: os.Getpid(), protected: Protected()}
+	return scope{uid: os.Geteuid(), self: os.Getpid(), protected: proc.Protected()}
 }
 
-func (s scope) allows(p Proc) bool {
+func (s scope) allows(p proc.Proc) bool {
 	return p.PID > 1 && !s.protected[p.PID] && p.State != 'Z' && (s.uid == 0 || p.UID == s.uid)
 }
 
@@ -85,16 +86,16 @@ type Group struct {
 	scope  scope
 
 	mu      sync.Mutex
-	leaders []Identity
-	known   map[Identity]bool
-	reached map[Identity]Member // what Signal and Kill reached, for the report
+	leaders []proc.Identity
+	known   map[proc.Identity]bool
+	reached map[proc.Identity]Member // what Signal and Kill reached, for the report
 }
 
 var _ cgroup.Group = (*Group)(nil)
 
-func newGroup(name string, sel selector, expand bool, leaders ...Identity) *Group {
+func newGroup(name string, sel selector, expand bool, leaders ...proc.Identity) *Group {
 	return &Group{name: name, sel: sel, expand: expand, scope: callerScope(), leaders: leaders,
-		known: map[Identity]bool{}, reached: map[Identity]Member{}}
+		known: map[proc.Identity]bool{}, reached: map[proc.Identity]Member{}}
 }
 
 // Name is the service or run name.
@@ -104,10 +105,10 @@ func (g *Group) Name() string { return g.name }
 func (g *Group) Path() string { return "" }
 
 // Leaders returns the recorded first processes.
-func (g *Group) Leaders() []Identity {
+func (g *Group) Leaders() []proc.Identity {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return append([]Identity(nil), g.leaders...)
+	return append([]proc.Identity(nil), g.leaders...)
 }
 
 // Members scans /proc and returns the group's processes, ordered by PID,
@@ -117,7 +118,7 @@ func (g *Group) Leaders() []Identity {
 // only the marker found it), what descends from such escapees, and members
 // seen by an earlier scan.
 func (g *Group) Members() ([]Member, error) {
-	t, err := Snapshot()
+	t, err := proc.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("scanning /proc for %s: %w", g.name, err)
 	}
@@ -127,7 +128,7 @@ func (g *Group) Members() ([]Member, error) {
 	var marked []int
 	if g.sel != (selector{}) {
 		for _, p := range t.Procs {
-			if g.scope.allows(p) && g.sel.match(ReadMarker(p.PID)) {
+			if g.scope.allows(p) && g.sel.match(proc.ReadMarker(p.PID)) {
 				marked = append(marked, p.PID)
 			}
 		}
@@ -160,7 +161,7 @@ func (g *Group) Members() ([]Member, error) {
 	}
 	s.close()
 	members := make([]Member, 0, len(s.why))
-	g.known = make(map[Identity]bool, len(s.why))
+	g.known = make(map[proc.Identity]bool, len(s.why))
 	for pid, r := range s.why {
 		p := t.Procs[pid]
 		members = append(members, Member{p, r})
@@ -172,7 +173,7 @@ func (g *Group) Members() ([]Member, error) {
 
 // membership is one computation of a Group's members over a snapshot.
 type membership struct {
-	t       *Table
+	t       *proc.Table
 	scope   scope
 	expand  bool
 	why     map[int]Reason
@@ -252,7 +253,7 @@ func Summarize(ms []Member) string {
 	for _, m := range ms {
 		count[m.Why]++
 		if m.Why == ByMarker {
-			escaped = append(escaped, fmt.Sprintf("%d %s", m.PID, truncate(Cmdline(m.PID), 40, m.Comm)))
+			escaped = append(escaped, fmt.Sprintf("%d %s", m.PID, truncate(proc.Cmdline(m.PID), 40, m.Comm)))
 		}
 	}
 	parts := []string{}
@@ -278,9 +279,9 @@ func truncate(s string, n int, empty string) string {
 	return s
 }
 
-func (g *Group) identities() ([]Identity, error) {
+func (g *Group) identities() ([]proc.Identity, error) {
 	ms, err := g.Members()
-	ids := make([]Identity, len(ms))
+	ids := make([]proc.Identity, len(ms))
 	for i, m := range ms {
 		ids[i] = m.Identity()
 	}
@@ -301,13 +302,13 @@ func (g *Group) Procs() ([]int, error) {
 // was signalling.
 const signalRounds = 4
 
-// Signal sends sig to each member through a pidfd (see Identity.Signal), then
+// Signal sends sig to each member through a pidfd (see proc.Identity.Signal), then
 // rescans and signals members forked meanwhile, until a scan finds none new.
 // It returns how many distinct processes it reached. A process it may not
 // signal (EPERM) is skipped; the error is returned only if no process at all
 // was reached.
 func (g *Group) Signal(sig syscall.Signal) (int, error) {
-	sent := map[Identity]bool{}
+	sent := map[proc.Identity]bool{}
 	reached := 0
 	var errs []error
 	for range signalRounds {
@@ -354,40 +355,36 @@ const killTimeout = 10 * time.Second
 func (g *Group) Kill() error {
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
-	killed := map[Identity]bool{}
+	killed := map[proc.Identity]bool{}
 	var errs []error
 	for {
 		ms, err := g.Members()
 		if err != nil {
 			return err
 		}
-		fresh := 0
-		var w exitWatch
+		var fresh []proc.Identity
 		for _, m := range ms {
 			id := m.Identity()
 			if killed[id] {
 				continue
 			}
 			killed[id] = true
-			ok, err := w.signal(id, unix.SIGKILL)
+			ok, err := id.Signal(unix.SIGKILL)
 			if err != nil {
 				errs = append(errs, err)
 			}
 			if ok {
-				fresh++
+				fresh = append(fresh, id)
 				g.record(m)
 			}
 		}
-		if fresh == 0 {
-			w.close()
+		if len(fresh) == 0 {
 			if len(errs) > 0 {
 				return fmt.Errorf("%s: %w", g.name, errors.Join(errs...))
 			}
 			return nil
 		}
-		err = w.wait(ctx)
-		w.close()
-		if err != nil {
+		if err := proc.WaitExited(ctx, fresh); err != nil {
 			return fmt.Errorf("%s: processes were still appearing after %s of SIGKILL: %w", g.name, killTimeout, err)
 		}
 	}
@@ -405,20 +402,13 @@ func (g *Group) WaitEmpty(ctx context.Context) error {
 		if len(ids) == 0 {
 			return nil
 		}
-		if err := waitExited(ctx, ids); err != nil {
+		if err := proc.WaitExited(ctx, ids); err != nil {
 			if ids, _ := g.identities(); len(ids) == 0 {
 				return nil
 			}
 			return err
 		}
 	}
-}
-
-// waitExited returns when every process in ids has exited, or ctx's error.
-func waitExited(ctx context.Context, ids []Identity) error {
-	w := watchExits(ids)
-	defer w.close()
-	return w.wait(ctx)
 }
 
 // Remove does nothing: a fallback group has nothing to remove.
@@ -434,7 +424,7 @@ func (g *Group) Stats() (cgroup.Stats, error) {
 	s := cgroup.Stats{Procs: len(ms), HasMemory: len(ms) > 0}
 	page := uint64(os.Getpagesize())
 	for _, m := range ms {
-		s.CPUUsage += time.Duration(m.UTime+m.STime) * time.Second / ClockTicks
+		s.CPUUsage += time.Duration(m.UTime+m.STime) * time.Second / proc.ClockTicks
 		s.MemoryCurrent += uint64(max(m.RSSPages, 0)) * page
 		s.TasksCurrent += uint64(m.Threads)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -57,9 +58,9 @@ func project(t testing.TB) string {
 }
 
 // identity reads pid's identity, failing the test if it is gone.
-func identity(t testing.TB, pid int) fallback.Identity {
+func identity(t testing.TB, pid int) proc.Identity {
 	t.Helper()
-	p, err := fallback.ReadProc(pid)
+	p, err := proc.ReadProc(pid)
 	if err != nil {
 		t.Fatalf("PID %d: %v", pid, err)
 	}
@@ -70,7 +71,7 @@ func identity(t testing.TB, pid int) fallback.Identity {
 // it is still the same process (never a recycled PID).
 func killOnCleanup(t testing.TB, pid int) {
 	t.Helper()
-	id, err := fallback.ReadProc(pid)
+	id, err := proc.ReadProc(pid)
 	if err != nil {
 		return
 	}
@@ -176,7 +177,7 @@ func readPids(file string) []int {
 // startBystander starts a copy of sleep called vitest in a directory of its
 // own, without any marker, in a session of its own: a process named like a
 // pattern that is not the project's.
-func startBystander(t *testing.T) fallback.Identity {
+func startBystander(t *testing.T) proc.Identity {
 	t.Helper()
 	dir := t.TempDir()
 	vitest := copyBinary(t, "sleep", filepath.Join(dir, "other", "node_modules", ".bin"), "vitest")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/internal/proc"
 )
 
 // TreeGroup is root and its descendants, for as long as root is the same
@@ -19,13 +20,13 @@ import (
 // group, only the tree (and members it has already seen, so that a child
 // orphaned by its parent's death mid-stop is still stopped). Processes of
 // other users are left out unless the caller is root.
-func TreeGroup(root Identity) *Group {
+func TreeGroup(root proc.Identity) *Group {
 	return newGroup("tree of PID "+strconv.Itoa(root.PID), selector{}, false, root)
 }
 
 // Node is one process of a tree listing.
 type Node struct {
-	Proc
+	proc.Proc
 	Depth   int     // 0 for the root, 1 for its children, ...
 	Service string  // from the process's marker: the service, "run:NAME", or ""
 	CPU     float64 // percent of one CPU, averaged since the process started (as ps(1) shows it)
@@ -36,14 +37,14 @@ type Node struct {
 // Tree lists pid and its descendants, breadth first: the root, its
 // children, their children, and so on.
 func Tree(pid int) ([]Node, error) {
-	t, err := Snapshot()
+	t, err := proc.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("scanning /proc: %w", err)
 	}
 	if _, ok := t.Procs[pid]; !ok {
 		return nil, fmt.Errorf("no process with PID %d", pid)
 	}
-	uptime := Uptime()
+	uptime := proc.Uptime()
 	page := uint64(os.Getpagesize())
 	var nodes []Node
 	level, depth := []int{pid}, 0
@@ -58,8 +59,8 @@ func Tree(pid int) ([]Node, error) {
 	return nodes, nil
 }
 
-func node(p Proc, depth int, uptime time.Duration, page uint64) Node {
-	n := Node{Proc: p, Depth: depth, Service: ReadMarker(p.PID).Label(), RSS: uint64(max(p.RSSPages, 0)) * page}
+func node(p proc.Proc, depth int, uptime time.Duration, page uint64) Node {
+	n := Node{Proc: p, Depth: depth, Service: proc.ReadMarker(p.PID).Label(), RSS: uint64(max(p.RSSPages, 0)) * page}
 	n.CPU, _ = p.CPUPercent(uptime)
 	n.Command = p.Command()
 	return n
@@ -95,7 +96,7 @@ type KillResult struct {
 // trees hold cgdev), and, unless the caller is root, another user's process.
 func KillTree(ctx context.Context, pid int, grace time.Duration) (KillResult, error) {
 	var res KillResult
-	p, err := ReadProc(pid)
+	p, err := proc.ReadProc(pid)
 	if err != nil || p.State == 'Z' {
 		return res, fmt.Errorf("no live process with PID %d", pid)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -28,13 +29,13 @@ func startTree(t *testing.T, script string, want int) *exec.Cmd {
 	go cmd.Wait()
 	var n int
 	if !testenv.Eventually(5*time.Second, func() bool {
-		tab, _ := fallback.Snapshot()
+		tab, _ := proc.Snapshot()
 		n = len(tab.Descendants(cmd.Process.Pid))
 		return n >= want
 	}) {
 		t.Fatalf("tree has %d descendants, want %d", n, want)
 	}
-	tab, _ := fallback.Snapshot()
+	tab, _ := proc.Snapshot()
 	for _, pid := range tab.Descendants(cmd.Process.Pid) {
 		killOnCleanup(t, pid) // in case the root dies and orphans them
 	}
@@ -90,7 +91,7 @@ func TestTreeBreadthFirst(t *testing.T) {
 func TestKillTree(t *testing.T) {
 	bystander := startBystander(t)
 	cmd := startTree(t, `sleep 1000 & sh -c 'trap "" TERM; sleep 1000 & wait' & wait`, 3)
-	tab, _ := fallback.Snapshot()
+	tab, _ := proc.Snapshot()
 	tree := append(tab.Descendants(cmd.Process.Pid), cmd.Process.Pid)
 	res, err := fallback.KillTree(t.Context(), cmd.Process.Pid, 200*time.Millisecond)
 	if err != nil {

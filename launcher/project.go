@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/cgdev/cgdev/fallback"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,13 +19,6 @@ type Project struct {
 	Dir    string // absolute
 	Config *Config
 }
-
-// ProjectEnv and ServiceEnv are the markers every service process, and every
-// process it forks, carries in its environment.
-const (
-	ProjectEnv = fallback.ProjectEnv
-	ServiceEnv = fallback.ServiceEnv
-)
 
 // OpenProject loads the project file (file, or cgdev.yaml, or a Procfile in
 // the working directory) and derives the project from its directory.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -259,7 +259,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", errNotStarted, err)
 	}
-	proc, _ := fallback.ReadProc(cmd.Process.Pid)
+	proc, _ := proc.ReadProc(cmd.Process.Pid)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
@@ -287,14 +287,7 @@ var errNotStarted = errors.New("could not start")
 // serviceEnv is the caller's environment, the service's env_file and env,
 // then the markers every descendant inherits.
 func serviceEnv(project string, svc *Service) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, ProjectEnv+"=") && !strings.HasPrefix(kv, ServiceEnv+"=") && !strings.HasPrefix(kv, RunEnv+"=") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, svc.Env...)
-	return append(env, ProjectEnv+"="+project, ServiceEnv+"="+svc.Name)
+	return proc.Marker{Project: project, Service: svc.Name}.Apply(append(os.Environ(), svc.Env...))
 }
 
 // waitStarted returns nil once svc is ready (or, without a check, has run for

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 )
 
 // State is .cgdev/state.json: what cgdev started, for status and for humans.
@@ -53,8 +53,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // Identity is the main process's PID and start time.
-func (s *ServiceState) Identity() fallback.Identity {
-	return fallback.Identity{PID: s.PID, StartTicks: s.StartTicks}
+func (s *ServiceState) Identity() proc.Identity {
+	return proc.Identity{PID: s.PID, StartTicks: s.StartTicks}
 }
 
 func (p *Project) statePath() string { return filepath.Join(p.StateDir(), "state.json") }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
@@ -105,7 +106,7 @@ func fbCgdev(t *testing.T, dir string, args ...string) (int, string) {
 
 // fbBystander starts a copy of sleep called vitest in a directory outside
 // the project, without the marker: named like an orphan pattern, not ours.
-func fbBystander(t *testing.T) fallback.Identity {
+func fbBystander(t *testing.T) proc.Identity {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command(fbCopy(t, "sleep", filepath.Join(dir, "node_modules", ".bin"), "vitest"), "1000")
@@ -119,7 +120,7 @@ func fbBystander(t *testing.T) fallback.Identity {
 	}
 	must(t, cmd.Start())
 	go cmd.Wait()
-	p, err := fallback.ReadProc(cmd.Process.Pid)
+	p, err := proc.ReadProc(cmd.Process.Pid)
 	must(t, err)
 	t.Cleanup(func() { p.Identity().Signal(syscall.SIGKILL) })
 	return p.Identity()
@@ -144,18 +145,18 @@ func fbStart(t *testing.T, dir, pidFile string) []int {
 		t.Fatalf("web wrote %d of %d PIDs", len(pids), fbHardCaseCount)
 	}
 	for _, pid := range pids {
-		if p, err := fallback.ReadProc(pid); err == nil {
+		if p, err := proc.ReadProc(pid); err == nil {
 			t.Cleanup(func() { p.Identity().Signal(syscall.SIGKILL) })
 		}
 	}
 	return pids
 }
 
-func fbCheckStopped(t *testing.T, pids []int, bystander fallback.Identity, out string) {
+func fbCheckStopped(t *testing.T, pids []int, bystander proc.Identity, out string) {
 	t.Helper()
 	for _, pid := range pids {
 		if testenv.Alive(pid) {
-			t.Errorf("PID %d (%s) survived the stop", pid, fallback.Cmdline(pid))
+			t.Errorf("PID %d (%s) survived the stop", pid, proc.Cmdline(pid))
 		}
 	}
 	if !bystander.Alive() {
@@ -225,17 +226,17 @@ func TestTreeAndKillTreeCLI(t *testing.T) {
 	must(t, cmd.Start())
 	go cmd.Wait()
 	root := cmd.Process.Pid
-	if p, err := fallback.ReadProc(root); err == nil {
+	if p, err := proc.ReadProc(root); err == nil {
 		t.Cleanup(func() { fallback.TreeGroup(p.Identity()).Kill() })
 	}
 	var tree []int
 	testenv.Eventually(5*time.Second, func() bool {
-		tab, _ := fallback.Snapshot()
+		tab, _ := proc.Snapshot()
 		tree = tab.Descendants(root)
 		return len(tree) == 3
 	})
 	for _, pid := range append(tree, root) {
-		if p, err := fallback.ReadProc(pid); err == nil {
+		if p, err := proc.ReadProc(pid); err == nil {
 			t.Cleanup(func() { p.Identity().Signal(syscall.SIGKILL) })
 		}
 	}
@@ -287,9 +288,9 @@ exit 3`
 		return p
 	}()
 	for _, pid := range pids {
-		if p, err := fallback.ReadProc(pid); err == nil && p.State != 'Z' {
+		if p, err := proc.ReadProc(pid); err == nil && p.State != 'Z' {
 			t.Cleanup(func() { p.Identity().Signal(syscall.SIGKILL) })
-			t.Errorf("PID %d (%s) survived the run", pid, fallback.Cmdline(pid))
+			t.Errorf("PID %d (%s) survived the run", pid, proc.Cmdline(pid))
 		}
 	}
 	if code != 3 || len(pids) != 4 || !strings.Contains(out, "leftover process(es) with SIGKILL") {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
@@ -110,7 +110,7 @@ func (p *svcProject) ours(pid int) bool {
 	if !testenv.Alive(pid) {
 		return false
 	}
-	if fallback.ReadMarker(pid).Project == p.id {
+	if proc.ReadMarker(pid).Project == p.id {
 		return true
 	}
 	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
@@ -119,7 +119,7 @@ func (p *svcProject) ours(pid int) bool {
 
 // marked lists every live process on the machine carrying the project's marker.
 func (p *svcProject) marked() []int {
-	t, err := fallback.Snapshot()
+	t, err := proc.Snapshot()
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func (p *svcProject) marked() []int {
 		if pr.State == 'Z' {
 			continue
 		}
-		if fallback.ReadMarker(pid).Project == p.id {
+		if proc.ReadMarker(pid).Project == p.id {
 			out = append(out, pid)
 		}
 	}
@@ -151,12 +151,12 @@ func (p *svcProject) assertNothingLeft(files ...string) {
 	for _, f := range files {
 		for _, pid := range p.pids(f) {
 			if p.ours(pid) {
-				p.t.Errorf("PID %d from p/%s survived the stop: %s", pid, f, fallback.Cmdline(pid))
+				p.t.Errorf("PID %d from p/%s survived the stop: %s", pid, f, proc.Cmdline(pid))
 			}
 		}
 	}
 	if m := p.marked(); len(m) > 0 {
-		p.t.Errorf("processes carrying %s=%s survived: %v", launcher.ProjectEnv, p.id, m)
+		p.t.Errorf("processes carrying %s=%s survived: %v", proc.ProjectEnv, p.id, m)
 	}
 	if p.groupExists() {
 		p.t.Errorf("project cgroup %s left behind", p.groupDir())
@@ -226,8 +226,8 @@ func TestStopHardCases(t *testing.T) {
 		p.waitPids(f, 1)
 	}
 	p.waitPids("forker", 3)
-	if pid := p.pids("renamed")[0]; !strings.HasPrefix(fallback.Cmdline(pid), "renamed-worker") {
-		t.Errorf("renamed process shows %q", fallback.Cmdline(pid))
+	if pid := p.pids("renamed")[0]; !strings.HasPrefix(proc.Cmdline(pid), "renamed-worker") {
+		t.Errorf("renamed process shows %q", proc.Cmdline(pid))
 	}
 	if env := p.pids("envless")[0]; !p.ours(env) {
 		t.Errorf("marker-less process %d is not in the project's cgroup", env)
