@@ -16,6 +16,7 @@ type GroupResult struct {
 	Name      string
 	Signalled int           // processes the stop signal reached
 	Forced    bool          // the grace period ran out and cgroup.kill was needed
+	Killed    int           // processes in the group when the kill went out (when Forced)
 	Took      time.Duration // from the stop signal to an empty group
 }
 
@@ -63,6 +64,8 @@ func Drain(ctx context.Context, g cgroup.Group, signalled time.Time, grace time.
 		}
 	}
 	res.Forced = true
+	left, _ := g.Procs()
+	res.Killed = len(left)
 	if err := Kill(ctx, g); err != nil {
 		return res, err
 	}

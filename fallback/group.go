@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -96,6 +97,15 @@ var _ cgroup.Group = (*Group)(nil)
 func newGroup(name string, sel selector, expand bool, leaders ...proc.Identity) *Group {
 	return &Group{name: name, sel: sel, expand: expand, scope: callerScope(), leaders: leaders,
 		known: map[proc.Identity]bool{}, reached: map[proc.Identity]Member{}}
+}
+
+// TreeGroup is root and its descendants, for as long as root is the same
+// process: what `cgdev kill-tree` stops. It counts no marker and no process
+// group, only the tree (and members it has already seen, so that a child
+// orphaned by its parent's death mid-stop is still stopped). Processes of
+// other users are left out unless the caller is root.
+func TreeGroup(root proc.Identity) *Group {
+	return newGroup("tree of PID "+strconv.Itoa(root.PID), selector{}, false, root)
 }
 
 // Name is the service or run name.

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/launcher"
 )
 
 // treeCmd lists a process and its descendants, breadth first. It reads
@@ -19,7 +19,7 @@ func treeCmd(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	nodes, err := fallback.Tree(pid)
+	nodes, err := launcher.Tree(pid)
 	if err != nil {
 		return err
 	}
@@ -28,7 +28,7 @@ func treeCmd(g *globals, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(nodes)
 	}
-	return fallback.WriteTree(g.stdout, nodes)
+	return launcher.WriteTree(g.stdout, nodes)
 }
 
 // pidArg parses the single PID argument of tree and kill-tree.

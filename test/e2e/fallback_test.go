@@ -217,54 +217,6 @@ func TestFallbackStopWithoutState(t *testing.T) {
 	fbCheckStopped(t, pids, bystander, out)
 }
 
-// TestTreeAndKillTreeCLI: cgdev tree lists a tree breadth first; cgdev
-// kill-tree stops it (SIGKILL for the one ignoring SIGTERM) and says so.
-func TestTreeAndKillTreeCLI(t *testing.T) {
-	bystander := fbBystander(t)
-	cmd := exec.Command("sh", "-c", `sleep 1000 & sh -c 'trap "" TERM; sleep 1000 & wait' & wait`)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	must(t, cmd.Start())
-	go cmd.Wait()
-	root := cmd.Process.Pid
-	if p, err := proc.ReadProc(root); err == nil {
-		t.Cleanup(func() { fallback.TreeGroup(p.Identity()).Kill() })
-	}
-	var tree []int
-	testenv.Eventually(5*time.Second, func() bool {
-		tab, _ := proc.Snapshot()
-		tree = tab.Descendants(root)
-		return len(tree) == 3
-	})
-	for _, pid := range append(tree, root) {
-		if p, err := proc.ReadProc(pid); err == nil {
-			t.Cleanup(func() { p.Identity().Signal(syscall.SIGKILL) })
-		}
-	}
-	code, out := fbCgdev(t, "", "tree", strconv.Itoa(root))
-	if code != 0 || !strings.HasPrefix(out, "PID") || strings.Count(out, "\n") != 5 {
-		t.Errorf("cgdev tree %d: exit %d\n%s", root, code, out)
-	}
-	code, out = fbCgdev(t, "", "kill-tree", "--grace", "200ms", strconv.Itoa(root))
-	want := "4 process(es) found, 4 reached by SIGTERM, 2 needed SIGKILL"
-	if code != 0 || !strings.Contains(out, want) {
-		t.Errorf("cgdev kill-tree: exit %d, output %q; want %q", code, out, want)
-	}
-	for _, pid := range append(tree, root) {
-		if testenv.Alive(pid) {
-			t.Errorf("PID %d survived kill-tree", pid)
-		}
-	}
-	if !bystander.Alive() {
-		t.Error("bystander was killed")
-	}
-	if code, out := fbCgdev(t, "", "kill-tree", "1"); code == 0 || !strings.Contains(out, "refusing") {
-		t.Errorf("cgdev kill-tree 1: exit %d\n%s", code, out)
-	}
-	if code, _ := fbCgdev(t, "", "tree", "x"); code != 2 {
-		t.Errorf("cgdev tree x: exit %d; want 2 (usage)", code)
-	}
-}
-
 // TestFallbackRunReapsLeftovers: cgdev --driver fallback run passes the exit
 // status through and reaps what the command left: a setsid child, a
 // double-forked one, and an env -i child orphaned in the leader's group.

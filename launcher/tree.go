@@ -1,28 +1,23 @@
-package fallback
+package launcher
+
+// cgdev tree and cgdev kill-tree: a process and its descendants, read from
+// /proc, with any driver and outside any project.
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/cleanup"
+	"github.com/cgdev/cgdev/fallback"
 	"github.com/cgdev/cgdev/internal/proc"
+	"golang.org/x/sys/unix"
 )
-
-// TreeGroup is root and its descendants, for as long as root is the same
-// process: what `cgdev kill-tree` stops. It counts no marker and no process
-// group, only the tree (and members it has already seen, so that a child
-// orphaned by its parent's death mid-stop is still stopped). Processes of
-// other users are left out unless the caller is root.
-func TreeGroup(root proc.Identity) *Group {
-	return newGroup("tree of PID "+strconv.Itoa(root.PID), selector{}, false, root)
-}
 
 // Node is one process of a tree listing.
 type Node struct {
@@ -89,58 +84,46 @@ type KillResult struct {
 	Took       time.Duration // from the first signal to an empty tree
 }
 
-// KillTree stops pid and its descendants: SIGTERM to each, a wait of up to
-// grace that ends the moment the last one exits (pidfds, no sleep), then
-// SIGKILL to whatever is left, repeated until nothing new appears. A grace of
-// 0 kills at once. It refuses PID 1, cgdev itself and its ancestors (whose
-// trees hold cgdev), and, unless the caller is root, another user's process.
+// KillTree stops pid and its descendants the way cgdev stops every group
+// (cleanup.StopGroup): SIGTERM and SIGCONT to each, a wait of up to grace
+// that ends the moment the last one exits (pidfds, no sleep), then SIGKILL
+// to whatever is left, repeated until nothing new appears. A grace of 0
+// kills at once. The tree is fallback.TreeGroup: the descendants only, and
+// the children orphaned during the stop. It refuses PID 1, cgdev itself and
+// its ancestors (whose trees hold cgdev), and, unless the caller is root,
+// another user's process.
 func KillTree(ctx context.Context, pid int, grace time.Duration) (KillResult, error) {
 	var res KillResult
-	p, err := proc.ReadProc(pid)
-	if err != nil || p.State == 'Z' {
-		return res, fmt.Errorf("no live process with PID %d", pid)
+	root, err := treeRoot(pid)
+	if err != nil {
+		return res, err
 	}
-	sc := callerScope()
-	switch {
-	case pid <= 1:
-		return res, fmt.Errorf("refusing to kill the tree of PID %d", pid)
-	case pid == sc.self:
-		return res, fmt.Errorf("PID %d is cgdev itself", pid)
-	case sc.protected[pid]:
-		return res, fmt.Errorf("PID %d is an ancestor of cgdev (the shell running it, or a parent of that shell)", pid)
-	case !sc.allows(p):
-		return res, fmt.Errorf("PID %d belongs to uid %d, not to you (uid %d)", pid, p.UID, sc.uid)
-	}
-	g := TreeGroup(p.Identity())
+	g := fallback.TreeGroup(root.Identity())
 	found, err := g.Procs()
 	if err != nil {
 		return res, err
 	}
 	res.Found = len(found)
-	start := time.Now()
-	if grace > 0 {
-		if res.Terminated, err = g.Signal(syscall.SIGTERM); err != nil {
-			return res, err
-		}
-		wctx, cancel := context.WithTimeout(ctx, grace)
-		err = g.WaitEmpty(wctx)
-		cancel()
-		if err == nil {
-			res.Took = time.Since(start)
-			return res, nil
-		}
+	stopped, err := cleanup.StopGroup(ctx, g, unix.SIGTERM, grace)
+	res.Terminated, res.Killed, res.Took = stopped.Signalled, stopped.Killed, stopped.Took
+	return res, err
+}
+
+// treeRoot reads pid, refusing what KillTree must never stop.
+func treeRoot(pid int) (proc.Proc, error) {
+	p, err := proc.ReadProc(pid)
+	if err != nil || p.State == 'Z' {
+		return p, fmt.Errorf("no live process with PID %d", pid)
 	}
-	left, _ := g.Procs()
-	res.Killed = len(left)
-	if err := g.Kill(); err != nil {
-		return res, err
+	switch uid := os.Geteuid(); {
+	case pid <= 1:
+		return p, fmt.Errorf("refusing to kill the tree of PID %d", pid)
+	case pid == os.Getpid():
+		return p, fmt.Errorf("PID %d is cgdev itself", pid)
+	case proc.Protected()[pid]:
+		return p, fmt.Errorf("PID %d is an ancestor of cgdev (the shell running it, or a parent of that shell)", pid)
+	case uid != 0 && p.UID != uid:
+		return p, fmt.Errorf("PID %d belongs to uid %d, not to you (uid %d)", pid, p.UID, uid)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := g.WaitEmpty(wctx); err != nil {
-		left, _ := g.Procs()
-		return res, fmt.Errorf("%d process(es) survived SIGKILL: %v", len(left), left)
-	}
-	res.Took = time.Since(start)
-	return res, nil
+	return p, nil
 }
