@@ -37,7 +37,7 @@ func newSystemd(t *testing.T) *cgroup.Systemd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.Close)
+	t.Cleanup(func() { d.Close() })
 	return d
 }
 

@@ -7,12 +7,10 @@ package fallback
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/cgdev/cgdev/cgroup"
@@ -76,23 +74,14 @@ func (d *Driver) whyNoCgroup() string {
 // Start starts cmd as the leader of a new group: in a session of its own
 // (or, when the caller asked for Setpgid or Foreground, as for a foreground
 // job on a terminal, in a process group of its own), with the group's
-// markers set in its environment, replacing any inherited ones. A service
-// that already has live processes is refused.
+// markers set in its environment (Spec.Prepare), which is how the group is
+// found again. A service that already has live processes is refused.
 func (d *Driver) Start(ctx context.Context, spec cgroup.Spec, cmd *exec.Cmd) (cgroup.Group, error) {
-	if err := ctx.Err(); err != nil {
+	if err := spec.Prepare(ctx, cmd); err != nil {
 		return nil, err
-	}
-	if spec.Name == "" || strings.ContainsAny(spec.Name+spec.Project, "\x00=") {
-		return nil, fmt.Errorf("fallback driver: invalid group name %q (project %q)", spec.Name, spec.Project)
 	}
 	if err := d.Check(&spec.Limits); err != nil {
 		return nil, err
-	}
-	if cmd.Err != nil {
-		return nil, cmd.Err
-	}
-	if cmd.Process != nil {
-		return nil, errors.New("fallback driver: command already started")
 	}
 	if err := ownSession(cmd); err != nil {
 		return nil, err
@@ -105,7 +94,6 @@ func (d *Driver) Start(ctx context.Context, spec cgroup.Spec, cmd *exec.Cmd) (cg
 			return nil, fmt.Errorf("service %s of project %s already has processes: %v", spec.Name, spec.Project, running)
 		}
 	}
-	cmd.Env = markerOf(spec).Apply(cmd.Environ())
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -119,6 +107,9 @@ func (d *Driver) Start(ctx context.Context, spec cgroup.Spec, cmd *exec.Cmd) (cg
 	}
 	return newGroup(spec.Name, sel, true, p.Identity()), nil
 }
+
+// Close does nothing: the driver holds no resource.
+func (d *Driver) Close() error { return nil }
 
 // ownSession makes cmd start in a new session, unless it asks for a process
 // group of its own (which setsid would forbid).
@@ -142,14 +133,6 @@ func selectorOf(spec cgroup.Spec) selector {
 		return selector{run: spec.Name}
 	}
 	return selector{project: spec.Project, service: spec.Name}
-}
-
-// markerOf is the marker every process of a group of spec carries.
-func markerOf(spec cgroup.Spec) proc.Marker {
-	if spec.Project == "" {
-		return proc.Marker{Run: spec.Name}
-	}
-	return proc.Marker{Project: spec.Project, Service: spec.Name}
 }
 
 // Groups finds the live groups of project by scanning /proc for processes

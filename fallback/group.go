@@ -353,51 +353,14 @@ func (g *Group) Signal(sig syscall.Signal) (int, error) {
 	return reached, nil
 }
 
-// killTimeout bounds Kill: a group that keeps producing new processes for
-// this long is reported, not chased forever.
-const killTimeout = 10 * time.Second
-
-// Kill sends SIGKILL to every member, waits (on pidfds) for those to die so
-// that children forked in the meantime become visible, and repeats until a
-// scan finds no member it has not already killed. Without a cgroup there is
-// no atomic cgroup.kill; this loop is how a group that forks while being
-// killed is still emptied.
+// Kill sends SIGKILL to every member as Signal does, rescanning for members
+// forked meanwhile, and returns without waiting for any to die. Without a
+// cgroup there is no atomic cgroup.kill: a child forked by a member that
+// Kill has already passed is not reached. cleanup.Kill waits and calls Kill
+// again until the group is empty.
 func (g *Group) Kill() error {
-	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
-	defer cancel()
-	killed := map[proc.Identity]bool{}
-	var errs []error
-	for {
-		ms, err := g.Members()
-		if err != nil {
-			return err
-		}
-		var fresh []proc.Identity
-		for _, m := range ms {
-			id := m.Identity()
-			if killed[id] {
-				continue
-			}
-			killed[id] = true
-			ok, err := id.Signal(unix.SIGKILL)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			if ok {
-				fresh = append(fresh, id)
-				g.record(m)
-			}
-		}
-		if len(fresh) == 0 {
-			if len(errs) > 0 {
-				return fmt.Errorf("%s: %w", g.name, errors.Join(errs...))
-			}
-			return nil
-		}
-		if err := proc.WaitExited(ctx, fresh); err != nil {
-			return fmt.Errorf("%s: processes were still appearing after %s of SIGKILL: %w", g.name, killTimeout, err)
-		}
-	}
+	_, err := g.Signal(unix.SIGKILL)
+	return err
 }
 
 // WaitEmpty returns nil as soon as a scan finds no member, or ctx's error.
@@ -421,8 +384,19 @@ func (g *Group) WaitEmpty(ctx context.Context) error {
 	}
 }
 
-// Remove does nothing: a fallback group has nothing to remove.
-func (g *Group) Remove() error { return nil }
+// Remove removes nothing, as a fallback group has no trace beyond its
+// processes, but keeps the contract: while the group has members it returns
+// an error wrapping cgroup.ErrPopulated.
+func (g *Group) Remove() error {
+	ms, err := g.Members()
+	if err != nil {
+		return err
+	}
+	if len(ms) > 0 {
+		return fmt.Errorf("%s: %d process(es) left: %w", g.name, len(ms), cgroup.ErrPopulated)
+	}
+	return nil
+}
 
 // Stats sums the members' counters from /proc: CPU time, resident memory (as
 // MemoryCurrent; shared pages count once per process) and threads.

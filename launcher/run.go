@@ -17,7 +17,6 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
-	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,7 +54,6 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	cmd := exec.Command(path, args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opt.Stdin, opt.Stdout, opt.Stderr
-	cmd.Env = proc.Marker{Run: name}.Apply(os.Environ())
 	term := takeTerminal(cmd, opt.Stdin, opt.Stdout, opt.Stderr)
 
 	signals := make(chan os.Signal, 4)

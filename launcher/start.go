@@ -247,7 +247,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	from, _ := logf.Seek(0, io.SeekEnd)
 
 	cmd := exec.Command("/bin/sh", "-c", svc.Command)
-	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(p.ID, svc)
+	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(svc)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A session of its own: PGID = PID (for .pids.groups), no controlling
 	// terminal, so a Ctrl-C meant for the shell never reaches a service.
@@ -259,7 +259,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", errNotStarted, err)
 	}
-	proc, _ := proc.ReadProc(cmd.Process.Pid)
+	leader, _ := proc.ReadProc(cmd.Process.Pid)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
@@ -273,7 +273,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 		}
 		return nil, logTail(logPath, from, logTailLines), err
 	}
-	rec := &ServiceState{PID: cmd.Process.Pid, StartTicks: proc.StartTicks, PGID: cmp.Or(proc.PGID, cmd.Process.Pid),
+	rec := &ServiceState{PID: cmd.Process.Pid, StartTicks: leader.StartTicks, PGID: cmp.Or(leader.PGID, cmd.Process.Pid),
 		Cgroup: g.Path(), Started: started, Log: logPath}
 	if svc.Ready != nil {
 		rec.ReadyAfter, rec.Ready = Duration(time.Since(started)), svc.Ready.String()
@@ -284,10 +284,10 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 // errNotStarted marks a failure of the driver to start the command at all.
 var errNotStarted = errors.New("could not start")
 
-// serviceEnv is the caller's environment, the service's env_file and env,
-// then the markers every descendant inherits.
-func serviceEnv(project string, svc *Service) []string {
-	return proc.Marker{Project: project, Service: svc.Name}.Apply(append(os.Environ(), svc.Env...))
+// serviceEnv is the caller's environment, then the service's env_file and
+// env. The driver's Start adds the markers every descendant inherits.
+func serviceEnv(svc *Service) []string {
+	return append(os.Environ(), svc.Env...)
 }
 
 // waitStarted returns nil once svc is ready (or, without a check, has run for
