@@ -112,8 +112,9 @@ type Driver interface {
 	// Start. Stdin, Stdout, Stderr and Dir are left alone.
 	//
 	// On success the command runs in the group and the caller must call
-	// cmd.Wait, as after cmd.Start. The group outlives the command: it is
-	// removed only by Group.Remove.
+	// cmd.Wait, as after cmd.Start. What the command forks stays in the
+	// group after it exits; Group.Remove deletes the emptied group (an empty
+	// systemd scope may be collected by its manager before).
 	//
 	// On error nothing is left behind: no process (one held at the gate is
 	// killed and reaped before it has run anything) and no group. cmd must

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // gate holds a started process before it executes its command, until the
@@ -53,6 +55,16 @@ func holdAtGate(cmd *exec.Cmd) (*gate, error) {
 	}
 	if cmd.Process != nil {
 		return nil, errors.New("cgroup: command already started")
+	}
+	// The gate's shell could report a missing or non-executable program only
+	// by exiting 127 after Start: check it first, as execve would.
+	if path := cmd.Path; strings.Contains(path, "/") {
+		if !filepath.IsAbs(path) && cmd.Dir != "" {
+			path = filepath.Join(cmd.Dir, path)
+		}
+		if _, err := exec.LookPath(path); err != nil {
+			return nil, err
+		}
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

@@ -188,73 +188,6 @@ func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
 	return out
 }
 
-// hardCases are services that try every way out of a process tree.
-const hardCases = `grace: 400ms
-services:
-  background:
-    command: 'sleep 1000 & echo $! >> p/background; sleep 1000 & echo $! >> p/background; echo $$ >> p/background; wait'
-  setsid:
-    command: 'setsid sh -c "echo \$\$ >> p/setsid; exec sleep 1000" & while :; do sleep 1; done'
-  daemon:
-    command: '(sh -c "echo \$\$ >> p/daemon; exec sleep 1000" &) ; exit 0'
-  stubborn:
-    command: 'trap "" TERM; echo $$ >> p/stubborn; while :; do sleep 1; done'
-  renamed:
-    command: 'exec bash -c "echo \$\$ >> p/renamed; exec -a renamed-worker sleep 1000"'
-  forker:
-    command: 'trap "" TERM; while :; do sleep 1000 & echo $! >> p/forker; sleep 0.05; done'
-  envless:
-    command: 'env -i /bin/sh -c "echo \$\$ >> p/envless; exec sleep 1000" & wait'
-`
-
-var hardCaseFiles = []string{"background", "setsid", "daemon", "stubborn", "renamed", "forker", "envless"}
-
-// TestStopHardCases starts services that fork background children, setsid
-// children, double-forked daemons, processes ignoring SIGTERM, renamed and
-// marker-less processes and one that keeps forking during the stop, and
-// checks that after stop none of them survives.
-func TestStopHardCases(t *testing.T) {
-	p := newSvcProject(t, hardCases)
-	out := p.mustCgdev("start")
-	for _, want := range []string{"[7/7]", "background", "envless"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("start output lacks %q:\n%s", want, out)
-		}
-	}
-	p.waitPids("background", 3)
-	for _, f := range []string{"setsid", "daemon", "stubborn", "renamed", "envless"} {
-		p.waitPids(f, 1)
-	}
-	p.waitPids("forker", 3)
-	if pid := p.pids("renamed")[0]; !strings.HasPrefix(proc.Cmdline(pid), "renamed-worker") {
-		t.Errorf("renamed process shows %q", proc.Cmdline(pid))
-	}
-	if env := p.pids("envless")[0]; !p.ours(env) {
-		t.Errorf("marker-less process %d is not in the project's cgroup", env)
-	}
-
-	st := p.statusJSON()
-	for _, name := range hardCaseFiles {
-		if st[name].State != "running" || st[name].Procs == 0 {
-			t.Errorf("status of %s: %+v", name, st[name])
-		}
-	}
-	if st["daemon"].Procs != 1 {
-		t.Errorf("daemon: %d processes, want the one double-forked sleep", st["daemon"].Procs)
-	}
-	if st["background"].MemoryCurrent == nil && st["background"].MemoryNA == "" {
-		t.Error("status gives neither memory nor why it is n/a")
-	}
-
-	out = p.mustCgdev("stop")
-	for _, want := range []string{"[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "killed (SIGKILL to the whole group", "stubborn", "forker"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("stop output lacks %q:\n%s", want, out)
-		}
-	}
-	p.assertNothingLeft(hardCaseFiles...)
-}
-
 // TestStopForceIsImmediate: --force does not wait for a grace period.
 func TestStopForceIsImmediate(t *testing.T) {
 	p := newSvcProject(t, `services:
@@ -275,30 +208,6 @@ func TestStopForceIsImmediate(t *testing.T) {
 		t.Errorf("stop --force output:\n%s", out)
 	}
 	p.assertNothingLeft("stubborn")
-}
-
-// TestStopWithoutStateFiles: the cgroups are the truth; deleting .cgdev/ and
-// .pids/ must not hide anything from stop.
-func TestStopWithoutStateFiles(t *testing.T) {
-	p := newSvcProject(t, hardCases)
-	p.mustCgdev("start")
-	p.waitPids("background", 3)
-	p.waitPids("daemon", 1)
-	for _, d := range []string{".cgdev", ".pids"} {
-		if err := os.RemoveAll(filepath.Join(p.dir, d)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.waitPids("stubborn", 1)
-	st := p.statusJSON()
-	if st["daemon"].State != "running" {
-		t.Errorf("status without state files: daemon %+v", st["daemon"])
-	}
-	if st["stubborn"].PID != p.pids("stubborn")[0] {
-		t.Errorf("status without state files: stubborn's main PID %d, want %d", st["stubborn"].PID, p.pids("stubborn")[0])
-	}
-	p.mustCgdev("stop")
-	p.assertNothingLeft(hardCaseFiles...)
 }
 
 // startStranger starts a process that is not part of the project, in dir,

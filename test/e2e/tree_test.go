@@ -16,7 +16,7 @@ import (
 // TestTreeAndKillTreeCLI: cgdev tree lists a tree breadth first; cgdev
 // kill-tree stops it (SIGKILL for the one ignoring SIGTERM) and says so.
 func TestTreeAndKillTreeCLI(t *testing.T) {
-	bystander := fbBystander(t)
+	bystander := startStranger(t, t.TempDir(), "vitest")
 	cmd := exec.Command("sh", "-c", `sleep 1000 & sh -c 'trap "" TERM; sleep 1000 & wait' & wait`)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	must(t, cmd.Start())
@@ -50,7 +50,7 @@ func TestTreeAndKillTreeCLI(t *testing.T) {
 			t.Errorf("PID %d survived kill-tree", pid)
 		}
 	}
-	if !bystander.Alive() {
+	if !testenv.Alive(bystander.Process.Pid) {
 		t.Error("bystander was killed")
 	}
 	if code, out := fbCgdev(t, "", "kill-tree", "1"); code == 0 || !strings.Contains(out, "refusing") {
