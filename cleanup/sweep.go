@@ -107,20 +107,30 @@ func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
 // ancestors) are never listed.
 //
 // It reads two files per process (stat, then environ; zombies and kernel
-// threads have an empty one), and more only for candidates: on a host with a
+// threads have an empty one), and more only for candidates, and lists /proc
+// again for processes forked meanwhile (proc.Scan): on a host with a
 // thousand processes the scan costs a few milliseconds.
 func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) ([]Orphan, error) {
-	pids, err := procPIDs(cmp.Or(opt.procDir, "/proc"))
-	if err != nil {
-		return nil, fmt.Errorf("listing the processes: %w", err)
-	}
 	c := classifier{opt: opt, skip: protected, uid: os.Getuid(), stopping: map[string]bool{}}
 	for _, s := range opt.Services {
 		c.stopping[s] = true
 	}
 	c.patterns = withPatterns && len(opt.Services) == 0 && len(opt.Patterns) > 0
-	// The reads are system calls; a few workers overlap them.
-	workers := min(max(runtime.GOMAXPROCS(0), 2), 8)
+	var out []Orphan
+	_, err := proc.Scan(cmp.Or(opt.procDir, "/proc"), func(pids []int) {
+		out = append(out, c.classifyAll(pids)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the processes: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
+	return out, nil
+}
+
+// classifyAll classifies pids, with a few workers: the reads are system
+// calls, which they overlap.
+func (c *classifier) classifyAll(pids []int) []Orphan {
+	workers := min(max(runtime.GOMAXPROCS(0), 2), 8, len(pids))
 	found := make([][]Orphan, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -139,28 +149,7 @@ func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) ([]
 	for _, f := range found {
 		out = append(out, f...)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
-	return out, nil
-}
-
-// procPIDs lists the numeric entries of dir (/proc), unsorted.
-func procPIDs(dir string) ([]int, error) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	pids := make([]int, 0, len(names))
-	for _, n := range names {
-		if pid, err := strconv.Atoi(n); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
+	return out
 }
 
 // classifier decides, for one process, whether it is an orphan of the project.
@@ -188,7 +177,7 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 		return Orphan{}, false
 	}
 	why := ""
-	m := proc.ReadMarker(pid)
+	m := proc.MarkerOf(p)
 	if c.afterMarker != nil {
 		c.afterMarker(pid)
 	}

@@ -151,7 +151,7 @@ func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
 		if !d.scope.allows(p) {
 			continue
 		}
-		m := proc.ReadMarker(p.PID)
+		m := proc.MarkerOf(p)
 		name := m.Service
 		if project == "" {
 			name = m.Run

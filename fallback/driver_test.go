@@ -1,6 +1,7 @@
 package fallback_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -70,6 +71,35 @@ func TestMembershipReasons(t *testing.T) {
 	reached := groups[0].(*fallback.Group).Reached()
 	if s := fallback.Summarize(reached); !strings.Contains(s, "found by the marker: "+strconv.Itoa(pids["session-daemon"][0])) {
 		t.Errorf("Summarize does not name the escapee: %s", s)
+	}
+}
+
+// TestWaitEmptyAcrossHandOff: a service whose main process double-forks a
+// daemon and exits hands its group over to the daemon, possibly while a scan
+// of /proc runs: the main process and the intermediate one listed, then gone
+// before they are read, the daemon forked after the listing. WaitEmpty must
+// not take such a scan for an empty group (which made a daemonizing
+// service's start fail now and then: "no process left in its group").
+func TestWaitEmptyAcrossHandOff(t *testing.T) {
+	d := newDriver(t)
+	proj := project(t)
+	for i := range 30 {
+		cmd := exec.Command("sh", "-c", `(sleep 1000 &) & wait`)
+		g, err := d.Start(t.Context(), cgroup.Spec{Project: proj, Name: "daemon" + strconv.Itoa(i)}, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go cmd.Wait()
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		err = g.WaitEmpty(ctx)
+		cancel()
+		if err == nil {
+			pids, _ := g.Procs()
+			t.Errorf("start %d: WaitEmpty returned while the group holds %v", i, pids)
+		}
+		if err := cleanup.Kill(t.Context(), g); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -127,10 +127,31 @@ func (g *Group) Leaders() []proc.Identity {
 // the process left the leader's tree, group and session: it escaped, and
 // only the marker found it), what descends from such escapees, and members
 // seen by an earlier scan.
+//
+// An empty result comes only from a complete snapshot (proc.Scan), or
+// after trying for 100 ms: one that missed processes forked during it could
+// miss a group handing over to a daemon.
 func (g *Group) Members() ([]Member, error) {
+	deadline := time.Now().Add(incompleteTimeout)
+	for {
+		ms, complete, err := g.scan()
+		if err != nil || len(ms) > 0 || complete || time.Now().After(deadline) {
+			return ms, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// incompleteTimeout bounds how long Members scans again while processes
+// keep being forked faster than a snapshot can settle and it finds no member.
+const incompleteTimeout = 100 * time.Millisecond
+
+// scan computes the members from one snapshot of /proc, and reports whether
+// that snapshot was complete.
+func (g *Group) scan() (members []Member, complete bool, err error) {
 	t, err := proc.Snapshot()
 	if err != nil {
-		return nil, fmt.Errorf("scanning /proc for %s: %w", g.name, err)
+		return nil, false, fmt.Errorf("scanning /proc for %s: %w", g.name, err)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -138,7 +159,7 @@ func (g *Group) Members() ([]Member, error) {
 	var marked []int
 	if g.sel != (selector{}) {
 		for _, p := range t.Procs {
-			if g.scope.allows(p) && g.sel.match(proc.ReadMarker(p.PID)) {
+			if g.scope.allows(p) && g.sel.match(proc.MarkerOf(p)) {
 				marked = append(marked, p.PID)
 			}
 		}
@@ -170,7 +191,7 @@ func (g *Group) Members() ([]Member, error) {
 		}
 	}
 	s.close()
-	members := make([]Member, 0, len(s.why))
+	members = make([]Member, 0, len(s.why))
 	g.known = make(map[proc.Identity]bool, len(s.why))
 	for pid, r := range s.why {
 		p := t.Procs[pid]
@@ -178,7 +199,7 @@ func (g *Group) Members() ([]Member, error) {
 		g.known[p.Identity()] = true
 	}
 	sort.Slice(members, func(i, j int) bool { return members[i].PID < members[j].PID })
-	return members, nil
+	return members, t.Complete, nil
 }
 
 // membership is one computation of a Group's members over a snapshot.

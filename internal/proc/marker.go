@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The markers: every process of a service, and every process it forks,
@@ -29,10 +30,35 @@ type Marker struct {
 // (env -i) or that overwrites the area (setproctitle) does not. An unreadable
 // environ (another user's, without privilege) yields the zero Marker.
 func ReadMarker(pid int) Marker {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		return Marker{}
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	return parseMarker(b)
+}
+
+// settleTimeout bounds how long MarkerOf waits for a process to come out of
+// an exec or an exit.
+const settleTimeout = 100 * time.Millisecond
+
+// MarkerOf reads p's markers as ReadMarker does, for a scan that must not
+// miss a marked process. A process caught in the middle of an execve has an
+// environment and a command line that both read empty: the kernel sets the
+// new program's up only at the end of the exec, long after the parent's fork
+// (and exec.Cmd.Start) returned. An exiting one, between releasing its
+// memory and becoming a zombie, looks the same. MarkerOf reads such a
+// process again, every millisecond for up to 100 ms, until it shows either.
+func MarkerOf(p Proc) Marker {
+	environ := "/proc/" + strconv.Itoa(p.PID) + "/environ"
+	deadline := time.Now().Add(settleTimeout)
+	for {
+		b, err := os.ReadFile(environ)
+		if err != nil || len(b) > 0 || p.Kernel || p.State == 'Z' || Cmdline(p.PID) != "" || time.Now().After(deadline) {
+			return parseMarker(b)
+		}
+		time.Sleep(time.Millisecond)
 	}
+}
+
+// parseMarker reads the markers from an environ file's content.
+func parseMarker(b []byte) Marker {
 	var m Marker
 	for _, kv := range bytes.Split(b, []byte{0}) {
 		k, v, ok := bytes.Cut(kv, []byte{'='})

@@ -32,7 +32,11 @@ type Proc struct {
 	STime      uint64 // system CPU in clock ticks
 	Threads    int
 	RSSPages   int64
+	Kernel     bool // a kernel thread (PF_KTHREAD): no environment, no command line, ever
 }
+
+// pfKthread is PF_KTHREAD in the flags of /proc/PID/stat.
+const pfKthread = 0x00200000
 
 // Identity is a PID plus its start time: a recycled PID never matches it.
 type Identity struct {
@@ -89,6 +93,8 @@ func parseStat(b []byte) (Proc, error) {
 	p.PPID, _ = strconv.Atoi(f[1])
 	p.PGID, _ = strconv.Atoi(f[2])
 	p.SID, _ = strconv.Atoi(f[3])
+	flags, _ := strconv.ParseUint(f[6], 10, 64)
+	p.Kernel = flags&pfKthread != 0
 	p.UTime, _ = strconv.ParseUint(f[11], 10, 64)
 	p.STime, _ = strconv.ParseUint(f[12], 10, 64)
 	p.Threads, _ = strconv.Atoi(f[17])

@@ -8,33 +8,88 @@ import (
 
 // Table is a snapshot of every process in /proc.
 type Table struct {
-	Procs    map[int]Proc
+	Procs map[int]Proc
+	// Complete is false when processes were still being forked after the
+	// last round of Scan: the table may lack some of the newest.
+	Complete bool
 	children map[int][]int
 }
 
-// Snapshot reads every process in /proc. Processes that exit meanwhile are skipped.
+// Snapshot reads every process in /proc (see Scan). Processes that exit
+// meanwhile are skipped.
 func Snapshot() (*Table, error) {
-	entries, err := os.ReadDir("/proc")
+	t := &Table{Procs: map[int]Proc{}, children: map[int][]int{}}
+	complete, err := Scan("/proc", func(pids []int) {
+		for _, pid := range pids {
+			if p, err := ReadProc(pid); err == nil {
+				t.Procs[pid] = p
+				t.children[p.PPID] = append(t.children[p.PPID], pid)
+			}
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{Procs: make(map[int]Proc, len(entries)), children: map[int][]int{}}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		p, err := ReadProc(pid)
-		if err != nil {
-			continue
-		}
-		t.Procs[pid] = p
-		t.children[p.PPID] = append(t.children[p.PPID], pid)
-	}
+	t.Complete = complete
 	for _, c := range t.children {
 		sort.Ints(c)
 	}
 	return t, nil
+}
+
+// scanRounds bounds how often Scan lists /proc again.
+const scanRounds = 8
+
+// Scan calls read with the PIDs of the processes in dir (/proc), in batches,
+// each PID once, including the processes forked while it runs. A listing of
+// /proc is not atomic with the reads that follow it: a process that forks
+// and exits in between would hide its child, forked after the listing, as
+// well as itself, and a process handing over to a daemon (a double fork)
+// looks gone. So once read has the PIDs of one listing, Scan lists again and
+// passes on the new ones, until a listing has none: a child forked by a
+// process that read found gone existed before that read, so a later listing
+// has it. It reports false when processes were still appearing after
+// scanRounds listings. (read must expect processes that exit meanwhile.)
+func Scan(dir string, read func(pids []int)) (complete bool, err error) {
+	seen := map[int]bool{}
+	for range scanRounds {
+		pids, err := listPIDs(dir)
+		if err != nil {
+			return false, err
+		}
+		fresh := pids[:0]
+		for _, pid := range pids {
+			if !seen[pid] {
+				seen[pid] = true
+				fresh = append(fresh, pid)
+			}
+		}
+		if len(fresh) == 0 {
+			return true, nil
+		}
+		read(fresh)
+	}
+	return false, nil
+}
+
+// listPIDs lists the numeric entries of dir (/proc), unsorted.
+func listPIDs(dir string) ([]int, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(names))
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }
 
 // Children returns the direct children of pid.
