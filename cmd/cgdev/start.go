@@ -32,6 +32,11 @@ func openSession(g *globals, file string) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openDriver(g, p)
+}
+
+// openDriver opens p's driver, as openSession says.
+func openDriver(g *globals, p *launcher.Project) (*session, error) {
 	h, err := cgroup.Detect()
 	if err != nil {
 		return nil, err
@@ -49,15 +54,24 @@ func openSession(g *globals, file string) (*session, error) {
 	return &session{project: p, host: h, driver: drv}, nil
 }
 
-// openLocked opens the session and takes the project's lock, so that
-// commands that change what runs never interleave.
+// openLocked takes the project's lock, so that commands that change what
+// runs never interleave, and then opens the session: the driver is chosen
+// under the lock, since a concurrent start could otherwise be creating the
+// groups the choice looks for (a second start saw a first one's service
+// through the fallback driver's scan, not yet through the direct driver's
+// listing, and recorded the fallback driver).
 func openLocked(g *globals, file string) (*session, func(), error) {
-	s, err := openSession(g, file)
+	p, err := launcher.OpenProject(file)
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock, err := s.project.Lock()
+	unlock, err := p.Lock()
 	if err != nil {
+		return nil, nil, err
+	}
+	s, err := openDriver(g, p)
+	if err != nil {
+		unlock()
 		return nil, nil, err
 	}
 	return s, unlock, nil
