@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,45 +32,57 @@ type Orphan struct {
 // previous round's orphans forked meanwhile.
 const sweepRounds = 3
 
+// orphanScan is what one scan for orphans found.
+type orphanScan struct {
+	found []Orphan
+	err   error
+}
+
+// scanOrphans is the sweep's first scan, run while the groups drain: it
+// skips the processes that were in the groups when the stop began (they die
+// with them; with --force the kernel is killing them meanwhile, and they
+// would only be read as zombies), and what it finds is kept only if it is
+// still alive once the groups are empty (sweep).
+func scanOrphans(opt StopOptions, protected map[int]bool, members map[int]string) orphanScan {
+	skip := maps.Clone(protected)
+	for pid := range members {
+		skip[pid] = true
+	}
+	found, err := findOrphans(opt, skip, true)
+	return orphanScan{found, err}
+}
+
 // sweep is phase 3: it signals the project's orphans, waits up to the grace
-// period for them to exit, SIGKILLs the rest, and looks again.
-func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, r *reporter) []Orphan {
-	var all []Orphan
-	var scanErr error
-	for round := 0; round < sweepRounds; round++ {
-		found, err := findOrphans(opt, protected, true)
-		if err != nil {
-			scanErr = err
-			break
+// period for them to exit, SIGKILLs the rest, and looks again. Its first
+// round takes first, a scan made while the groups drained, keeping what is
+// still alive: a process forked by a member meanwhile died with its group.
+// clean says that its last scan found no orphan: no process of the project
+// is left outside its groups.
+func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, first orphanScan, r *reporter) (all []Orphan, clean bool) {
+	first.found = slices.DeleteFunc(first.found, func(o Orphan) bool { return !o.Alive() })
+	scanErr := first.err
+	for round := 0; round < sweepRounds && scanErr == nil; round++ {
+		found := first.found
+		if round > 0 {
+			found, scanErr = findOrphans(opt, protected, true)
+			if scanErr != nil {
+				break
+			}
 		}
 		if len(found) == 0 {
+			clean = true
 			break
 		}
-		sig, grace := unix.SIGTERM, opt.OrphanGrace
-		if opt.Force {
-			sig, grace = unix.SIGKILL, 0
-		}
-		for i := range found {
-			found[i].Identity.Signal(sig)
-		}
-		if !waitGone(ctx, found, grace) {
-			for i := range found {
-				if found[i].Alive() {
-					found[i].Killed = true
-					found[i].Identity.Signal(unix.SIGKILL)
-				}
-			}
-			waitGone(ctx, found, 5*time.Second)
-		}
+		stopOrphans(ctx, found, opt)
 		all = append(all, found...)
 	}
 	if scanErr != nil && len(all) == 0 {
 		r.phase(3, "orphan sweep: FAILED: %v", scanErr)
-		return nil
+		return nil, false
 	}
 	if len(all) == 0 {
 		r.phase(3, "orphan sweep: no process of this project outside its groups")
-		return nil
+		return nil, clean
 	}
 	var parts []string
 	killed := 0
@@ -83,7 +97,28 @@ func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, r *repo
 		failed = fmt.Sprintf("; then FAILED: %v", scanErr)
 	}
 	r.phase(3, "orphan sweep: stopped %d process(es) (%d needed SIGKILL): %s%s", len(all), killed, strings.Join(parts, ", "), failed)
-	return all
+	return all, clean
+}
+
+// stopOrphans signals found (SIGTERM, or SIGKILL with --force), waits up to
+// the orphans' grace for them to exit, and SIGKILLs those left.
+func stopOrphans(ctx context.Context, found []Orphan, opt StopOptions) {
+	sig, grace := unix.SIGTERM, opt.OrphanGrace
+	if opt.Force {
+		sig, grace = unix.SIGKILL, 0
+	}
+	for i := range found {
+		found[i].Identity.Signal(sig)
+	}
+	if !waitGone(ctx, found, grace) {
+		for i := range found {
+			if found[i].Alive() {
+				found[i].Killed = true
+				found[i].Identity.Signal(unix.SIGKILL)
+			}
+		}
+		waitGone(ctx, found, 5*time.Second)
+	}
 }
 
 // waitGone waits until none of procs is alive, at most d, and reports

@@ -25,10 +25,15 @@ type StopOptions struct {
 // Stop stops the named services (all when names is empty) with the five
 // phases of cleanup.Stop, filled in from the config: stop signals, grace
 // periods, dependants-first order, orphan patterns, the compose file, and
-// the removal of the tracking files. The caller holds the project lock.
+// the removal of the tracking files. The caller holds the project lock; the
+// project's groups are listed once, here.
 func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, opt StopOptions) error {
 	cfg := p.Config
-	if err := p.checkStopNames(drv, names); err != nil {
+	groups, err := drv.Groups(p.ID)
+	if err != nil {
+		return fmt.Errorf("finding the groups of project %s: %w", p.ID, err)
+	}
+	if err := p.checkStopNames(groups, names); err != nil {
 		return err
 	}
 	grace := func(name string) time.Duration {
@@ -44,7 +49,7 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	if opt.Grace != nil {
 		orphanGrace = *opt.Grace
 	}
-	_, err := cleanup.Stop(ctx, drv, cleanup.StopOptions{
+	_, err = cleanup.Stop(ctx, groups, cleanup.StopOptions{
 		Project:  p.ID,
 		Dir:      p.Dir,
 		Services: names,
@@ -69,11 +74,7 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 
 // checkStopNames accepts names of configured services and of running groups
 // (a service removed from the config while it ran can still be stopped).
-func (p *Project) checkStopNames(drv cgroup.Driver, names []string) error {
-	if len(names) == 0 {
-		return nil
-	}
-	groups, _ := drv.Groups(p.ID)
+func (p *Project) checkStopNames(groups []cgroup.Group, names []string) error {
 	known := map[string]bool{}
 	for _, g := range groups {
 		known[g.Name()] = true

@@ -188,7 +188,8 @@ services:
 				t.Fatal(err)
 			}
 			code := filepath.Join(p.dir, "p", "code")
-			testenv.Eventually(20*time.Second, func() bool { _, err := os.Stat(code); return err == nil })
+			// (the shell creates the file before it writes the status)
+			testenv.Eventually(20*time.Second, func() bool { b, _ := os.ReadFile(code); return strings.TrimSpace(string(b)) != "" })
 			b, _ := os.ReadFile(code)
 			out, _ := os.ReadFile(filepath.Join(p.dir, "p", "out"))
 			if strings.TrimSpace(string(b)) != "1" {
