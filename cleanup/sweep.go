@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cgdev/cgdev/internal/proc"
@@ -152,8 +153,10 @@ func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) ([]
 	}
 	c.patterns = withPatterns && len(opt.Services) == 0 && len(opt.Patterns) > 0
 	var out []Orphan
-	_, err := proc.Scan(cmp.Or(opt.procDir, "/proc"), func(pids []int) {
-		out = append(out, c.classifyAll(pids)...)
+	_, err := proc.Scan(cmp.Or(opt.procDir, "/proc"), func(pids []int) int {
+		found, exited := c.classifyAll(pids)
+		out = append(out, found...)
+		return exited
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing the processes: %w", err)
@@ -163,8 +166,9 @@ func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) ([]
 }
 
 // classifyAll classifies pids, with a few workers: the reads are system
-// calls, which they overlap.
-func (c *classifier) classifyAll(pids []int) []Orphan {
+// calls, which they overlap. It also says how many of pids had exited.
+func (c *classifier) classifyAll(pids []int) (orphans []Orphan, exited int) {
+	c.exited.Store(0)
 	workers := min(max(runtime.GOMAXPROCS(0), 2), 8, len(pids))
 	found := make([][]Orphan, workers)
 	var wg sync.WaitGroup
@@ -180,11 +184,10 @@ func (c *classifier) classifyAll(pids []int) []Orphan {
 		}()
 	}
 	wg.Wait()
-	var out []Orphan
 	for _, f := range found {
-		out = append(out, f...)
+		orphans = append(orphans, f...)
 	}
-	return out
+	return orphans, int(c.exited.Load())
 }
 
 // classifier decides, for one process, whether it is an orphan of the project.
@@ -197,6 +200,7 @@ type classifier struct {
 	// afterMarker, when set (by tests), runs between reading a process's
 	// marker and confirming its identity.
 	afterMarker func(pid int)
+	exited      atomic.Int64 // processes found gone, or zombies, by classify
 }
 
 // classify reads pid's identity first, then what ties it to the project
@@ -208,7 +212,11 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 		return Orphan{}, false
 	}
 	p, err := proc.ReadProc(pid)
-	if err != nil || p.UID != c.uid || p.State == 'Z' {
+	if err != nil || p.State == 'Z' {
+		c.exited.Add(1)
+		return Orphan{}, false
+	}
+	if p.UID != c.uid {
 		return Orphan{}, false
 	}
 	why := ""

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,12 +84,25 @@ func TestMembershipReasons(t *testing.T) {
 func TestWaitEmptyAcrossHandOff(t *testing.T) {
 	d := newDriver(t)
 	proj := project(t)
-	for i := range 30 {
+	var groups []cgroup.Group
+	defer func() {
+		var wg sync.WaitGroup
+		for _, g := range groups {
+			wg.Go(func() {
+				if err := cleanup.Kill(t.Context(), g); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	for i := range 20 {
 		cmd := exec.Command("sh", "-c", `(sleep 1000 &) & wait`)
 		g, err := d.Start(t.Context(), cgroup.Spec{Project: proj, Name: "daemon" + strconv.Itoa(i)}, cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
+		groups = append(groups, g)
 		go cmd.Wait()
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		err = g.WaitEmpty(ctx)
@@ -96,9 +110,6 @@ func TestWaitEmptyAcrossHandOff(t *testing.T) {
 		if err == nil {
 			pids, _ := g.Procs()
 			t.Errorf("start %d: WaitEmpty returned while the group holds %v", i, pids)
-		}
-		if err := cleanup.Kill(t.Context(), g); err != nil {
-			t.Fatal(err)
 		}
 	}
 }

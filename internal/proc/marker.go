@@ -54,6 +54,11 @@ func MarkerOf(p Proc) Marker {
 			return parseMarker(b)
 		}
 		time.Sleep(time.Millisecond)
+		now, err := ReadProc(p.PID)
+		if err != nil || now.StartTicks != p.StartTicks {
+			return Marker{} // gone: exited, and reaped
+		}
+		p = now // a zombie by now, or still unsettled
 	}
 }
 

@@ -19,13 +19,18 @@ type Table struct {
 // meanwhile are skipped.
 func Snapshot() (*Table, error) {
 	t := &Table{Procs: map[int]Proc{}, children: map[int][]int{}}
-	complete, err := Scan("/proc", func(pids []int) {
+	complete, err := Scan("/proc", func(pids []int) (exited int) {
 		for _, pid := range pids {
-			if p, err := ReadProc(pid); err == nil {
+			p, err := ReadProc(pid)
+			if err != nil || p.State == 'Z' {
+				exited++
+			}
+			if err == nil {
 				t.Procs[pid] = p
 				t.children[p.PPID] = append(t.children[p.PPID], pid)
 			}
 		}
+		return exited
 	})
 	if err != nil {
 		return nil, err
@@ -41,16 +46,15 @@ func Snapshot() (*Table, error) {
 const scanRounds = 8
 
 // Scan calls read with the PIDs of the processes in dir (/proc), in batches,
-// each PID once, including the processes forked while it runs. A listing of
-// /proc is not atomic with the reads that follow it: a process that forks
-// and exits in between would hide its child, forked after the listing, as
-// well as itself, and a process handing over to a daemon (a double fork)
-// looks gone. So once read has the PIDs of one listing, Scan lists again and
-// passes on the new ones, until a listing has none: a child forked by a
-// process that read found gone existed before that read, so a later listing
-// has it. It reports false when processes were still appearing after
-// scanRounds listings. (read must expect processes that exit meanwhile.)
-func Scan(dir string, read func(pids []int)) (complete bool, err error) {
+// each PID once, and read says how many of them it found exited (gone, or
+// zombies). A listing of /proc is not atomic with the reads that follow it:
+// a process that forks and exits in between hides its child, forked after
+// the listing, as well as itself (a process handing over to a daemon, a
+// double fork, looks gone). But the child existed before its parent was
+// found exited, so a later listing has it: while read finds processes
+// exited, Scan lists again and passes on the new PIDs. It reports false
+// when that had not settled after scanRounds listings.
+func Scan(dir string, read func(pids []int) (exited int)) (complete bool, err error) {
 	seen := map[int]bool{}
 	for range scanRounds {
 		pids, err := listPIDs(dir)
@@ -64,10 +68,9 @@ func Scan(dir string, read func(pids []int)) (complete bool, err error) {
 				fresh = append(fresh, pid)
 			}
 		}
-		if len(fresh) == 0 {
+		if len(fresh) == 0 || read(fresh) == 0 {
 			return true, nil
 		}
-		read(fresh)
 	}
 	return false, nil
 }
