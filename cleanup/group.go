@@ -16,7 +16,7 @@ type GroupResult struct {
 	Name      string
 	Signalled int           // processes the stop signal reached
 	Forced    bool          // the grace period ran out and cgroup.kill was needed
-	Killed    int           // processes in the group when the kill went out (when Forced)
+	Killed    int           // processes still in the group when Drain killed it (when Forced)
 	Took      time.Duration // from the stop signal to an empty group
 }
 

@@ -204,8 +204,11 @@ func signalAll(groups []cgroup.Group, opt StopOptions, r *reporter) []time.Time 
 		return at
 	}
 	if opt.Force {
-		for i := range at {
+		// Killed here, so that the kernel is at work before the sweep's
+		// first scan starts; Drain kills again and waits.
+		for i, g := range groups {
 			at[i] = time.Now()
+			g.Kill()
 		}
 		r.phase(1, "stop signal: skipped (--force): %s get cgroup.kill at once", names(groups))
 		return at
