@@ -1,8 +1,10 @@
 package e2e_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -215,13 +217,75 @@ services:
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
-		if !testenv.Eventually(5*time.Second, func() bool { return procState(pid) == 'T' }) {
-			t.Fatalf("PID %d did not stop (state %c)", pid, procState(pid))
+		if !testenv.Eventually(5*time.Second, func() bool { return testenv.State(pid) == 'T' }) {
+			t.Fatalf("PID %d did not stop (state %c)", pid, testenv.State(pid))
 		}
 		out := p.mustCgdev("stop")
 		if !strings.Contains(out, "[2/5] wait: exited: paused in ") {
 			t.Errorf("the stopped service was not ended by its stop signal:\n%s", out)
 		}
 		p.assertNothingLeft("paused")
+	})
+}
+
+// TestRunReapsHardCases, with each driver: `cgdev run` passes the command's
+// exit status through and, once it has exited, stops what it left in its
+// group: every hard case, the ones ignoring SIGTERM with SIGKILL after
+// --grace; no group is left.
+func TestRunReapsHardCases(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		h := testenv.CgroupBase(t)
+		if driver == "systemd" {
+			needUserManager(t)
+		}
+		if _, err := os.Stat("/bin/bash"); err != nil {
+			t.Skip("bash is not installed (a hard case renames itself with exec -a)")
+		}
+		// Not the stopped case here: when the command exits, its process
+		// group, holding a stopped process, is orphaned, and the kernel
+		// sends the whole group SIGHUP (and SIGCONT), which would end the
+		// SIGTERM-ignoring cases before cgdev could show it kills them.
+		cases := slices.DeleteFunc(hardCasesFor(driver), func(c cgrouptest.HardCase) bool { return c.Name == "stopped" })
+		var script strings.Builder
+		for _, c := range cases {
+			script.WriteString(c.Script + "\n")
+		}
+		fmt.Fprintf(&script, `until [ "$(cut -d' ' -f1 "$%s" | sort -u | wc -l)" -ge %d ]; do sleep 0.01; done; exit 3`, cgrouptest.PIDsEnv, len(cases))
+		dir := t.TempDir()
+		file := filepath.Join(dir, "pids")
+		name, part := runName("reap-")
+		cmd := exec.Command(testenv.Binary(t), "--driver", driver, "run", "--name", name, "--grace", "200ms", "--", "sh", "-c", script.String())
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), cgrouptest.PIDsEnv+"="+file)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		pids := cgrouptest.ReadPIDs(file)
+		for _, ps := range pids {
+			for _, pid := range ps {
+				testenv.KillOnCleanup(t, pid)
+			}
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 3 {
+			t.Errorf("cgdev --driver %s run: %v (exit %d); want the command's exit status 3; stderr:\n%s", driver, err, code, &stderr)
+		}
+		if !cgrouptest.Started(cases, pids) {
+			t.Fatalf("the hard cases did not all start: %v", pids)
+		}
+		for name, ps := range pids {
+			for _, pid := range ps {
+				if testenv.Alive(pid) {
+					t.Errorf("PID %d of the hard case %s survived the run: %s", pid, name, testenv.Cmdline(pid))
+				}
+			}
+		}
+		if !strings.Contains(stderr.String(), "leftover process(es) with SIGKILL after the 200ms grace period") {
+			t.Errorf("stderr does not report the leftovers killed after the grace:\n%s", &stderr)
+		}
+		switch driver {
+		case "direct":
+			assertNoGroups(t, h)
+		case "systemd":
+			assertNoScopes(t, part)
+		}
 	})
 }

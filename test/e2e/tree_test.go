@@ -36,11 +36,11 @@ func TestTreeAndKillTreeCLI(t *testing.T) {
 			t.Cleanup(func() { p.Identity().Signal(syscall.SIGKILL) })
 		}
 	}
-	code, out := fbCgdev(t, "", "tree", strconv.Itoa(root))
+	code, out := cgdevOut(t, "tree", strconv.Itoa(root))
 	if code != 0 || !strings.HasPrefix(out, "PID") || strings.Count(out, "\n") != 5 {
 		t.Errorf("cgdev tree %d: exit %d\n%s", root, code, out)
 	}
-	code, out = fbCgdev(t, "", "kill-tree", "--grace", "200ms", strconv.Itoa(root))
+	code, out = cgdevOut(t, "kill-tree", "--grace", "200ms", strconv.Itoa(root))
 	want := "4 process(es) found, 4 reached by SIGTERM, 2 needed SIGKILL"
 	if code != 0 || !strings.Contains(out, want) {
 		t.Errorf("cgdev kill-tree: exit %d, output %q; want %q", code, out, want)
@@ -53,10 +53,10 @@ func TestTreeAndKillTreeCLI(t *testing.T) {
 	if !testenv.Alive(bystander.Process.Pid) {
 		t.Error("bystander was killed")
 	}
-	if code, out := fbCgdev(t, "", "kill-tree", "1"); code == 0 || !strings.Contains(out, "refusing") {
+	if code, out := cgdevOut(t, "kill-tree", "1"); code == 0 || !strings.Contains(out, "refusing") {
 		t.Errorf("cgdev kill-tree 1: exit %d\n%s", code, out)
 	}
-	if code, _ := fbCgdev(t, "", "tree", "x"); code != 2 {
+	if code, _ := cgdevOut(t, "tree", "x"); code != 2 {
 		t.Errorf("cgdev tree x: exit %d; want 2 (usage)", code)
 	}
 }
@@ -76,7 +76,7 @@ func TestKillTreeContinuesStopped(t *testing.T) {
 	if !testenv.Eventually(5*time.Second, func() bool {
 		tab, _ := proc.Snapshot()
 		for _, pid := range tab.Descendants(root) {
-			if procState(pid) == 'T' {
+			if testenv.State(pid) == 'T' {
 				stopped = pid
 			}
 		}
@@ -85,7 +85,7 @@ func TestKillTreeContinuesStopped(t *testing.T) {
 		t.Fatal("the stopped child did not appear")
 	}
 	testenv.KillOnCleanup(t, stopped)
-	code, out := fbCgdev(t, "", "kill-tree", "--grace", "5s", strconv.Itoa(root))
+	code, out := cgdevOut(t, "kill-tree", "--grace", "5s", strconv.Itoa(root))
 	if want := "2 process(es) found, 2 reached by SIGTERM, 0 needed SIGKILL"; code != 0 || !strings.Contains(out, want) {
 		t.Errorf("cgdev kill-tree: exit %d, output %q; want %q", code, out, want)
 	}
@@ -93,5 +93,20 @@ func TestKillTreeContinuesStopped(t *testing.T) {
 		if testenv.Alive(pid) {
 			t.Errorf("PID %d survived kill-tree", pid)
 		}
+	}
+}
+
+// cgdevOut runs the cgdev binary with args and returns its exit status and
+// its stdout and stderr together.
+func cgdevOut(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	code, stdout, stderr := cgdevRun(t, args...)
+	return code, stdout + stderr
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -124,13 +124,22 @@ func RepoRoot() string {
 
 // Alive reports whether pid exists and is not a zombie.
 func Alive(pid int) bool {
+	state := State(pid)
+	return state != 0 && state != 'Z'
+}
+
+// State returns pid's state from /proc/PID/stat (R, S, T, Z, ...), or 0
+// when there is no such process.
+func State(pid int) byte {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return false
+		return 0
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return '?'
+	}
+	return b[i+2]
 }
 
 // Cmdline returns /proc/PID/cmdline with the arguments joined by spaces.
