@@ -96,9 +96,9 @@ func Stop(ctx context.Context, groups []cgroup.Group, opt StopOptions) (*StopRep
 		return rep, err
 	}
 	orderGroups(groups, opt.Order)
-	signalled := signalAll(groups, opt, r)
 	firstScan := make(chan orphanScan, 1)
 	go func() { firstScan <- scanOrphans(opt, self, members) }()
+	signalled := signalAll(groups, opt, r)
 	var drainErrs []error
 	rep.Groups, drainErrs = drainAll(ctx, groups, signalled, opt, r)
 	reportEscapes(groups, r)
@@ -204,8 +204,10 @@ func signalAll(groups []cgroup.Group, opt StopOptions, r *reporter) []time.Time 
 		return at
 	}
 	if opt.Force {
-		// Killed here, so that the kernel is at work before the sweep's
-		// first scan starts; Drain kills again and waits.
+		// Killed here, while the sweep's first scan runs: the write to
+		// cgroup.kill returns once the kernel has signalled every process,
+		// which for a thousand takes about as long as the scan. Drain kills
+		// again and waits.
 		for i, g := range groups {
 			at[i] = time.Now()
 			g.Kill()
