@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -53,34 +54,34 @@ func (d *Direct) relPath(project, name string) string {
 }
 
 func (d *Direct) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, error) {
-	if err := validName(spec.Project); spec.Project != "" && err != nil {
-		return nil, err
-	}
-	if err := validName(spec.Name); err != nil {
+	if err := spec.Prepare(ctx, cmd); err != nil {
 		return nil, err
 	}
 	if err := d.Check(&spec.Limits); err != nil {
 		return nil, err
 	}
-	if cmd.Err != nil {
-		return nil, cmd.Err
-	}
 	rel := d.relPath(spec.Project, spec.Name)
 	g := &directGroup{name: spec.Name, Dir: Dir(filepath.Join(d.host.Cgroup2Mount, rel)), base: d.baseDir()}
-	if err := d.createRetry(rel, &spec.Limits); err != nil {
-		g.Remove() // the emptied project and base directories
-		return nil, err
+	err := d.createRetry(rel, &spec.Limits)
+	if err == nil {
+		err = ctx.Err()
 	}
-	start := startThenMove
-	if d.cloneInto {
-		start = startInto
+	if err == nil {
+		start := startThenMove
+		if d.cloneInto {
+			start = startInto
+		}
+		err = start(cmd, g.Dir)
 	}
-	if err := start(cmd, g.Dir); err != nil {
-		g.Remove()
+	if err != nil {
+		g.Remove() // nothing runs in it; also removes emptied project and base directories
 		return nil, err
 	}
 	return g, nil
 }
+
+// Close does nothing: Direct holds no resource.
+func (d *Direct) Close() error { return nil }
 
 func (d *Direct) baseDir() string { return filepath.Join(d.host.Cgroup2Mount, d.host.Base) }
 
@@ -199,25 +200,9 @@ func kernelAtLeast(release string, major, minor int) bool {
 // startThenMove starts cmd held at a gate, moves it into dir, then lets it
 // exec: nothing it runs can fork outside dir.
 func startThenMove(cmd *exec.Cmd, dir Dir) error {
-	g, err := holdAtGate(cmd)
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		g.afterStart(cmd)
-		g.w.Close()
-		return err
-	}
-	g.afterStart(cmd)
-	if err := dir.WriteFile("cgroup.procs", fmt.Sprint(cmd.Process.Pid)); err != nil {
-		g.abort(cmd)
-		return err
-	}
-	if err := g.release(); err != nil {
-		g.abort(cmd)
-		return err
-	}
-	return nil
+	return startGated(cmd, func(pid int) error {
+		return dir.WriteFile("cgroup.procs", strconv.Itoa(pid))
+	})
 }
 
 func (d *Direct) Groups(project string) ([]Group, error) {
@@ -243,19 +228,6 @@ func (d *Direct) Groups(project string) ([]Group, error) {
 	return groups, nil
 }
 
-// validName accepts names safe as one path element and in a unit name.
-func validName(s string) error {
-	if s == "" || len(s) > 100 {
-		return fmt.Errorf("invalid name %q: 1 to 100 characters", s)
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') || s == "." || s == ".." {
-			return fmt.Errorf("invalid name %q: use letters, digits, '-', '_' and '.'", s)
-		}
-	}
-	return nil
-}
-
 // directGroup is a cgroup created by Direct.
 type directGroup struct {
 	Dir
@@ -269,6 +241,11 @@ func (g *directGroup) Path() string { return string(g.Dir) }
 // Remove deletes the group, then its project directory and the base when
 // they are left empty (so an idle machine carries no trace of cgdev).
 func (g *directGroup) Remove() error {
+	if populated, err := g.Populated(); err != nil {
+		return fmt.Errorf("removing cgroup %s: %w", g.Dir, err)
+	} else if populated {
+		return fmt.Errorf("removing cgroup %s: %w", g.Dir, ErrPopulated)
+	}
 	if err := g.Dir.Remove(); err != nil {
 		return err
 	}

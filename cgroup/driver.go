@@ -2,17 +2,21 @@
 // process a command forks can be listed, signalled and killed as one.
 //
 // A Driver creates groups: directly in cgroupfs (Direct), as transient systemd
-// scopes (package-level Systemd driver), or without cgroups (package fallback).
-// Callers see only Driver and Group.
+// scopes (Systemd), or without cgroups (package fallback). Callers see only
+// Driver and Group, whose contract is written on the interfaces below, the
+// way os/exec states Cmd's.
 package cgroup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cgdev/cgdev/internal/proc"
 )
 
 // Spec names and limits a group.
@@ -27,39 +31,143 @@ type Spec struct {
 	Limits Limits
 }
 
-// Driver creates and finds groups.
+// Validate checks the names as every driver needs them: Name, and Project
+// unless it is empty, of 1 to 100 letters, digits, '-', '_' and '.', and
+// neither "." nor "..". Such a name is one cgroupfs path element, one part
+// of a systemd unit name and one marker value.
+func (s Spec) Validate() error {
+	if s.Project != "" {
+		if err := validName(s.Project); err != nil {
+			return fmt.Errorf("project: %w", err)
+		}
+	}
+	return validName(s.Name)
+}
+
+// validName accepts names safe as one path element and in a unit name.
+func validName(s string) error {
+	if s == "" || len(s) > 100 {
+		return fmt.Errorf("invalid name %q: 1 to 100 characters", s)
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') || s == "." || s == ".." {
+			return fmt.Errorf("invalid name %q: use letters, digits, '-', '_' and '.'", s)
+		}
+	}
+	return nil
+}
+
+// Marker is what every process of the group carries in its environment:
+// the project and service, or the run.
+func (s Spec) Marker() proc.Marker {
+	if s.Project == "" {
+		return proc.Marker{Run: s.Name}
+	}
+	return proc.Marker{Project: s.Project, Service: s.Name}
+}
+
+// Prepare is the first step of every Driver.Start, before it creates
+// anything: it returns ctx's error if ctx is done, Validate's, cmd.Err, or
+// an error if cmd was started already; then it sets the group's markers in
+// cmd.Env (Marker.Apply over cmd.Environ()).
+func (s Spec) Prepare(ctx context.Context, cmd *exec.Cmd) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if cmd.Err != nil {
+		return cmd.Err
+	}
+	if cmd.Process != nil {
+		return errors.New("cgroup: command already started")
+	}
+	cmd.Env = s.Marker().Apply(cmd.Environ())
+	return nil
+}
+
+// Driver creates groups and finds them again. Its methods may be called
+// concurrently. A new driver is added to launcher's list of drivers; package
+// cgrouptest checks that it keeps this contract.
 type Driver interface {
 	// Name is "direct", "systemd" or "fallback".
 	Name() string
-	// Check returns an *UnsupportedError naming each limit in l that this driver
-	// cannot enforce on this machine, or nil.
+
+	// Check returns an *UnsupportedError naming each limit in l that this
+	// driver cannot enforce on this machine, or nil.
 	Check(l *Limits) error
-	// Start starts cmd, which must not have been started, as the first process of
-	// a new group described by spec. No process the command forks can run outside
-	// the group. On error nothing is left behind: no process, no group.
+
+	// Start starts cmd as the first process of a new group described by
+	// spec, so that no process the command forks ever runs outside the
+	// group. It refuses a spec Check refuses, and a service (Project set)
+	// whose group already holds processes.
+	//
+	// cmd must not have been started. Start may change it: Env gets the
+	// group's markers (Spec.Prepare); SysProcAttr may gain fields (a cgroup
+	// file descriptor for clone3, a session of its own); and a driver that
+	// must place the process before it runs anything rewrites Path and Args
+	// to a gate (/bin/sh blocked on a pipe, which then execs the command
+	// under the same PID) and lends the gate's pipe to ExtraFiles during
+	// Start. Stdin, Stdout, Stderr and Dir are left alone.
+	//
+	// On success the command runs in the group and the caller must call
+	// cmd.Wait, as after cmd.Start. What the command forks stays in the
+	// group after it exits; Group.Remove deletes the emptied group (an empty
+	// systemd scope may be collected by its manager before).
+	//
+	// On error nothing is left behind: no process (one held at the gate is
+	// killed and reaped before it has run anything) and no group. cmd must
+	// not be reused.
+	//
+	// ctx bounds the start only (creating the group, the manager's job):
+	// when it is done before the command runs, Start returns its error,
+	// having started nothing. Once Start has returned, ctx has no effect.
 	Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, error)
-	// Groups returns the live groups of project, found through the kernel or the
-	// manager rather than state files. With project "" it returns cgdev runs.
+
+	// Groups returns the live groups of project, found through the kernel or
+	// the manager rather than state files. With project "" it returns cgdev
+	// runs.
 	Groups(project string) ([]Group, error)
+
+	// Close releases what the driver holds (systemd's connection to the
+	// manager). Groups it returned keep working through their cgroup, but
+	// systemd's can no longer be removed.
+	Close() error
 }
 
-// Group is a set of processes that live and die together.
+// ErrPopulated is what Group.Remove returns, wrapped, for a group that still
+// holds processes.
+var ErrPopulated = errors.New("the group still holds processes")
+
+// Group is a set of processes that live and die together. Its methods may be
+// called concurrently. To stop one, use package cleanup: it sends SIGCONT
+// after the stop signal, waits, kills and removes, the same way for every
+// driver.
 type Group interface {
 	// Name is the service or run name given in Spec.
 	Name() string
 	// Path is the cgroupfs directory, or "" for groups without one.
 	Path() string
-	// Procs lists the PIDs in the group (and its sub-groups).
+	// Procs lists the live processes in the group (and its sub-groups).
 	Procs() ([]int, error)
-	// Signal sends sig to every process in the group and returns how many it reached.
+	// Signal sends sig to every process in the group and returns how many it
+	// reached. Nothing else: a stopped process keeps a stop signal pending
+	// (cleanup.SignalGroup sends SIGCONT after it).
 	Signal(sig syscall.Signal) (int, error)
-	// Kill sends SIGKILL to every process in the group at once (cgroup.kill).
+	// Kill sends SIGKILL to every process in the group and returns without
+	// waiting for any to die. With a cgroup it is one atomic cgroup.kill that
+	// also takes forks in flight; without one, a child forked by a member
+	// after Kill saw it is not reached: cleanup.Kill repeats Kill until the
+	// group is empty.
 	Kill() error
 	// WaitEmpty returns nil as soon as the group holds no process, or ctx's error.
 	WaitEmpty(ctx context.Context) error
-	// Remove deletes the (empty) group.
+	// Remove deletes the group. A group that still holds processes is left as
+	// it is, processes included, and Remove returns an error wrapping
+	// ErrPopulated. A group already gone is not an error.
 	Remove() error
-	// Stats reads the group's counters; fields the kernel does not offer stay zero.
+	// Stats reads the group's counters; fields the driver cannot read stay zero.
 	Stats() (Stats, error)
 }
 

@@ -101,8 +101,8 @@ func (d Dir) exists() bool {
 // holds a live process. A removed directory is not populated.
 func (d Dir) Populated() (bool, error) {
 	v, err := d.readKey("cgroup.events", "populated")
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENODEV) {
+		return false, nil // removed, or being removed (a systemd scope collected once empty)
 	}
 	return v == 1, err
 }
@@ -274,6 +274,9 @@ func (d Dir) readKey(name, key string) (uint64, error) {
 		if k == key {
 			return strconv.ParseUint(v, 10, 64)
 		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("reading %s: %w", filepath.Join(string(d), name), err)
 	}
 	return 0, fmt.Errorf("%s: no key %q", filepath.Join(string(d), name), key)
 }

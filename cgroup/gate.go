@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // gate holds a started process before it executes its command, until the
@@ -18,6 +20,34 @@ type gate struct {
 	w *os.File
 }
 
+// startGated starts cmd held at a gate and calls place with its PID; only
+// when place succeeds is the process let through to exec its command. When
+// place fails (or the release does), the held process is killed before it
+// has run anything, and reaped, and the error returned. The process cannot
+// fork before place returns: place moves it into a cgroup, or hands it to
+// a manager, knowing that whatever it runs will start there.
+func startGated(cmd *exec.Cmd, place func(pid int) error) error {
+	g, err := holdAtGate(cmd)
+	if err != nil {
+		return err
+	}
+	err = cmd.Start()
+	g.afterStart(cmd)
+	if err != nil {
+		g.w.Close()
+		return err
+	}
+	if err := place(cmd.Process.Pid); err != nil {
+		g.abort(cmd)
+		return err
+	}
+	if err := g.release(); err != nil {
+		g.abort(cmd)
+		return err
+	}
+	return nil
+}
+
 // holdAtGate rewrites the unstarted cmd so that, once started, it waits at a gate.
 func holdAtGate(cmd *exec.Cmd) (*gate, error) {
 	if cmd.Err != nil {
@@ -25,6 +55,16 @@ func holdAtGate(cmd *exec.Cmd) (*gate, error) {
 	}
 	if cmd.Process != nil {
 		return nil, errors.New("cgroup: command already started")
+	}
+	// The gate's shell could report a missing or non-executable program only
+	// by exiting 127 after Start: check it first, as execve would.
+	if path := cmd.Path; strings.Contains(path, "/") {
+		if !filepath.IsAbs(path) && cmd.Dir != "" {
+			path = filepath.Join(cmd.Dir, path)
+		}
+		if _, err := exec.LookPath(path); err != nil {
+			return nil, err
+		}
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

@@ -90,7 +90,10 @@ func (d *Systemd) offered() (cgroup string, controllers []string) {
 
 // Close ends the connection to the manager. Groups already returned keep
 // working through their cgroup, but can no longer be removed.
-func (d *Systemd) Close() { d.conn.Close() }
+func (d *Systemd) Close() error {
+	d.conn.Close()
+	return nil
+}
 
 func (d *Systemd) Name() string { return "systemd" }
 
@@ -154,17 +157,11 @@ func nameFromUnit(project, unitName string) (string, bool) {
 	return unit.UnitNameUnescape(rest), true
 }
 
+// unitName returns the scope's name for a valid spec (Spec.Validate), or
+// why systemd cannot have it.
 func (d *Systemd) unitName(spec Spec) (string, error) {
-	if spec.Project != "" {
-		if err := validName(spec.Project); err != nil {
-			return "", fmt.Errorf("project: %w", err)
-		}
-		if spec.Project == runInfix {
-			return "", fmt.Errorf("project id %q is reserved by the systemd driver: its scopes would be taken for cgdev runs (cgdev-run-*.scope)", runInfix)
-		}
-	}
-	if err := validName(spec.Name); err != nil {
-		return "", err
+	if spec.Project == runInfix {
+		return "", fmt.Errorf("project id %q is reserved by the systemd driver: its scopes would be taken for cgdev runs (cgdev-run-*.scope)", runInfix)
 	}
 	u := UnitName(spec.Project, spec.Name)
 	if len(u) > maxUnitName {
@@ -176,6 +173,9 @@ func (d *Systemd) unitName(spec Spec) (string, error) {
 // Start starts cmd held at a gate, asks the manager for a scope holding it,
 // waits for the job, checks the scope's cgroup, then lets cmd exec.
 func (d *Systemd) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, error) {
+	if err := spec.Prepare(ctx, cmd); err != nil {
+		return nil, err
+	}
 	unitName, err := d.unitName(spec)
 	if err != nil {
 		return nil, err
@@ -191,33 +191,23 @@ func (d *Systemd) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, e
 	if err != nil {
 		return nil, err
 	}
-	gate, err := holdAtGate(cmd)
+	var g *scopeGroup // set once the unit may exist
+	err = startGated(cmd, func(pid int) error {
+		var err error
+		g, err = d.startScope(ctx, spec.Name, unitName, append(props, sd.PropPids(uint32(pid))))
+		if err == nil {
+			err = g.locate(pid)
+		}
+		if err == nil {
+			err = g.verify(&spec.Limits)
+		}
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		gate.afterStart(cmd)
-		gate.w.Close()
-		return nil, err
-	}
-	gate.afterStart(cmd)
-	props = append(props, sd.PropPids(uint32(cmd.Process.Pid)))
-	g, err := d.startScope(ctx, spec.Name, unitName, props)
-	if err != nil {
-		gate.abort(cmd)
-		return nil, err
-	}
-	err = g.locate(cmd.Process.Pid)
-	if err == nil {
-		err = g.verify(&spec.Limits)
-	}
-	if err == nil {
-		err = gate.release()
-	}
-	if err != nil {
-		gate.abort(cmd)
-		if rerr := g.Remove(); rerr != nil {
-			err = fmt.Errorf("%w (and removing the scope: %v)", err, rerr)
+		if g != nil {
+			if rerr := g.Remove(); rerr != nil {
+				err = fmt.Errorf("%w (and removing the scope: %v)", err, rerr)
+			}
 		}
 		return nil, err
 	}
@@ -226,7 +216,9 @@ func (d *Systemd) Start(ctx context.Context, spec Spec, cmd *exec.Cmd) (Group, e
 
 // startScope runs StartTransientUnit and waits for the job's result. A unit
 // of that name that exists but failed is reset and the start retried once.
-// The group's Dir is still unset: see scopeGroup.locate.
+// It returns the group (its Dir still unset: see scopeGroup.locate) whenever
+// the unit may exist, with or without an error: the caller removes it, once
+// the held process is gone.
 func (d *Systemd) startScope(ctx context.Context, name, unitName string, props []sd.Property) (*scopeGroup, error) {
 	op := "starting scope " + unitName
 	// A scope's job takes milliseconds; a manager that has not answered in
@@ -246,20 +238,18 @@ func (d *Systemd) startScope(ctx context.Context, name, unitName string, props [
 		}
 		g := &scopeGroup{name: name, unit: unitName, d: d}
 		if err != nil {
-			if ctx.Err() != nil {
-				g.Remove() // the call may have reached the manager
+			if ctx.Err() == nil {
+				g = nil // refused: no unit
 			}
-			return nil, d.ep.callError(op, err)
+			return g, d.ep.callError(op, err)
 		}
 		select {
 		case result := <-done:
 			if result != "done" {
-				g.Remove()
-				return nil, fmt.Errorf("%s: the job ended %q (see journalctl %s-u %s)", op, result, d.journalFlag(), unitName)
+				return g, fmt.Errorf("%s: the job ended %q (see journalctl %s-u %s)", op, result, d.journalFlag(), unitName)
 			}
 		case <-ctx.Done():
-			g.Remove()
-			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
+			return g, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
 		return g, nil
 	}

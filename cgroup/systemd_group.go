@@ -69,12 +69,20 @@ func (g *scopeGroup) verify(l *Limits) error {
 	return nil
 }
 
-// Remove stops the unit if it is still active (SIGTERM to anything left in
-// it, as StopUnit does) and waits for the stop job, then waits until the
-// manager has forgotten the unit (resetting it if it failed), so that its
-// name is free again. A unit already gone is not an error: an emptied scope
-// is stopped and collected by the manager on its own, often before Remove.
+// Remove refuses a scope whose cgroup still holds processes (StopUnit would
+// SIGTERM them). Otherwise it stops the unit if it is still active and waits
+// for the stop job, then waits until the manager has forgotten the unit
+// (resetting it if it failed), so that its name is free again. A unit
+// already gone is not an error: an emptied scope is stopped and collected by
+// the manager on its own, often before Remove.
 func (g *scopeGroup) Remove() error {
+	if g.Dir != "" { // unset only while Start fails, after killing the held process
+		if populated, err := g.Populated(); err != nil {
+			return fmt.Errorf("removing %s: %w", g.unit, err)
+		} else if populated {
+			return fmt.Errorf("removing %s: %w", g.unit, ErrPopulated)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), managerTimeout)
 	defer cancel()
 	st, err := g.d.unitStatus(ctx, g.unit)

@@ -11,15 +11,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/cgroup/cgrouptest"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
 const noManager = "no systemd user manager reachable; run under test/systemd/with-manager.sh"
+
+// TestSystemdDriver runs the conformance test on the systemd driver, when a
+// user manager answers (test/systemd/with-manager.sh starts one).
+func TestSystemdDriver(t *testing.T) {
+	cgrouptest.TestDriver(t, cgrouptest.Harness{Open: func(t *testing.T) cgroup.Driver { return newSystemd(t) }})
+}
 
 // newSystemd connects to the reachable user manager, or skips. Every unit
 // the test names through track must be gone when the test ends; one that is
@@ -37,7 +43,7 @@ func newSystemd(t *testing.T) *cgroup.Systemd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.Close)
+	t.Cleanup(func() { d.Close() })
 	return d
 }
 
@@ -129,97 +135,6 @@ func TestSystemdStartIntoScope(t *testing.T) {
 	}
 }
 
-// TestSystemdScopeProcsSignalKill: the hard cases (a background child, a
-// setsid'd one, a double fork, a TERM-ignorer) are all in the scope, and
-// cgroup.kill ends them.
-func TestSystemdScopeProcsSignalKill(t *testing.T) {
-	d := newSystemd(t)
-	start := func(cmd *exec.Cmd, s cgroup.Spec) (cgroup.Group, error) { return d.Start(context.Background(), s, cmd) }
-	g, _, pids := startTree(t, cgroup.Spec{Project: uniq("proj-"), Name: "svc"}, start)
-	track(t, d, g)
-	got, err := g.Procs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pids {
-		if !containsInt(got, p) {
-			t.Errorf("Procs() = %v misses %d", got, p)
-		}
-	}
-	if n, err := g.Signal(syscall.SIGTERM); err != nil || n < len(pids) {
-		t.Fatalf("Signal(TERM) reached %d, %v", n, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if err := g.WaitEmpty(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("WaitEmpty with a TERM-ignoring member = %v; want deadline exceeded", err)
-	}
-	stopAndRemove(t, g)
-	for _, p := range pids {
-		if testenv.Alive(p) {
-			t.Errorf("pid %d survived cgroup.kill", p)
-		}
-	}
-}
-
-// TestSystemdGroupsDiscovery: Groups finds a project's scopes through the
-// manager alone, and tells apart a project whose id extends another's.
-func TestSystemdGroupsDiscovery(t *testing.T) {
-	d := newSystemd(t)
-	proj := uniq("p-") // a '-' escapes to \x2d, as in real project ids
-	specs := []cgroup.Spec{
-		{Project: proj, Name: "api"},
-		{Project: proj, Name: "web-ui"},
-		{Project: proj + "-x", Name: "other"},
-		{Name: uniq("run-")},
-	}
-	var groups []cgroup.Group
-	for _, s := range specs {
-		g := startScope(t, d, s, exec.Command("sleep", "1000"))
-		groups = append(groups, g)
-	}
-	t.Cleanup(func() {
-		for _, g := range groups {
-			g.Kill()
-			g.WaitEmpty(context.Background())
-			g.Remove()
-		}
-	})
-	found, err := d.Groups(proj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, g := range found {
-		names = append(names, g.Name())
-	}
-	if strings.Join(names, ",") != "api,web-ui" {
-		t.Fatalf("Groups(%s) = %v; want [api web-ui]", proj, names)
-	}
-	if found[1].Path() != groups[1].Path() {
-		t.Errorf("found web-ui at %s; started at %s", found[1].Path(), groups[1].Path())
-	}
-	if pids, _ := found[0].Procs(); len(pids) != 1 {
-		t.Errorf("found api holds %v; want its one sleep", pids)
-	}
-	runs, err := d.Groups("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sawRun bool
-	for _, g := range runs {
-		sawRun = sawRun || g.Name() == specs[3].Name
-	}
-	if !sawRun {
-		t.Errorf("Groups(\"\") misses the run %s", specs[3].Name)
-	}
-	// A discovered group stops like the original.
-	stopAndRemove(t, found[0])
-	if again, _ := d.Groups(proj); len(again) != 1 {
-		t.Errorf("after removing api, Groups = %d groups; want 1", len(again))
-	}
-}
-
 // TestSystemdRefusesUnenforcedLimit: on this host systemd accepts MemoryMax
 // for a scope whose cgroup has no memory.max. Check refuses it beforehand;
 // and when the pre-check is bypassed, the check after the job refuses it,
@@ -256,35 +171,20 @@ func TestSystemdRefusesUnenforcedLimit(t *testing.T) {
 	}
 }
 
-// TestSystemdNameInUse: a second start of a running service is refused and
-// harms nothing; a failed unit of that name is reset and the start retried.
-func TestSystemdNameInUse(t *testing.T) {
+// TestSystemdResetsFailedUnit: a scope that failed (stop timeout: its
+// process ignored SIGTERM) and was kept by the manager blocks its name until
+// reset; Start resets it and retries.
+func TestSystemdResetsFailedUnit(t *testing.T) {
 	d := newSystemd(t)
 	spec := cgroup.Spec{Project: uniq("p"), Name: "api"}
-	first := exec.Command("sleep", "1000")
-	g := startScope(t, d, spec, first)
-	second := exec.Command("true")
-	_, err := d.Start(context.Background(), spec, second)
-	if err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("second Start of a running service = %v; want 'already exists'", err)
-	}
-	if second.ProcessState == nil {
-		t.Error("the refused command's held process was not reaped")
-	}
-	if pids, _ := g.Procs(); len(pids) != 1 || pids[0] != first.Process.Pid {
-		t.Errorf("the refused start changed the running scope: %v", pids)
-	}
-	go first.Wait()
-	stopAndRemove(t, g)
-
-	// A scope that failed (stop timeout: its process ignored SIGTERM) and was
-	// kept by the manager blocks the name until reset.
 	unit := cgroup.UnitName(spec.Project, spec.Name)
 	failScope(t, unit)
 	if _, active, _ := d.UnitState(unit); active != "failed" {
 		t.Fatalf("could not make a failed %s (state %s)", unit, active)
 	}
-	g = startScope(t, d, spec, exec.Command("sleep", "1000"))
+	cmd := exec.Command("sleep", "1000")
+	g := startScope(t, d, spec, cmd)
+	go cmd.Wait()
 	stopAndRemove(t, g)
 }
 
@@ -314,29 +214,6 @@ func failScope(t *testing.T, unit string) {
 		t.Logf("systemctl stop %s: %v %s", unit, err, out)
 	}
 	t.Cleanup(func() { exec.Command("systemctl", "--user", "reset-failed", unit).Run() })
-}
-
-// TestSystemdCanceledStartLeavesNothing: a start whose context is already
-// done never runs the command and leaves no process and no unit.
-func TestSystemdCanceledStartLeavesNothing(t *testing.T) {
-	d := newSystemd(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	marker := filepath.Join(t.TempDir(), "ran")
-	name := uniq("canceled-")
-	cmd := exec.Command("touch", marker)
-	if _, err := d.Start(ctx, cgroup.Spec{Name: name}, cmd); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Start with a canceled context = %v; want context.Canceled", err)
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Error("the command ran")
-	}
-	if cmd.Process != nil && cmd.ProcessState == nil {
-		t.Error("the held process was not reaped")
-	}
-	if load, _, _ := d.UnitState(cgroup.UnitName("", name)); load != "not-found" {
-		t.Errorf("a unit is left (%s)", load)
-	}
 }
 
 // TestSystemdUnreachable: without a manager to ask, NewSystemd says so.

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cleanup"
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
+	"github.com/cgdev/cgdev/test/testenv"
 )
 
 const inPidNS = "CGDEV_TEST_IN_PID_NAMESPACE"
@@ -50,7 +51,7 @@ func TestClassifyRecycledPID(t *testing.T) {
 		a.Wait()
 		b = recycle(t, pid)
 	})
-	bp, _ := fallback.ReadProc(b.Process.Pid)
+	bp, _ := proc.ReadProc(b.Process.Pid)
 	if ok {
 		t.Errorf("PID %d, recycled for an unmarked process (start %d) after the marker was read, was classified as the project's: %+v",
 			b.Process.Pid, bp.StartTicks, o)
@@ -62,12 +63,13 @@ func start(t *testing.T, project string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("sleep", "1000")
 	if project != "" {
-		cmd.Env = append(os.Environ(), fallback.ProjectEnv+"="+project, fallback.ServiceEnv+"=svc")
+		cmd.Env = append(os.Environ(), proc.ProjectEnv+"="+project, proc.ServiceEnv+"=svc")
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	testenv.WaitCmdline(t, cmd.Process.Pid, "sleep 1000") // its environ is set up with it
 	return cmd
 }
 

@@ -16,6 +16,7 @@ type GroupResult struct {
 	Name      string
 	Signalled int           // processes the stop signal reached
 	Forced    bool          // the grace period ran out and cgroup.kill was needed
+	Killed    int           // processes still in the group when Drain killed it (when Forced)
 	Took      time.Duration // from the stop signal to an empty group
 }
 
@@ -63,6 +64,8 @@ func Drain(ctx context.Context, g cgroup.Group, signalled time.Time, grace time.
 		}
 	}
 	res.Forced = true
+	left, _ := g.Procs()
+	res.Killed = len(left)
 	if err := Kill(ctx, g); err != nil {
 		return res, err
 	}
@@ -70,18 +73,37 @@ func Drain(ctx context.Context, g cgroup.Group, signalled time.Time, grace time.
 	return res, removeGroup(g)
 }
 
-// Kill SIGKILLs everything in g and waits until it is empty (at most 10 s:
-// SIGKILL cannot be ignored, but a process in uninterruptible sleep can take
-// a moment to die).
+// killTimeout bounds Kill. SIGKILL cannot be ignored, but a process in
+// uninterruptible sleep can take a moment to die, and a group without a
+// cgroup can keep producing children for a while.
+const killTimeout = 10 * time.Second
+
+// Kill SIGKILLs everything in g and waits until it is empty (at most 10 s).
+// Group.Kill reaches what is in the group when it is called: a cgroup's
+// kill takes forks in flight too, but without a cgroup a child that a dying
+// member forked after Group.Kill saw the group is missed. So Kill repeats:
+// SIGKILL, a wait for the group to empty (a round of 100 ms, doubling up to
+// 1 s), SIGKILL to what is left, and so on. A cgroup is normally empty
+// within the first round.
 func Kill(ctx context.Context, g cgroup.Group) error {
-	if err := g.Kill(); err != nil {
-		return err
+	ctx, cancel := context.WithTimeout(ctx, killTimeout)
+	defer cancel()
+	for round := 100 * time.Millisecond; ; round = min(2*round, time.Second) {
+		if err := g.Kill(); err != nil {
+			return err
+		}
+		err := waitEmpty(ctx, g, round)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			pids, _ := g.Procs()
+			return fmt.Errorf("%s: %d process(es) survived SIGKILL: %v", g.Name(), len(pids), pids)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
 	}
-	if err := waitEmpty(ctx, g, 10*time.Second); err != nil {
-		pids, _ := g.Procs()
-		return fmt.Errorf("%s: %d process(es) survived SIGKILL: %v", g.Name(), len(pids), pids)
-	}
-	return nil
 }
 
 func waitEmpty(ctx context.Context, g cgroup.Group, d time.Duration) error {

@@ -1,11 +1,8 @@
 package cleanup_test
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +35,7 @@ func startGroup(t *testing.T, name string, args ...string) (cgroup.Group, *exec.
 func TestStopGroupContinuesStopped(t *testing.T) {
 	g, cmd := startGroup(t, "stopped", "sleep", "1000")
 	cmd.Process.Signal(syscall.SIGSTOP)
-	if !testenv.Eventually(2*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' }) {
+	if !testenv.Eventually(2*time.Second, func() bool { return testenv.State(cmd.Process.Pid) == 'T' }) {
 		t.Fatal("sleep did not stop")
 	}
 	res, err := cleanup.StopGroup(context.Background(), g, syscall.SIGTERM, 5*time.Second)
@@ -65,16 +62,4 @@ func TestStopGroupForcesAfterGrace(t *testing.T) {
 	if testenv.Alive(cmd.Process.Pid) {
 		t.Error("process survived")
 	}
-}
-
-func procState(pid int) byte {
-	p, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(p, ')')
-	if i < 0 || i+2 >= len(p) {
-		return 0
-	}
-	return p[i+2]
 }

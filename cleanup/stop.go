@@ -17,6 +17,7 @@ import (
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/fallback"
 	"github.com/cgdev/cgdev/internal/human"
+	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,7 +70,15 @@ type StopReport struct {
 //     and tracking files removed.
 //
 // It returns an error listing the survivors unless the verification holds.
-func Stop(ctx context.Context, drv cgroup.Driver, opt StopOptions) (*StopReport, error) {
+//
+// groups are the project's groups as the driver lists them (Driver.Groups),
+// listed once by the caller under the project's lock; Stop takes those of
+// opt.Services. /proc is scanned once when no orphan is found: the sweep's
+// first scan runs while the groups drain (with --force, while the kernel
+// kills them), and reads nothing of the processes that were in the groups
+// when the stop began, which die with them; a clean scan is also phase 5's
+// evidence.
+func Stop(ctx context.Context, groups []cgroup.Group, opt StopOptions) (*StopReport, error) {
 	if opt.Project == "" {
 		return nil, errors.New("stop: no project id (an empty one would name cgdev runs)")
 	}
@@ -81,55 +90,66 @@ func Stop(ctx context.Context, drv cgroup.Driver, opt StopOptions) (*StopReport,
 		}
 		return rep, nil
 	}
-	groups, err := projectGroups(drv, opt.Project, opt.Services)
-	if err != nil {
-		return rep, err
-	}
-	self := fallback.Protected()
-	if err := refuseOwnGroup(groups, self, opt); err != nil {
+	groups = servicesGroups(groups, opt.Services)
+	self := proc.Protected()
+	members := groupMembers(groups)
+	if err := refuseOwnGroup(members, self, opt); err != nil {
 		return rep, err
 	}
 	orderGroups(groups, opt.Order)
+	firstScan := make(chan orphanScan, 1)
+	go func() { firstScan <- scanOrphans(opt, self, members) }()
 	signalled := signalAll(groups, opt, r)
-	rep.Groups = drainAll(ctx, groups, signalled, opt, r)
+	var drainErrs []error
+	rep.Groups, drainErrs = drainAll(ctx, groups, signalled, opt, r)
 	reportEscapes(groups, r)
-	rep.Orphans = sweep(ctx, opt, self, r)
+	var clean bool
+	rep.Orphans, clean = sweep(ctx, opt, self, <-firstScan, r)
 	if len(opt.Services) > 0 {
 		r.phase(4, "containers: left up (only some services are being stopped)")
 	} else if err := composeDown(ctx, opt.ComposeFile, opt.Dir, r); err != nil {
 		rep.Survivors = append(rep.Survivors, err.Error())
 	}
-	rep.Survivors = append(rep.Survivors, verify(drv, groups, opt, self, r)...)
+	rep.Survivors = append(rep.Survivors, verify(groups, drainErrs, clean, opt, self, r)...)
 	if len(rep.Survivors) > 0 {
 		return rep, fmt.Errorf("stop incomplete; still there:\n  %s", strings.Join(rep.Survivors, "\n  "))
 	}
 	return rep, nil
 }
 
-// refuseOwnGroup returns an error when cgdev or one of its ancestors (the
-// protected PIDs) belongs to a service being stopped: it is in one of the
-// groups, or carries the marker of one of the services (a fallback group
-// never lists cgdev's ancestors, so there the marker is what tells).
-// Stopping that service would kill the shell running cgdev, and cgdev with
-// it, half-way.
-func refuseOwnGroup(groups []cgroup.Group, protected map[int]bool, opt StopOptions) error {
-	refuse := func(service string, pid int) error {
-		return fmt.Errorf("cgdev is running inside service %s's group (PID %d, %q, is cgdev or the shell running it); stopping %s would stop cgdev itself: run it from outside the service",
-			service, pid, fallback.Cmdline(pid), service)
-	}
+// groupMembers maps the PIDs in groups to their group's name.
+func groupMembers(groups []cgroup.Group) map[int]string {
+	members := map[int]string{}
 	for _, g := range groups {
 		pids, _ := g.Procs()
 		for _, pid := range pids {
-			if protected[pid] {
-				return refuse(g.Name(), pid)
-			}
+			members[pid] = g.Name()
+		}
+	}
+	return members
+}
+
+// refuseOwnGroup returns an error when cgdev or one of its ancestors (the
+// protected PIDs) belongs to a service being stopped: it is one of the
+// groups' members, or carries the marker of one of the services (a fallback
+// group never lists cgdev's ancestors, so there the marker is what tells).
+// Stopping that service would kill the shell running cgdev, and cgdev with
+// it, half-way.
+func refuseOwnGroup(members map[int]string, protected map[int]bool, opt StopOptions) error {
+	refuse := func(service string, pid int) error {
+		return fmt.Errorf("cgdev is running inside service %s's group (PID %d, %q, is cgdev or the shell running it); stopping %s would stop cgdev itself: run it from outside the service",
+			service, pid, proc.Cmdline(pid), service)
+	}
+	for pid := range protected {
+		if service, ok := members[pid]; ok {
+			return refuse(service, pid)
 		}
 	}
 	for pid := range protected {
 		if pid <= 1 {
 			continue
 		}
-		m := fallback.ReadMarker(pid)
+		m := proc.ReadMarker(pid)
 		if m.Project == opt.Project && (len(opt.Services) == 0 || slices.Contains(opt.Services, m.Service)) {
 			return refuse(m.Service, pid)
 		}
@@ -151,26 +171,14 @@ func reportEscapes(groups []cgroup.Group, r *reporter) {
 	}
 }
 
-// projectGroups returns the project's groups, only those of services when given.
-func projectGroups(drv cgroup.Driver, project string, services []string) ([]cgroup.Group, error) {
-	all, err := drv.Groups(project)
-	if err != nil {
-		return nil, fmt.Errorf("finding the groups of project %s: %w", project, err)
-	}
+// servicesGroups returns the groups of services, or all for none.
+func servicesGroups(groups []cgroup.Group, services []string) []cgroup.Group {
 	if len(services) == 0 {
-		return all, nil
+		return groups
 	}
-	want := map[string]bool{}
-	for _, s := range services {
-		want[s] = true
-	}
-	var out []cgroup.Group
-	for _, g := range all {
-		if want[g.Name()] {
-			out = append(out, g)
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(slices.Clone(groups), func(g cgroup.Group) bool {
+		return !slices.Contains(services, g.Name())
+	})
 }
 
 // orderGroups sorts groups as order lists their names (dependants first),
@@ -197,8 +205,13 @@ func signalAll(groups []cgroup.Group, opt StopOptions, r *reporter) []time.Time 
 		return at
 	}
 	if opt.Force {
-		for i := range at {
+		// Killed here, while the sweep's first scan runs: the write to
+		// cgroup.kill returns once the kernel has signalled every process,
+		// which for a thousand takes about as long as the scan. Drain kills
+		// again and waits.
+		for i, g := range groups {
 			at[i] = time.Now()
+			g.Kill()
 		}
 		r.phase(1, "stop signal: skipped (--force): %s get cgroup.kill at once", names(groups))
 		return at
@@ -207,7 +220,7 @@ func signalAll(groups []cgroup.Group, opt StopOptions, r *reporter) []time.Time 
 	for i, g := range groups {
 		sig := opt.Signal(g.Name())
 		at[i] = time.Now()
-		n, err := g.Signal(sig)
+		n, err := SignalGroup(g, sig)
 		switch {
 		case err != nil:
 			parts = append(parts, fmt.Sprintf("%s (error: %v)", g.Name(), err))
@@ -221,10 +234,10 @@ func signalAll(groups []cgroup.Group, opt StopOptions, r *reporter) []time.Time 
 
 // drainAll is phase 2: every group is waited for at once, each ending the
 // moment its group is empty, or killed when its grace runs out.
-func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time, opt StopOptions, r *reporter) []GroupResult {
+func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time, opt StopOptions, r *reporter) ([]GroupResult, []error) {
 	if len(groups) == 0 {
 		r.phase(2, "wait: nothing to wait for")
-		return nil
+		return nil, nil
 	}
 	results := make([]GroupResult, len(groups))
 	errs := make([]error, len(groups))
@@ -263,7 +276,7 @@ func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time,
 		parts = append(parts, "killed (SIGKILL to the whole group, cgroup.kill where it is a cgroup): "+strings.Join(forced, ", "))
 	}
 	r.phase(2, "wait: %s", strings.Join(parts, "; "))
-	return results
+	return results, errs
 }
 
 func names(groups []cgroup.Group) string {
@@ -336,31 +349,32 @@ func forgettable(services []string, stopped []cgroup.Group, running map[string]b
 	return gone, left
 }
 
-// verify is phase 5.
-func verify(drv cgroup.Driver, stopped []cgroup.Group, opt StopOptions, protected map[int]bool, r *reporter) []string {
+// verify is phase 5. The groups whose drain succeeded are empty and
+// removed; those whose drain failed are looked at again. When the sweep's
+// last scan was clean it is the evidence that no process carries the
+// marker; otherwise /proc is scanned again.
+func verify(stopped []cgroup.Group, drainErrs []error, swept bool, opt StopOptions, protected map[int]bool, r *reporter) []string {
 	var survivors []string
-	groups, err := projectGroups(drv, opt.Project, opt.Services)
-	if err != nil {
-		survivors = append(survivors, err.Error())
-	}
 	running := map[string]bool{}
-	for _, g := range groups {
-		pids, _ := g.Procs()
-		if len(pids) > 0 {
-			running[g.Name()] = true
-			survivors = append(survivors, fmt.Sprintf("service %s: %d process(es) in its group: %v", g.Name(), len(pids), pids))
+	for i, g := range stopped {
+		if drainErrs[i] == nil {
 			continue
 		}
-		if err := g.Remove(); err != nil {
+		if pids, _ := g.Procs(); len(pids) > 0 {
+			running[g.Name()] = true
+			survivors = append(survivors, fmt.Sprintf("service %s: %d process(es) in its group: %v", g.Name(), len(pids), pids))
+		} else if err := g.Remove(); err != nil {
 			survivors = append(survivors, fmt.Sprintf("service %s: group %s not removed: %v", g.Name(), g.Path(), err))
 		}
 	}
-	orphans, err := findOrphans(opt, protected, false)
-	if err != nil {
-		survivors = append(survivors, "processes carrying the marker: unknown: "+err.Error())
-	}
-	for _, o := range orphans {
-		survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, fallback.ProjectEnv, opt.Project))
+	if !swept {
+		orphans, err := findOrphans(opt, protected, false)
+		if err != nil {
+			survivors = append(survivors, "processes carrying the marker: unknown: "+err.Error())
+		}
+		for _, o := range orphans {
+			survivors = append(survivors, fmt.Sprintf("PID %d (%s) carries %s=%s", o.PID, o.Cmdline, proc.ProjectEnv, opt.Project))
+		}
 	}
 	if opt.Forget != nil {
 		gone, left := forgettable(opt.Services, stopped, running)

@@ -29,7 +29,11 @@ func TestStopReportsAnUnlistableProc(t *testing.T) {
 		OrphanGrace: 0,
 		Out:         &out,
 	}, filepath.Join(t.TempDir(), "missing"))
-	_, err = cleanup.Stop(context.Background(), drv, opt)
+	groups, err := drv.Groups(opt.Project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cleanup.Stop(context.Background(), groups, opt)
 	if err == nil || !strings.Contains(err.Error(), "listing the processes") {
 		t.Errorf("Stop returned %v, want the listing error", err)
 	}

@@ -4,23 +4,26 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
 // Orphan is a process of the project found outside its groups.
 type Orphan struct {
-	fallback.Identity
+	proc.Identity
 	Cmdline string
 	Why     string // what tied it to the project
 	Killed  bool   // it outlived the grace period and got SIGKILL
@@ -30,45 +33,57 @@ type Orphan struct {
 // previous round's orphans forked meanwhile.
 const sweepRounds = 3
 
+// orphanScan is what one scan for orphans found.
+type orphanScan struct {
+	found []Orphan
+	err   error
+}
+
+// scanOrphans is the sweep's first scan, run while the groups drain: it
+// skips the processes that were in the groups when the stop began (they die
+// with them; with --force the kernel is killing them meanwhile, and they
+// would only be read as zombies), and what it finds is kept only if it is
+// still alive once the groups are empty (sweep).
+func scanOrphans(opt StopOptions, protected map[int]bool, members map[int]string) orphanScan {
+	skip := maps.Clone(protected)
+	for pid := range members {
+		skip[pid] = true
+	}
+	found, err := findOrphans(opt, skip, true)
+	return orphanScan{found, err}
+}
+
 // sweep is phase 3: it signals the project's orphans, waits up to the grace
-// period for them to exit, SIGKILLs the rest, and looks again.
-func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, r *reporter) []Orphan {
-	var all []Orphan
-	var scanErr error
-	for round := 0; round < sweepRounds; round++ {
-		found, err := findOrphans(opt, protected, true)
-		if err != nil {
-			scanErr = err
-			break
+// period for them to exit, SIGKILLs the rest, and looks again. Its first
+// round takes first, a scan made while the groups drained, keeping what is
+// still alive: a process forked by a member meanwhile died with its group.
+// clean says that its last scan found no orphan: no process of the project
+// is left outside its groups.
+func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, first orphanScan, r *reporter) (all []Orphan, clean bool) {
+	first.found = slices.DeleteFunc(first.found, func(o Orphan) bool { return !o.Alive() })
+	scanErr := first.err
+	for round := 0; round < sweepRounds && scanErr == nil; round++ {
+		found := first.found
+		if round > 0 {
+			found, scanErr = findOrphans(opt, protected, true)
+			if scanErr != nil {
+				break
+			}
 		}
 		if len(found) == 0 {
+			clean = true
 			break
 		}
-		sig, grace := unix.SIGTERM, opt.OrphanGrace
-		if opt.Force {
-			sig, grace = unix.SIGKILL, 0
-		}
-		for i := range found {
-			found[i].Identity.Signal(sig)
-		}
-		if !waitGone(ctx, found, grace) {
-			for i := range found {
-				if found[i].Alive() {
-					found[i].Killed = true
-					found[i].Identity.Signal(unix.SIGKILL)
-				}
-			}
-			waitGone(ctx, found, 5*time.Second)
-		}
+		stopOrphans(ctx, found, opt)
 		all = append(all, found...)
 	}
 	if scanErr != nil && len(all) == 0 {
 		r.phase(3, "orphan sweep: FAILED: %v", scanErr)
-		return nil
+		return nil, false
 	}
 	if len(all) == 0 {
 		r.phase(3, "orphan sweep: no process of this project outside its groups")
-		return nil
+		return nil, clean
 	}
 	var parts []string
 	killed := 0
@@ -83,29 +98,40 @@ func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, r *repo
 		failed = fmt.Sprintf("; then FAILED: %v", scanErr)
 	}
 	r.phase(3, "orphan sweep: stopped %d process(es) (%d needed SIGKILL): %s%s", len(all), killed, strings.Join(parts, ", "), failed)
-	return all
+	return all, clean
 }
 
-// waitGone waits until none of procs is alive, at most d. Orphans are rare
-// (a cgroup holds everything its services fork), so a short poll suffices.
-func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		alive := false
-		for _, p := range procs {
-			if p.Alive() {
-				alive = true
-				break
+// stopOrphans signals found (SIGTERM, or SIGKILL with --force), waits up to
+// the orphans' grace for them to exit, and SIGKILLs those left.
+func stopOrphans(ctx context.Context, found []Orphan, opt StopOptions) {
+	sig, grace := unix.SIGTERM, opt.OrphanGrace
+	if opt.Force {
+		sig, grace = unix.SIGKILL, 0
+	}
+	for i := range found {
+		found[i].Identity.Signal(sig)
+	}
+	if !waitGone(ctx, found, grace) {
+		for i := range found {
+			if found[i].Alive() {
+				found[i].Killed = true
+				found[i].Identity.Signal(unix.SIGKILL)
 			}
 		}
-		if !alive {
-			return true
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
+		waitGone(ctx, found, 5*time.Second)
 	}
+}
+
+// waitGone waits until none of procs is alive, at most d, and reports
+// whether none is.
+func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	ids := make([]proc.Identity, len(procs))
+	for i, p := range procs {
+		ids[i] = p.Identity
+	}
+	return proc.WaitExited(ctx, ids) == nil
 }
 
 // findOrphans lists the processes of this user that belong to the project:
@@ -117,20 +143,33 @@ func waitGone(ctx context.Context, procs []Orphan, d time.Duration) bool {
 // ancestors) are never listed.
 //
 // It reads two files per process (stat, then environ; zombies and kernel
-// threads have an empty one), and more only for candidates: on a host with a
+// threads have an empty one), and more only for candidates, and lists /proc
+// again for processes forked meanwhile (proc.Scan): on a host with a
 // thousand processes the scan costs a few milliseconds.
 func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) ([]Orphan, error) {
-	pids, err := procPIDs(cmp.Or(opt.procDir, "/proc"))
-	if err != nil {
-		return nil, fmt.Errorf("listing the processes: %w", err)
-	}
 	c := classifier{opt: opt, skip: protected, uid: os.Getuid(), stopping: map[string]bool{}}
 	for _, s := range opt.Services {
 		c.stopping[s] = true
 	}
 	c.patterns = withPatterns && len(opt.Services) == 0 && len(opt.Patterns) > 0
-	// The reads are system calls; a few workers overlap them.
-	workers := min(max(runtime.GOMAXPROCS(0), 2), 8)
+	var out []Orphan
+	_, err := proc.Scan(cmp.Or(opt.procDir, "/proc"), func(pids []int) int {
+		found, exited := c.classifyAll(pids)
+		out = append(out, found...)
+		return exited
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the processes: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
+	return out, nil
+}
+
+// classifyAll classifies pids, with a few workers: the reads are system
+// calls, which they overlap. It also says how many of pids had exited.
+func (c *classifier) classifyAll(pids []int) (orphans []Orphan, exited int) {
+	c.exited.Store(0)
+	workers := min(max(runtime.GOMAXPROCS(0), 2), 8, len(pids))
 	found := make([][]Orphan, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -145,32 +184,10 @@ func findOrphans(opt StopOptions, protected map[int]bool, withPatterns bool) ([]
 		}()
 	}
 	wg.Wait()
-	var out []Orphan
 	for _, f := range found {
-		out = append(out, f...)
+		orphans = append(orphans, f...)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
-	return out, nil
-}
-
-// procPIDs lists the numeric entries of dir (/proc), unsorted.
-func procPIDs(dir string) ([]int, error) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	pids := make([]int, 0, len(names))
-	for _, n := range names {
-		if pid, err := strconv.Atoi(n); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
+	return orphans, int(c.exited.Load())
 }
 
 // classifier decides, for one process, whether it is an orphan of the project.
@@ -183,6 +200,7 @@ type classifier struct {
 	// afterMarker, when set (by tests), runs between reading a process's
 	// marker and confirming its identity.
 	afterMarker func(pid int)
+	exited      atomic.Int64 // processes found gone, or zombies, by classify
 }
 
 // classify reads pid's identity first, then what ties it to the project
@@ -193,12 +211,16 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 	if c.skip[pid] {
 		return Orphan{}, false
 	}
-	p, err := fallback.ReadProc(pid)
-	if err != nil || p.UID != c.uid || p.State == 'Z' {
+	p, err := proc.ReadProc(pid)
+	if err != nil || p.State == 'Z' {
+		c.exited.Add(1)
+		return Orphan{}, false
+	}
+	if p.UID != c.uid {
 		return Orphan{}, false
 	}
 	why := ""
-	m := fallback.ReadMarker(pid)
+	m := proc.MarkerOf(p)
 	if c.afterMarker != nil {
 		c.afterMarker(pid)
 	}
@@ -207,8 +229,8 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 		if len(c.stopping) > 0 && !c.stopping[m.Service] {
 			return Orphan{}, false
 		}
-		why = fallback.ProjectEnv + " marker, service " + m.Service
-	case m != fallback.Marker{}:
+		why = proc.ProjectEnv + " marker, service " + m.Service
+	case m != proc.Marker{}:
 		// Another project's service or a cgdev run: someone else's, however
 		// its command line reads and wherever it runs.
 		return Orphan{}, false
@@ -218,7 +240,7 @@ func (c *classifier) classify(pid int) (Orphan, bool) {
 	if why == "" {
 		return Orphan{}, false
 	}
-	cmdline := fallback.Cmdline(pid)
+	cmdline := proc.Cmdline(pid)
 	if !p.Identity().Alive() {
 		return Orphan{}, false // exited, or its PID now names another process
 	}
@@ -236,7 +258,7 @@ func matchPattern(opt StopOptions, pid int) string {
 		return ""
 	}
 	for _, re := range opt.Patterns {
-		if matchesCommand(re, cmd) && fallback.Within(fallback.Cwd(pid), opt.Dir) {
+		if matchesCommand(re, cmd) && proc.Within(proc.Cwd(pid), opt.Dir) {
 			return fmt.Sprintf("matches %q, working directory in the project", re)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkMembers(b *testing.B) {
 	d := newDriver(b)
 	g := startSleepers(b, d, project(b), 10)
 	b.Cleanup(func() { g.Kill() })
-	tab, _ := fallback.Snapshot()
+	tab, _ := proc.Snapshot()
 	b.ReportMetric(float64(len(tab.Procs)), "host-procs")
 	b.ResetTimer()
 	for b.Loop() {

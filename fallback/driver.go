@@ -1,17 +1,20 @@
+// Package fallback is the driver for machines that give cgdev no cgroup:
+// a group is a session, a process tree and the processes carrying its
+// environment marker, found through /proc (package proc) and signalled
+// through pidfds. It enforces no limit; see docs/fallback.md for what it
+// can and cannot follow.
 package fallback
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/internal/proc"
 )
 
 // Driver runs groups without cgroups, for machines that give the user none
@@ -71,23 +74,14 @@ func (d *Driver) whyNoCgroup() string {
 // Start starts cmd as the leader of a new group: in a session of its own
 // (or, when the caller asked for Setpgid or Foreground, as for a foreground
 // job on a terminal, in a process group of its own), with the group's
-// markers set in its environment, replacing any inherited ones. A service
-// that already has live processes is refused.
+// markers set in its environment (Spec.Prepare), which is how the group is
+// found again. A service that already has live processes is refused.
 func (d *Driver) Start(ctx context.Context, spec cgroup.Spec, cmd *exec.Cmd) (cgroup.Group, error) {
-	if err := ctx.Err(); err != nil {
+	if err := spec.Prepare(ctx, cmd); err != nil {
 		return nil, err
-	}
-	if spec.Name == "" || strings.ContainsAny(spec.Name+spec.Project, "\x00=") {
-		return nil, fmt.Errorf("fallback driver: invalid group name %q (project %q)", spec.Name, spec.Project)
 	}
 	if err := d.Check(&spec.Limits); err != nil {
 		return nil, err
-	}
-	if cmd.Err != nil {
-		return nil, cmd.Err
-	}
-	if cmd.Process != nil {
-		return nil, errors.New("fallback driver: command already started")
 	}
 	if err := ownSession(cmd); err != nil {
 		return nil, err
@@ -100,13 +94,12 @@ func (d *Driver) Start(ctx context.Context, spec cgroup.Spec, cmd *exec.Cmd) (cg
 			return nil, fmt.Errorf("service %s of project %s already has processes: %v", spec.Name, spec.Project, running)
 		}
 	}
-	cmd.Env = withMarkers(cmd.Environ(), spec)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	// The leader is our unreaped child: its PID cannot be recycled before the
 	// caller's Wait, so this read is of the right process.
-	p, err := ReadProc(cmd.Process.Pid)
+	p, err := proc.ReadProc(cmd.Process.Pid)
 	if err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -114,6 +107,9 @@ func (d *Driver) Start(ctx context.Context, spec cgroup.Spec, cmd *exec.Cmd) (cg
 	}
 	return newGroup(spec.Name, sel, true, p.Identity()), nil
 }
+
+// Close does nothing: the driver holds no resource.
+func (d *Driver) Close() error { return nil }
 
 // ownSession makes cmd start in a new session, unless it asks for a process
 // group of its own (which setsid would forbid).
@@ -139,27 +135,6 @@ func selectorOf(spec cgroup.Spec) selector {
 	return selector{project: spec.Project, service: spec.Name}
 }
 
-// withMarkers returns env with the group's markers. A service drops an
-// inherited CGDEV_RUN (a service started from inside a run is not part of
-// the run, just as its cgroup would not be); a run keeps inherited service
-// markers, so a run started by a service still counts as the project's.
-func withMarkers(env []string, spec cgroup.Spec) []string {
-	drop := []string{RunEnv}
-	add := []string{RunEnv + "=" + spec.Name}
-	if spec.Project != "" {
-		drop = []string{ProjectEnv, ServiceEnv, RunEnv}
-		add = []string{ProjectEnv + "=" + spec.Project, ServiceEnv + "=" + spec.Name}
-	}
-	out := make([]string, 0, len(env)+len(add))
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(drop, k) {
-			out = append(out, kv)
-		}
-	}
-	return append(out, add...)
-}
-
 // Groups finds the live groups of project by scanning /proc for processes
 // carrying its marker: one group per CGDEV_SERVICE value. With project ""
 // it returns the runs (one group per CGDEV_RUN value). No state file is read.
@@ -167,7 +142,7 @@ func withMarkers(env []string, spec cgroup.Spec) []string {
 // a process group or session and whose parent is not marked for the group:
 // the service's first process, while it lives.
 func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
-	t, err := Snapshot()
+	t, err := proc.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("scanning /proc: %w", err)
 	}
@@ -176,7 +151,7 @@ func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
 		if !d.scope.allows(p) {
 			continue
 		}
-		m := ReadMarker(p.PID)
+		m := proc.MarkerOf(p)
 		name := m.Service
 		if project == "" {
 			name = m.Run
@@ -205,8 +180,8 @@ func (d *Driver) Groups(project string) ([]cgroup.Group, error) {
 
 // findLeader returns the oldest (then lowest-PID) of the marked processes
 // that lead their process group or session and whose parent is unmarked.
-func findLeader(t *Table, marked map[int]bool) []Identity {
-	var best Proc
+func findLeader(t *proc.Table, marked map[int]bool) []proc.Identity {
+	var best proc.Proc
 	for pid := range marked {
 		p := t.Procs[pid]
 		if marked[p.PPID] || (p.PGID != p.PID && p.SID != p.PID) {
@@ -219,5 +194,5 @@ func findLeader(t *Table, marked map[int]bool) []Identity {
 	if best.PID == 0 {
 		return nil
 	}
-	return []Identity{best.Identity()}
+	return []proc.Identity{best.Identity()}
 }

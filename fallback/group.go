@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,7 +31,7 @@ const (
 
 // Member is one process of a Group and why it belongs.
 type Member struct {
-	Proc
+	proc.Proc
 	Why Reason
 }
 
@@ -40,7 +42,7 @@ type selector struct {
 	run              string
 }
 
-func (s selector) match(m Marker) bool {
+func (s selector) match(m proc.Marker) bool {
 	switch {
 	case s.run != "":
 		return m.Run == s.run
@@ -60,10 +62,10 @@ type scope struct {
 }
 
 func callerScope() scope {
-	return scope{uid: os.Geteuid(), self: os.Getpid(), protected: Protected()}
+	return scope{uid: os.Geteuid(), self: os.Getpid(), protected: proc.Protected()}
 }
 
-func (s scope) allows(p Proc) bool {
+func (s scope) allows(p proc.Proc) bool {
 	return p.PID > 1 && !s.protected[p.PID] && p.State != 'Z' && (s.uid == 0 || p.UID == s.uid)
 }
 
@@ -85,16 +87,25 @@ type Group struct {
 	scope  scope
 
 	mu      sync.Mutex
-	leaders []Identity
-	known   map[Identity]bool
-	reached map[Identity]Member // what Signal and Kill reached, for the report
+	leaders []proc.Identity
+	known   map[proc.Identity]bool
+	reached map[proc.Identity]Member // what Signal and Kill reached, for the report
 }
 
 var _ cgroup.Group = (*Group)(nil)
 
-func newGroup(name string, sel selector, expand bool, leaders ...Identity) *Group {
+func newGroup(name string, sel selector, expand bool, leaders ...proc.Identity) *Group {
 	return &Group{name: name, sel: sel, expand: expand, scope: callerScope(), leaders: leaders,
-		known: map[Identity]bool{}, reached: map[Identity]Member{}}
+		known: map[proc.Identity]bool{}, reached: map[proc.Identity]Member{}}
+}
+
+// TreeGroup is root and its descendants, for as long as root is the same
+// process: what `cgdev kill-tree` stops. It counts no marker and no process
+// group, only the tree (and members it has already seen, so that a child
+// orphaned by its parent's death mid-stop is still stopped). Processes of
+// other users are left out unless the caller is root.
+func TreeGroup(root proc.Identity) *Group {
+	return newGroup("tree of PID "+strconv.Itoa(root.PID), selector{}, false, root)
 }
 
 // Name is the service or run name.
@@ -104,10 +115,10 @@ func (g *Group) Name() string { return g.name }
 func (g *Group) Path() string { return "" }
 
 // Leaders returns the recorded first processes.
-func (g *Group) Leaders() []Identity {
+func (g *Group) Leaders() []proc.Identity {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return append([]Identity(nil), g.leaders...)
+	return append([]proc.Identity(nil), g.leaders...)
 }
 
 // Members scans /proc and returns the group's processes, ordered by PID,
@@ -116,10 +127,31 @@ func (g *Group) Leaders() []Identity {
 // the process left the leader's tree, group and session: it escaped, and
 // only the marker found it), what descends from such escapees, and members
 // seen by an earlier scan.
+//
+// An empty result comes only from a complete snapshot (proc.Scan), or
+// after trying for 100 ms: one that missed processes forked during it could
+// miss a group handing over to a daemon.
 func (g *Group) Members() ([]Member, error) {
-	t, err := Snapshot()
+	deadline := time.Now().Add(incompleteTimeout)
+	for {
+		ms, complete, err := g.scan()
+		if err != nil || len(ms) > 0 || complete || time.Now().After(deadline) {
+			return ms, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// incompleteTimeout bounds how long Members scans again while processes
+// keep being forked faster than a snapshot can settle and it finds no member.
+const incompleteTimeout = 100 * time.Millisecond
+
+// scan computes the members from one snapshot of /proc, and reports whether
+// that snapshot was complete.
+func (g *Group) scan() (members []Member, complete bool, err error) {
+	t, err := proc.Snapshot()
 	if err != nil {
-		return nil, fmt.Errorf("scanning /proc for %s: %w", g.name, err)
+		return nil, false, fmt.Errorf("scanning /proc for %s: %w", g.name, err)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -127,7 +159,7 @@ func (g *Group) Members() ([]Member, error) {
 	var marked []int
 	if g.sel != (selector{}) {
 		for _, p := range t.Procs {
-			if g.scope.allows(p) && g.sel.match(ReadMarker(p.PID)) {
+			if g.scope.allows(p) && g.sel.match(proc.MarkerOf(p)) {
 				marked = append(marked, p.PID)
 			}
 		}
@@ -159,20 +191,20 @@ func (g *Group) Members() ([]Member, error) {
 		}
 	}
 	s.close()
-	members := make([]Member, 0, len(s.why))
-	g.known = make(map[Identity]bool, len(s.why))
+	members = make([]Member, 0, len(s.why))
+	g.known = make(map[proc.Identity]bool, len(s.why))
 	for pid, r := range s.why {
 		p := t.Procs[pid]
 		members = append(members, Member{p, r})
 		g.known[p.Identity()] = true
 	}
 	sort.Slice(members, func(i, j int) bool { return members[i].PID < members[j].PID })
-	return members, nil
+	return members, t.Complete, nil
 }
 
 // membership is one computation of a Group's members over a snapshot.
 type membership struct {
-	t       *Table
+	t       *proc.Table
 	scope   scope
 	expand  bool
 	why     map[int]Reason
@@ -252,7 +284,7 @@ func Summarize(ms []Member) string {
 	for _, m := range ms {
 		count[m.Why]++
 		if m.Why == ByMarker {
-			escaped = append(escaped, fmt.Sprintf("%d %s", m.PID, truncate(Cmdline(m.PID), 40, m.Comm)))
+			escaped = append(escaped, fmt.Sprintf("%d %s", m.PID, truncate(proc.Cmdline(m.PID), 40, m.Comm)))
 		}
 	}
 	parts := []string{}
@@ -278,9 +310,9 @@ func truncate(s string, n int, empty string) string {
 	return s
 }
 
-func (g *Group) identities() ([]Identity, error) {
+func (g *Group) identities() ([]proc.Identity, error) {
 	ms, err := g.Members()
-	ids := make([]Identity, len(ms))
+	ids := make([]proc.Identity, len(ms))
 	for i, m := range ms {
 		ids[i] = m.Identity()
 	}
@@ -301,13 +333,13 @@ func (g *Group) Procs() ([]int, error) {
 // was signalling.
 const signalRounds = 4
 
-// Signal sends sig to each member through a pidfd (see Identity.Signal), then
+// Signal sends sig to each member through a pidfd (see proc.Identity.Signal), then
 // rescans and signals members forked meanwhile, until a scan finds none new.
 // It returns how many distinct processes it reached. A process it may not
 // signal (EPERM) is skipped; the error is returned only if no process at all
 // was reached.
 func (g *Group) Signal(sig syscall.Signal) (int, error) {
-	sent := map[Identity]bool{}
+	sent := map[proc.Identity]bool{}
 	reached := 0
 	var errs []error
 	for range signalRounds {
@@ -342,55 +374,14 @@ func (g *Group) Signal(sig syscall.Signal) (int, error) {
 	return reached, nil
 }
 
-// killTimeout bounds Kill: a group that keeps producing new processes for
-// this long is reported, not chased forever.
-const killTimeout = 10 * time.Second
-
-// Kill sends SIGKILL to every member, waits (on pidfds) for those to die so
-// that children forked in the meantime become visible, and repeats until a
-// scan finds no member it has not already killed. Without a cgroup there is
-// no atomic cgroup.kill; this loop is how a group that forks while being
-// killed is still emptied.
+// Kill sends SIGKILL to every member as Signal does, rescanning for members
+// forked meanwhile, and returns without waiting for any to die. Without a
+// cgroup there is no atomic cgroup.kill: a child forked by a member that
+// Kill has already passed is not reached. cleanup.Kill waits and calls Kill
+// again until the group is empty.
 func (g *Group) Kill() error {
-	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
-	defer cancel()
-	killed := map[Identity]bool{}
-	var errs []error
-	for {
-		ms, err := g.Members()
-		if err != nil {
-			return err
-		}
-		fresh := 0
-		var w exitWatch
-		for _, m := range ms {
-			id := m.Identity()
-			if killed[id] {
-				continue
-			}
-			killed[id] = true
-			ok, err := w.signal(id, unix.SIGKILL)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			if ok {
-				fresh++
-				g.record(m)
-			}
-		}
-		if fresh == 0 {
-			w.close()
-			if len(errs) > 0 {
-				return fmt.Errorf("%s: %w", g.name, errors.Join(errs...))
-			}
-			return nil
-		}
-		err = w.wait(ctx)
-		w.close()
-		if err != nil {
-			return fmt.Errorf("%s: processes were still appearing after %s of SIGKILL: %w", g.name, killTimeout, err)
-		}
-	}
+	_, err := g.Signal(unix.SIGKILL)
+	return err
 }
 
 // WaitEmpty returns nil as soon as a scan finds no member, or ctx's error.
@@ -405,7 +396,7 @@ func (g *Group) WaitEmpty(ctx context.Context) error {
 		if len(ids) == 0 {
 			return nil
 		}
-		if err := waitExited(ctx, ids); err != nil {
+		if err := proc.WaitExited(ctx, ids); err != nil {
 			if ids, _ := g.identities(); len(ids) == 0 {
 				return nil
 			}
@@ -414,15 +405,19 @@ func (g *Group) WaitEmpty(ctx context.Context) error {
 	}
 }
 
-// waitExited returns when every process in ids has exited, or ctx's error.
-func waitExited(ctx context.Context, ids []Identity) error {
-	w := watchExits(ids)
-	defer w.close()
-	return w.wait(ctx)
+// Remove removes nothing, as a fallback group has no trace beyond its
+// processes, but keeps the contract: while the group has members it returns
+// an error wrapping cgroup.ErrPopulated.
+func (g *Group) Remove() error {
+	ms, err := g.Members()
+	if err != nil {
+		return err
+	}
+	if len(ms) > 0 {
+		return fmt.Errorf("%s: %d process(es) left: %w", g.name, len(ms), cgroup.ErrPopulated)
+	}
+	return nil
 }
-
-// Remove does nothing: a fallback group has nothing to remove.
-func (g *Group) Remove() error { return nil }
 
 // Stats sums the members' counters from /proc: CPU time, resident memory (as
 // MemoryCurrent; shared pages count once per process) and threads.
@@ -434,7 +429,7 @@ func (g *Group) Stats() (cgroup.Stats, error) {
 	s := cgroup.Stats{Procs: len(ms), HasMemory: len(ms) > 0, MemoryEstimated: true}
 	page := uint64(os.Getpagesize())
 	for _, m := range ms {
-		s.CPUUsage += time.Duration(m.UTime+m.STime) * time.Second / ClockTicks
+		s.CPUUsage += time.Duration(m.UTime+m.STime) * time.Second / proc.ClockTicks
 		s.MemoryCurrent += uint64(max(m.RSSPages, 0)) * page
 		s.TasksCurrent += uint64(m.Threads)
 	}

@@ -100,14 +100,7 @@ func DriverForProject(name, project string, h *cgroup.Host) (cgroup.Driver, erro
 		if groups, err := drv.Groups(project); err == nil && len(groups) > 0 {
 			return drv, nil
 		}
-		closeDriver(drv)
+		drv.Close()
 	}
 	return OpenDriver("auto", h)
-}
-
-// closeDriver releases a driver that holds a connection (systemd's).
-func closeDriver(drv cgroup.Driver) {
-	if c, ok := drv.(interface{ Close() }); ok {
-		c.Close()
-	}
 }

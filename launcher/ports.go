@@ -16,7 +16,7 @@ import (
 	"strings"
 
 	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -223,10 +223,10 @@ func allPIDs() []int {
 // its environment is still in its service's cgroup).
 func identify(pid int) PortHolder {
 	h := PortHolder{PID: pid}
-	if p, err := fallback.ReadProc(pid); err == nil {
+	if p, err := proc.ReadProc(pid); err == nil {
 		h.Command = p.Command()
 	}
-	m := fallback.ReadMarker(pid)
+	m := proc.ReadMarker(pid)
 	if m.Project == "" && m.Run == "" {
 		m.Project, m.Service = serviceFromCgroup(pid)
 	}
@@ -272,7 +272,7 @@ func serviceFromCgroup(pid int) (project, service string) {
 // directory: the nearest of it and its parents whose project id is
 // project (a service usually runs inside its project).
 func projectDirOf(pid int, project string) string {
-	for d := fallback.Cwd(pid); d != "" && filepath.IsAbs(d); d = filepath.Dir(d) {
+	for d := proc.Cwd(pid); d != "" && filepath.IsAbs(d); d = filepath.Dir(d) {
 		if ProjectID(d) == project {
 			return d
 		}

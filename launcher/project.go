@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/cgdev/cgdev/fallback"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,13 +27,6 @@ type Project struct {
 
 	warn warnings // about the project's files, each printed once
 }
-
-// ProjectEnv and ServiceEnv are the markers every service process, and every
-// process it forks, carries in its environment.
-const (
-	ProjectEnv = fallback.ProjectEnv
-	ServiceEnv = fallback.ServiceEnv
-)
 
 // stateDirName is the directory cgdev keeps in every project it ran.
 const stateDirName = ".cgdev"

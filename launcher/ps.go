@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 )
 
 // PS writes, for each running service (or only those named), its process
@@ -26,7 +26,7 @@ func PS(w io.Writer, p *Project, drv cgroup.Driver, names []string) error {
 		}
 		want[n] = true
 	}
-	uptime := fallback.Uptime()
+	uptime := proc.Uptime()
 	page := int64(os.Getpagesize())
 	shown := 0
 	for _, g := range groups {
@@ -38,9 +38,9 @@ func PS(w io.Writer, p *Project, drv cgroup.Driver, names []string) error {
 			continue
 		}
 		shown++
-		procs := map[int]fallback.Proc{}
+		procs := map[int]proc.Proc{}
 		for _, pid := range pids {
-			if pr, err := fallback.ReadProc(pid); err == nil {
+			if pr, err := proc.ReadProc(pid); err == nil {
 				procs[pid] = pr
 			}
 		}

@@ -11,12 +11,12 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/internal/human"
+	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -133,7 +133,7 @@ func (r *Ready) probe(e readyEnv) probe {
 // group when the check ends, however it ends, so that it leaves nothing behind.
 func runCheck(ctx context.Context, command string, e readyEnv) error {
 	cmd := exec.Command("/bin/sh", "-c", command)
-	cmd.Dir, cmd.Env = e.dir, withoutMarkers(e.env)
+	cmd.Dir, cmd.Env = e.dir, proc.StripMarkers(e.env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return err
@@ -155,18 +155,6 @@ func runCheck(ctx context.Context, command string, e readyEnv) error {
 		<-done
 		return ctx.Err()
 	}
-}
-
-// withoutMarkers returns env without CGDEV_PROJECT, CGDEV_SERVICE and CGDEV_RUN.
-func withoutMarkers(env []string) []string {
-	out := make([]string, 0, len(env))
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if k != ProjectEnv && k != ServiceEnv && k != RunEnv {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // logProbe returns a check that reports whether re matches a line the

@@ -17,7 +17,6 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
-	"github.com/cgdev/cgdev/fallback"
 	"github.com/cgdev/cgdev/internal/human"
 	"golang.org/x/sys/unix"
 )
@@ -32,9 +31,6 @@ type RunOptions struct {
 	Stdout, Stderr    *os.File
 	Log               io.Writer // where cgdev's own messages go
 }
-
-// RunEnv is set in the command's environment to the run's group name.
-const RunEnv = fallback.RunEnv
 
 // Run runs args in a new group, in the foreground, the way `systemd-run
 // --scope` does: stdio and the terminal pass through, INT, TERM, HUP and QUIT
@@ -59,7 +55,6 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	cmd := exec.Command(path, args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opt.Stdin, opt.Stdout, opt.Stderr
-	cmd.Env = append(os.Environ(), RunEnv+"="+name)
 	term := takeTerminal(cmd, opt.Stdin, opt.Stdout, opt.Stderr)
 
 	signals := make(chan os.Signal, 4)

@@ -16,8 +16,8 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
-	"github.com/cgdev/cgdev/fallback"
 	"github.com/cgdev/cgdev/internal/human"
+	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -240,7 +240,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	}
 
 	cmd := serviceCommand(svc)
-	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(p.ID, svc)
+	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(svc)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A session of its own: PGID = PID (for .pids.groups), no controlling
 	// terminal, so a Ctrl-C meant for the shell never reaches a service.
@@ -252,7 +252,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", errNotStarted, err)
 	}
-	proc, _ := fallback.ReadProc(cmd.Process.Pid)
+	leader, _ := proc.ReadProc(cmd.Process.Pid)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
@@ -266,7 +266,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 		}
 		return nil, log.tailText(logTailLines, from), err
 	}
-	rec := &ServiceState{PID: cmd.Process.Pid, StartTicks: proc.StartTicks, PGID: cmp.Or(proc.PGID, cmd.Process.Pid),
+	rec := &ServiceState{PID: cmd.Process.Pid, StartTicks: leader.StartTicks, PGID: cmp.Or(leader.PGID, cmd.Process.Pid),
 		Cgroup: g.Path(), Started: started, Log: logPath}
 	if svc.Ready != nil {
 		rec.ReadyAfter, rec.Ready = Duration(time.Since(started)), svc.Ready.String()
@@ -277,17 +277,10 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 // errNotStarted marks a failure of the driver to start the command at all.
 var errNotStarted = errors.New("could not start")
 
-// serviceEnv is the caller's environment, the service's env_file and env,
-// then the markers every descendant inherits.
-func serviceEnv(project string, svc *Service) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, ProjectEnv+"=") && !strings.HasPrefix(kv, ServiceEnv+"=") && !strings.HasPrefix(kv, RunEnv+"=") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, svc.Env...)
-	return append(env, ProjectEnv+"="+project, ServiceEnv+"="+svc.Name)
+// serviceEnv is the caller's environment, then the service's env_file and
+// env. The driver's Start adds the markers every descendant inherits.
+func serviceEnv(svc *Service) []string {
+	return append(os.Environ(), svc.Env...)
 }
 
 // waitStarted returns nil once svc is ready (or, without a check, has run for

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/internal/safefile"
 )
 
@@ -53,8 +53,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // Identity is the main process's PID and start time.
-func (s *ServiceState) Identity() fallback.Identity {
-	return fallback.Identity{PID: s.PID, StartTicks: s.StartTicks}
+func (s *ServiceState) Identity() proc.Identity {
+	return proc.Identity{PID: s.PID, StartTicks: s.StartTicks}
 }
 
 // stateFile is state.json's name in .cgdev/; MaxStateSize bounds what is

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/fallback"
 	"github.com/cgdev/cgdev/internal/human"
+	"github.com/cgdev/cgdev/internal/proc"
 )
 
 // ServiceStatus is one line of cgdev status (and one object of --json).
@@ -221,11 +221,11 @@ func guessMain(g cgroup.Group) *ServiceState {
 	}
 	slices.Sort(pids)
 	for _, pid := range pids {
-		p, err := fallback.ReadProc(pid)
+		p, err := proc.ReadProc(pid)
 		if err != nil || p.PGID != pid || in[p.PPID] {
 			continue
 		}
-		started := bootTime().Add(time.Duration(p.StartTicks) * time.Second / fallback.ClockTicks)
+		started := bootTime().Add(time.Duration(p.StartTicks) * time.Second / proc.ClockTicks)
 		return &ServiceState{PID: pid, StartTicks: p.StartTicks, PGID: pid, Started: started, Guessed: true}
 	}
 	return nil
@@ -233,5 +233,5 @@ func guessMain(g cgroup.Group) *ServiceState {
 
 // bootTime is when the system booted, from /proc/uptime.
 func bootTime() time.Time {
-	return time.Now().Add(-fallback.Uptime())
+	return time.Now().Add(-proc.Uptime())
 }

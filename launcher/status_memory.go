@@ -4,7 +4,7 @@ import (
 	"os"
 
 	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 )
 
 // memory fills s's memory columns from the group's stats: the kernel's
@@ -37,7 +37,7 @@ func groupRSS(g cgroup.Group) (uint64, bool) {
 	page := uint64(os.Getpagesize())
 	var sum uint64
 	for _, pid := range pids {
-		if p, err := fallback.ReadProc(pid); err == nil {
+		if p, err := proc.ReadProc(pid); err == nil {
 			sum += uint64(max(p.RSSPages, 0)) * page
 		}
 	}

@@ -27,10 +27,15 @@ type StopOptions struct {
 // Stop stops the named services (all when names is empty) with the five
 // phases of cleanup.Stop, filled in from the config: stop signals, grace
 // periods, dependants-first order, orphan patterns, the compose file, and
-// the removal of the tracking files. The caller holds the project lock.
+// the removal of the tracking files. The caller holds the project lock; the
+// project's groups are listed once, here.
 func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, opt StopOptions) error {
 	cfg := p.Config
-	if err := p.CheckNames(drv, names); err != nil {
+	groups, err := drv.Groups(p.ID)
+	if err != nil {
+		return fmt.Errorf("finding the groups of project %s: %w", p.ID, err)
+	}
+	if err := p.checkNames(names, groups, true); err != nil {
 		return err
 	}
 	grace := func(name string) time.Duration {
@@ -46,7 +51,7 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	if opt.Grace != nil {
 		orphanGrace = *opt.Grace
 	}
-	rep, err := cleanup.Stop(ctx, drv, cleanup.StopOptions{
+	rep, err := cleanup.Stop(ctx, groups, cleanup.StopOptions{
 		Project:  p.ID,
 		Dir:      p.Dir,
 		Services: names,
@@ -95,21 +100,26 @@ func (p *Project) markStopped(groups []cleanup.GroupResult) {
 // CheckNames accepts names of configured services and, when drv is given,
 // of the project's groups (a service removed from the config while it ran
 // can still be stopped or looked at). The error names the services there are.
+// The groups are listed only when a name is not a configured service.
 func (p *Project) CheckNames(drv cgroup.Driver, names []string) error {
-	if len(names) == 0 {
-		return nil
+	var groups []cgroup.Group
+	if drv != nil && slices.ContainsFunc(names, func(n string) bool { return p.Config.Service(n) == nil }) {
+		groups, _ = drv.Groups(p.ID)
 	}
+	return p.checkNames(names, groups, drv != nil)
+}
+
+// checkNames is CheckNames over groups already listed; running says
+// whether they were looked at, for the error's wording.
+func (p *Project) checkNames(names []string, groups []cgroup.Group, running bool) error {
 	known := map[string]bool{}
-	if drv != nil {
-		groups, _ := drv.Groups(p.ID)
-		for _, g := range groups {
-			known[g.Name()] = true
-		}
+	for _, g := range groups {
+		known[g.Name()] = true
 	}
 	for _, n := range names {
 		if p.Config.Service(n) == nil && !known[n] {
 			also := ""
-			if drv != nil {
+			if running {
 				also = " and no such group running"
 			}
 			return fmt.Errorf("no service %q in %s%s (services: %s)",

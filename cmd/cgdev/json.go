@@ -1,6 +1,6 @@
 package main
 
-import "github.com/cgdev/cgdev/fallback"
+import "github.com/cgdev/cgdev/launcher"
 
 // processJSON is one process of tree --json (docs/json.md).
 type processJSON struct {
@@ -21,7 +21,7 @@ type processJSON struct {
 }
 
 // treeJSON is tree's nodes in their documented JSON form.
-func treeJSON(nodes []fallback.Node) []processJSON {
+func treeJSON(nodes []launcher.Node) []processJSON {
 	out := make([]processJSON, len(nodes))
 	for i, n := range nodes {
 		out[i] = processJSON{

@@ -7,8 +7,8 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/cgdev/cgdev/fallback"
 	"github.com/cgdev/cgdev/internal/human"
+	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +39,7 @@ func killTreeCmd(g *globals, args []string, grace *time.Duration) error {
 	// grace period only moves on to SIGKILL.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 	defer stop()
-	res, err := fallback.KillTree(ctx, pid, *grace)
+	res, err := launcher.KillTree(ctx, pid, *grace)
 	fmt.Fprintf(g.stdout, "kill-tree %d: %d process(es) found, %d reached by SIGTERM, %d needed SIGKILL, done in %s\n",
 		pid, res.Found, res.Terminated, res.Killed, human.Duration(res.Took))
 	return err

@@ -31,12 +31,19 @@ const (
 	projectFile              // start, restart, up, logs: the services must be configured
 )
 
-// openSession finds and loads the project (launcher.OpenProject: -f, else
-// the nearest cgdev.yaml, Procfile or .cgdev/ from the working directory
-// up) and opens the driver: --driver, else $CGDEV_DRIVER, else the config's
-// driver:, else the one that started the running services (state.json),
-// else the one holding live groups of the project (state lost), else auto.
+// openSession finds and loads the project (openProject) and opens its
+// driver (openDriver).
 func openSession(g *globals, need needs) (*session, error) {
+	p, err := openProject(g, need)
+	if err != nil {
+		return nil, err
+	}
+	return openDriver(g, p)
+}
+
+// openProject finds and loads the project: launcher.OpenProject's -f, else
+// the nearest cgdev.yaml, Procfile or .cgdev/ from the working directory up.
+func openProject(g *globals, need needs) (*launcher.Project, error) {
 	p, err := launcher.OpenProjectWith(g.file, g.load)
 	if err != nil && need == anyProject {
 		// stop, status and ps work by the project's id: a file that
@@ -53,6 +60,14 @@ func openSession(g *globals, need needs) (*session, error) {
 	if p.NoConfig && need == projectFile {
 		return nil, fmt.Errorf("the project in %s has no cgdev.yaml or Procfile any more (only its .cgdev/ state): stop, status and ps still work there", p.Dir)
 	}
+	return p, nil
+}
+
+// openDriver opens p's driver: --driver, else $CGDEV_DRIVER, else the
+// config's driver:, else the one that started the running services
+// (state.json), else the one holding live groups of the project (state
+// lost), else auto.
+func openDriver(g *globals, p *launcher.Project) (*session, error) {
 	h, err := cgroup.Detect()
 	if err != nil {
 		return nil, err
@@ -70,20 +85,29 @@ func openSession(g *globals, need needs) (*session, error) {
 	return &session{project: p, host: h, driver: drv}, nil
 }
 
-// openLocked opens the session and takes the project's lock, so that
-// commands that change what runs never interleave.
+// openLocked takes the project's lock, so that commands that change what
+// runs never interleave, and then opens the driver: the driver is chosen
+// under the lock, since a concurrent start could otherwise be creating the
+// groups the choice looks for (a second start saw a first one's service
+// through the fallback driver's scan, not yet through the direct driver's
+// listing, and recorded the fallback driver).
 func openLocked(g *globals, need needs) (*session, func(), error) {
-	s, err := openSession(g, need)
+	p, err := openProject(g, need)
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock, err := s.project.Lock()
+	unlock, err := p.Lock()
 	if err != nil && need == anyProject && (safefile.IsNotOurs(err) || errors.Is(err, unix.EROFS)) {
 		// stop needs no file of cgdev's: it goes on from the kernel alone.
 		fmt.Fprintf(g.stderr, "cgdev: warning: %v; going on without the project lock\n", err)
-		return s, func() {}, nil
+		unlock, err = func() {}, nil
 	}
 	if err != nil {
+		return nil, nil, err
+	}
+	s, err := openDriver(g, p)
+	if err != nil {
+		unlock()
 		return nil, nil, err
 	}
 	return s, unlock, nil

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
 )
 
@@ -26,7 +26,7 @@ func treeCmd(g *globals, args []string, asJSON *bool) error {
 	if err != nil {
 		return err
 	}
-	nodes, err := fallback.Tree(pid)
+	nodes, err := launcher.Tree(pid)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func treeCmd(g *globals, args []string, asJSON *bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(treeJSON(nodes))
 	}
-	return fallback.WriteTree(g.stdout, nodes)
+	return launcher.WriteTree(g.stdout, nodes)
 }
 
 // pidArg parses the single PID argument of tree and kill-tree.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -73,7 +73,7 @@ func TestProcessComposeProject(t *testing.T) {
 	if st["docs"].State != "disabled" {
 		t.Errorf("status of the disabled docs: %+v", st["docs"])
 	}
-	if cwd := fallback.Cwd(st["api"].PID); cwd != filepath.Join(p.dir, "api") {
+	if cwd := proc.Cwd(st["api"].PID); cwd != filepath.Join(p.dir, "api") {
 		t.Errorf("api runs in %s, want its working_dir", cwd)
 	}
 	if !strings.Contains(st["web"].Ready, fmt.Sprintf("http://127.0.0.1:%d/", port)) {

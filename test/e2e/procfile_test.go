@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -69,7 +69,7 @@ clock: sleep $PORT
 	}
 	st := p.statusJSON()
 	clock := st["clock"].PID
-	if cmd := fallback.Cmdline(clock); cmd != "sleep 10199" {
+	if cmd := proc.Cmdline(clock); cmd != "sleep 10199" {
 		t.Errorf("the main PID %d of 'clock: sleep $PORT' runs %q, not the program", clock, cmd)
 	}
 	if pids, _ := os.ReadFile(filepath.Join(p.dir, ".pids", "services.pids.services")); !strings.Contains(string(pids), "clock:"+strconv.Itoa(clock)) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -24,8 +24,8 @@ func TestExecCheckLeavesNothing(t *testing.T) {
 	check := p.waitPids("check", 1)[0]
 	testenv.KillOnCleanup(t, check)
 	if !testenv.Eventually(5*time.Second, func() bool { return !testenv.Alive(check) }) {
-		m := fallback.ReadMarker(check)
-		t.Errorf("the check's background process %d survived it (markers %+v): %s", check, m, fallback.Cmdline(check))
+		m := proc.ReadMarker(check)
+		t.Errorf("the check's background process %d survived it (markers %+v): %s", check, m, proc.Cmdline(check))
 	}
 	b, _ := os.ReadFile(filepath.Join(p.dir, "p", "checkenv"))
 	if env := strings.TrimSpace(string(b)); env != "none" {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
@@ -100,7 +100,7 @@ func (p *svcProject) ours(pid int) bool {
 	if !testenv.Alive(pid) {
 		return false
 	}
-	if fallback.ReadMarker(pid).Project == p.id {
+	if proc.ReadMarker(pid).Project == p.id {
 		return true
 	}
 	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
@@ -109,7 +109,7 @@ func (p *svcProject) ours(pid int) bool {
 
 // marked lists every live process on the machine carrying the project's marker.
 func (p *svcProject) marked() []int {
-	t, err := fallback.Snapshot()
+	t, err := proc.Snapshot()
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func (p *svcProject) marked() []int {
 		if pr.State == 'Z' {
 			continue
 		}
-		if fallback.ReadMarker(pid).Project == p.id {
+		if proc.ReadMarker(pid).Project == p.id {
 			out = append(out, pid)
 		}
 	}
@@ -152,12 +152,12 @@ func (p *svcProject) assertNoProcessLeft(files ...string) {
 	for _, f := range files {
 		for _, pid := range p.pids(f) {
 			if p.ours(pid) {
-				p.t.Errorf("PID %d from p/%s survived the stop: %s", pid, f, fallback.Cmdline(pid))
+				p.t.Errorf("PID %d from p/%s survived the stop: %s", pid, f, proc.Cmdline(pid))
 			}
 		}
 	}
 	if m := p.marked(); len(m) > 0 {
-		p.t.Errorf("processes carrying %s=%s survived: %v", launcher.ProjectEnv, p.id, m)
+		p.t.Errorf("processes carrying %s=%s survived: %v", proc.ProjectEnv, p.id, m)
 	}
 	if p.groupExists() {
 		p.t.Errorf("project cgroup %s left behind", p.groupDir())
@@ -195,73 +195,6 @@ func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
 	return out
 }
 
-// hardCases are services that try every way out of a process tree.
-const hardCases = `grace: 400ms
-services:
-  background:
-    command: 'sleep 1000 & echo $! >> p/background; sleep 1000 & echo $! >> p/background; echo $$ >> p/background; wait'
-  setsid:
-    command: 'setsid sh -c "echo \$\$ >> p/setsid; exec sleep 1000" & while :; do sleep 1; done'
-  daemon:
-    command: '(sh -c "echo \$\$ >> p/daemon; exec sleep 1000" &) ; exit 0'
-  stubborn:
-    command: 'trap "" TERM; echo $$ >> p/stubborn; while :; do sleep 1; done'
-  renamed:
-    command: 'exec bash -c "echo \$\$ >> p/renamed; exec -a renamed-worker sleep 1000"'
-  forker:
-    command: 'trap "" TERM; while :; do sleep 1000 & echo $! >> p/forker; sleep 0.05; done'
-  envless:
-    command: 'env -i /bin/sh -c "echo \$\$ >> p/envless; exec sleep 1000" & wait'
-`
-
-var hardCaseFiles = []string{"background", "setsid", "daemon", "stubborn", "renamed", "forker", "envless"}
-
-// TestStopHardCases starts services that fork background children, setsid
-// children, double-forked daemons, processes ignoring SIGTERM, renamed and
-// marker-less processes and one that keeps forking during the stop, and
-// checks that after stop none of them survives.
-func TestStopHardCases(t *testing.T) {
-	p := newSvcProject(t, hardCases)
-	out := p.mustCgdev("start")
-	for _, want := range []string{"[7/7]", "background", "envless"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("start output lacks %q:\n%s", want, out)
-		}
-	}
-	p.waitPids("background", 3)
-	for _, f := range []string{"setsid", "daemon", "stubborn", "renamed", "envless"} {
-		p.waitPids(f, 1)
-	}
-	p.waitPids("forker", 3)
-	if pid := p.pids("renamed")[0]; !strings.HasPrefix(fallback.Cmdline(pid), "renamed-worker") {
-		t.Errorf("renamed process shows %q", fallback.Cmdline(pid))
-	}
-	if env := p.pids("envless")[0]; !p.ours(env) {
-		t.Errorf("marker-less process %d is not in the project's cgroup", env)
-	}
-
-	st := p.statusJSON()
-	for _, name := range hardCaseFiles {
-		if st[name].State != "running" || st[name].Procs == 0 {
-			t.Errorf("status of %s: %+v", name, st[name])
-		}
-	}
-	if st["daemon"].Procs != 1 {
-		t.Errorf("daemon: %d processes, want the one double-forked sleep", st["daemon"].Procs)
-	}
-	if st["background"].MemoryCurrent == nil && st["background"].MemoryNA == "" {
-		t.Error("status gives neither memory nor why it is n/a")
-	}
-
-	out = p.mustCgdev("stop")
-	for _, want := range []string{"[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "killed (SIGKILL to the whole group", "stubborn", "forker"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("stop output lacks %q:\n%s", want, out)
-		}
-	}
-	p.assertNothingLeft(hardCaseFiles...)
-}
-
 // TestStopForceIsImmediate: --force does not wait for a grace period.
 func TestStopForceIsImmediate(t *testing.T) {
 	p := newSvcProject(t, `services:
@@ -284,32 +217,9 @@ func TestStopForceIsImmediate(t *testing.T) {
 	p.assertNothingLeft("stubborn")
 }
 
-// TestStopWithoutStateFiles: the cgroups are the truth; deleting .cgdev/ and
-// .pids/ must not hide anything from stop.
-func TestStopWithoutStateFiles(t *testing.T) {
-	p := newSvcProject(t, hardCases)
-	p.mustCgdev("start")
-	p.waitPids("background", 3)
-	p.waitPids("daemon", 1)
-	for _, d := range []string{".cgdev", ".pids"} {
-		if err := os.RemoveAll(filepath.Join(p.dir, d)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.waitPids("stubborn", 1)
-	st := p.statusJSON()
-	if st["daemon"].State != "running" {
-		t.Errorf("status without state files: daemon %+v", st["daemon"])
-	}
-	if st["stubborn"].PID != p.pids("stubborn")[0] {
-		t.Errorf("status without state files: stubborn's main PID %d, want %d", st["stubborn"].PID, p.pids("stubborn")[0])
-	}
-	p.mustCgdev("stop")
-	p.assertNothingLeft(hardCaseFiles...)
-}
-
 // startStranger starts a process that is not part of the project, in dir,
-// with argv[0] set to name, and kills it when the test ends.
+// with argv[0] set to name, waits until it runs as "name 1000" (bash has
+// exec'd sleep), and kills it when the test ends.
 func startStranger(t *testing.T, dir, name string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("bash", "-c", `exec -a "$0" sleep 1000`, name)
@@ -319,6 +229,7 @@ func startStranger(t *testing.T, dir, name string) *exec.Cmd {
 	}
 	testenv.KillOnCleanup(t, cmd.Process.Pid)
 	go cmd.Wait()
+	testenv.WaitCmdline(t, cmd.Process.Pid, name+" 1000")
 	return cmd
 }
 

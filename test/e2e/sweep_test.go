@@ -112,8 +112,8 @@ func TestStopSparesOtherCgdevProcesses(t *testing.T) {
 	nested.assertNothingLeft("tests")
 }
 
-// startIn starts argv in dir, not part of any project, and kills it when the
-// test ends.
+// startIn starts argv in dir, not part of any project, waits until it runs
+// as argv (see testenv.WaitCmdline), and kills it when the test ends.
 func startIn(t *testing.T, dir string, argv ...string) int {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -123,6 +123,7 @@ func startIn(t *testing.T, dir string, argv ...string) int {
 	}
 	testenv.KillOnCleanup(t, cmd.Process.Pid)
 	go cmd.Wait()
+	testenv.WaitCmdline(t, cmd.Process.Pid, strings.Join(argv, " "))
 	return cmd.Process.Pid
 }
 

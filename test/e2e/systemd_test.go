@@ -103,36 +103,6 @@ func TestSystemdRunInScope(t *testing.T) {
 	assertNoScopes(t, part)
 }
 
-// TestSystemdRunReapsLeftovers: a setsid child, a double-forked child and a
-// TERM-ignoring one outlive the main process; cgdev ends them all through
-// the scope's cgroup and the scope disappears.
-func TestSystemdRunReapsLeftovers(t *testing.T) {
-	needUserManager(t)
-	name, part := runName("sd-reap-")
-	pidFile := filepath.Join(t.TempDir(), "pids")
-	script := `setsid sleep 1000 & echo $! >> "$0"; (sleep 1000 & echo $! >> "$0")
-setsid sh -c 'trap "" TERM; echo $$ >> "$0"; while :; do sleep 0.05; done' "$0" &
-while [ "$(wc -l < "$0")" -lt 3 ]; do sleep 0.01; done`
-	code, _, stderr := cgdevRun(t, "--driver", "systemd", "run", "--name", name, "--grace", "200ms", "--", "sh", "-c", script, pidFile)
-	if code != 0 {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
-	}
-	pids := readPids(t, pidFile)
-	if len(pids) != 3 {
-		t.Fatalf("expected 3 leftover pids, got %v", pids)
-	}
-	for _, p := range pids {
-		if testenv.Alive(p) {
-			t.Errorf("leftover %d survived cgdev run", p)
-		}
-	}
-	// (3 or more: the TERM-ignorer may be caught with its sleep child.)
-	if !strings.Contains(stderr, "leftover process(es) with SIGKILL after the 200ms grace period") {
-		t.Errorf("stderr %q does not report the reaped processes", stderr)
-	}
-	assertNoScopes(t, part)
-}
-
 // TestSystemdRunRefusesMemoryMax: on this host systemd would accept MemoryMax
 // and not enforce it; cgdev refuses, runs nothing and leaves no scope.
 func TestSystemdRunRefusesMemoryMax(t *testing.T) {
@@ -188,111 +158,41 @@ func TestSystemdAccessDenied(t *testing.T) {
 	}
 }
 
-// sdProject is a hard-case project driven with CGDEV_DRIVER=systemd, so that
-// every cgdev call the svcProject helpers make uses the systemd driver.
-func sdProject(t *testing.T) (*svcProject, string) {
-	needUserManager(t)
-	t.Setenv(launcher.DriverEnv, "systemd")
-	p := newSvcProject(t, hardCases)
-	// The scopes' unit names carry the project id, escaped.
-	part := strings.TrimSuffix(cgroup.UnitName(p.id, "x"), "x.scope")
-	t.Cleanup(func() {
-		if left := scopes(t, part); len(left) > 0 {
-			p.cgdev("stop", "--force")
-			assertNoScopes(t, part)
-		}
-	})
-	return p, part
-}
-
-// assertNoSurvivors fails for each PID the services recorded that still
-// runs (in a scope of the project or carrying its marker), and for any scope
-// of the project the manager still lists.
-func assertNoSurvivors(t *testing.T, p *svcProject, part string) {
-	t.Helper()
-	p.assertNothingLeft(hardCaseFiles...)
-	for _, f := range hardCaseFiles {
-		for _, pid := range p.pids(f) {
-			cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-			if testenv.Alive(pid) && strings.Contains(string(cg), part) {
-				t.Errorf("PID %d from p/%s survived in its scope: %s", pid, f, cg)
-			}
+// TestSystemdServiceScopes: `cgdev --driver systemd start` puts each
+// service in a transient scope of its own, named after the project and the
+// service, which systemctl lists; the process without a marker is in its
+// service's scope. (TestStopHardCases stops them.)
+func TestSystemdServiceScopes(t *testing.T) {
+	cases := hardCasesFor("systemd")
+	p := newDriverProject(t, "systemd", hardCaseConfig(cases))
+	pids := p.startHardCases(t, cases)
+	units := scopes(t, p.scopePrefix())
+	if len(units) != len(cases) {
+		t.Errorf("systemctl --user list-units shows %d scopes of the project: %v; want one per service (%d)", len(units), units, len(cases))
+	}
+	for _, c := range cases {
+		if want := cgroup.UnitName(p.id, c.Name); !slices.Contains(units, want) {
+			t.Errorf("no scope %s for service %s", want, c.Name)
 		}
 	}
-	assertNoScopes(t, part)
-}
-
-// TestSystemdServicesHardCases: `cgdev --driver systemd start` puts each
-// hard-case service in a scope of its own, status reads them, stop leaves no
-// process and no scope.
-func TestSystemdServicesHardCases(t *testing.T) {
-	p, part := sdProject(t)
-	p.mustCgdev("start")
-	p.waitPids("background", 3)
-	for _, f := range []string{"setsid", "daemon", "stubborn", "renamed", "envless"} {
-		p.waitPids(f, 1)
-	}
-	p.waitPids("forker", 3)
-
-	units := scopes(t, part)
-	if len(units) != len(hardCaseFiles) {
-		t.Errorf("systemctl --user list-units shows %d scopes of the project: %v; want one per service (%d)", len(units), units, len(hardCaseFiles))
-	}
-	for _, name := range hardCaseFiles {
-		if want := cgroup.UnitName(p.id, name); !slices.Contains(units, want) {
-			t.Errorf("no scope %s for service %s", want, name)
-		}
-	}
-	env := p.pids("envless")[0]
-	if cg, _ := os.ReadFile("/proc/" + strconv.Itoa(env) + "/cgroup"); !strings.Contains(string(cg), cgroup.UnitName(p.id, "envless")) {
-		t.Errorf("marker-less process %d is not in the envless scope: %s", env, cg)
-	}
-
-	st := p.statusJSON()
-	for _, name := range hardCaseFiles {
-		if st[name].State != "running" || st[name].Procs == 0 {
-			t.Errorf("status of %s: %+v", name, st[name])
-		}
-	}
-	if st["daemon"].Procs != 1 {
-		t.Errorf("daemon: %d processes, want the one double-forked sleep", st["daemon"].Procs)
-	}
-	p.mustCgdev("stop")
-	assertNoSurvivors(t, p, part)
-}
-
-// TestSystemdServicesWithoutStateFiles: with .cgdev/ and .pids/ deleted, the
-// manager alone tells status and stop what runs.
-func TestSystemdServicesWithoutStateFiles(t *testing.T) {
-	p, part := sdProject(t)
-	p.mustCgdev("start")
-	p.waitPids("background", 3)
-	p.waitPids("daemon", 1)
-	p.waitPids("forker", 3)
-	for _, d := range []string{".cgdev", ".pids"} {
-		if err := os.RemoveAll(filepath.Join(p.dir, d)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st := p.statusJSON()
-	for _, name := range hardCaseFiles {
-		if st[name].State != "running" {
-			t.Errorf("status without state files: %s %+v", name, st[name])
+	for _, name := range []string{"envless", "envless-escapee"} {
+		pid := pids[name][0]
+		if cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup"); !strings.Contains(string(cg), cgroup.UnitName(p.id, name)) {
+			t.Errorf("marker-less process %d is not in the %s scope: %s", pid, name, cg)
 		}
 	}
 	p.mustCgdev("stop")
-	assertNoSurvivors(t, p, part)
+	p.assertHardCasesStopped(t)
 }
 
 // TestSystemdServicesFoundByAuto: started with --driver systemd, the state
 // files deleted, a plain `cgdev stop` (auto, which picks direct on this host)
 // still finds the project's scopes through the manager and stops them, the
-// marker-less process included.
+// marker-less processes included.
 func TestSystemdServicesFoundByAuto(t *testing.T) {
-	p, part := sdProject(t)
-	p.mustCgdev("start")
-	p.waitPids("envless", 1)
-	p.waitPids("daemon", 1)
+	cases := hardCasesFor("systemd")
+	p := newDriverProject(t, "systemd", hardCaseConfig(cases))
+	p.startHardCases(t, cases)
 	for _, d := range []string{".cgdev", ".pids"} {
 		if err := os.RemoveAll(filepath.Join(p.dir, d)); err != nil {
 			t.Fatal(err)
@@ -300,8 +200,5 @@ func TestSystemdServicesFoundByAuto(t *testing.T) {
 	}
 	t.Setenv(launcher.DriverEnv, "")
 	p.mustCgdev("stop")
-	assertNoSurvivors(t, p, part)
-	if env := p.pids("envless")[0]; testenv.Alive(env) {
-		t.Errorf("marker-less process %d survived a stop without state files", env)
-	}
+	p.assertHardCasesStopped(t)
 }

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
@@ -66,13 +66,13 @@ func (p *project) cgdev(limit time.Duration, args ...string) (code int, stdout, 
 
 // marked lists the live processes carrying the project's marker.
 func (p *project) marked() []int {
-	tab, err := fallback.Snapshot()
+	tab, err := proc.Snapshot()
 	if err != nil {
 		p.t.Fatal(err)
 	}
 	var out []int
 	for pid, pr := range tab.Procs {
-		if pr.State != 'Z' && fallback.ReadMarker(pid).Project == p.id {
+		if pr.State != 'Z' && proc.ReadMarker(pid).Project == p.id {
 			out = append(out, pid)
 		}
 	}

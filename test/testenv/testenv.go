@@ -126,13 +126,42 @@ func RepoRoot() string {
 
 // Alive reports whether pid exists and is not a zombie.
 func Alive(pid int) bool {
+	state := State(pid)
+	return state != 0 && state != 'Z'
+}
+
+// State returns pid's state from /proc/PID/stat (R, S, T, Z, ...), or 0
+// when there is no such process.
+func State(pid int) byte {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return false
+		return 0
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return '?'
+	}
+	return b[i+2]
+}
+
+// Cmdline returns /proc/PID/cmdline with the arguments joined by spaces.
+func Cmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// WaitCmdline waits until pid's command line (arguments joined by spaces)
+// reads want, and fails the test if it does not within 10 s.
+// exec.Cmd.Start returns as soon as the child's execve is past its point of
+// no return, before the kernel has set up the new program's arguments: until
+// then /proc/PID/cmdline reads empty (on a loaded machine, for a long
+// while), and a command that execs again shows its earlier program. A test
+// whose check depends on what cgdev reads of a process waits for this first.
+func WaitCmdline(t testing.TB, pid int, want string) {
+	t.Helper()
+	if !Eventually(10*time.Second, func() bool { return Cmdline(pid) == want }) {
+		t.Fatalf("PID %d: command line %q, want %q", pid, Cmdline(pid), want)
+	}
 }
 
 // Eventually polls cond every 5 ms until it holds or timeout passes.

@@ -1,42 +1,43 @@
-package fallback_test
+package launcher_test
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/internal/proc"
+	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
-// startTree starts script with sh in a session of its own and waits until
-// the process has want descendants.
-func startTree(t *testing.T, script string, want int) *exec.Cmd {
+// startTree starts script with sh in a session of its own, with env added
+// to the environment, and waits until the process has want descendants. Every
+// process of the tree is killed when the test ends.
+func startTree(t *testing.T, script string, want int, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	killOnCleanup(t, cmd.Process.Pid)
-	root := identity(t, cmd.Process.Pid)
-	t.Cleanup(func() { fallback.TreeGroup(root).Kill() }) // runs first, while the root lives
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
 	go cmd.Wait()
-	var n int
+	var tree []int
 	if !testenv.Eventually(5*time.Second, func() bool {
-		tab, _ := fallback.Snapshot()
-		n = len(tab.Descendants(cmd.Process.Pid))
-		return n >= want
+		tab, _ := proc.Snapshot()
+		tree = tab.Descendants(cmd.Process.Pid)
+		return len(tree) >= want
 	}) {
-		t.Fatalf("tree has %d descendants, want %d", n, want)
+		t.Fatalf("tree has %d descendants, want %d", len(tree), want)
 	}
-	tab, _ := fallback.Snapshot()
-	for _, pid := range tab.Descendants(cmd.Process.Pid) {
-		killOnCleanup(t, pid) // in case the root dies and orphans them
+	for _, pid := range tree {
+		testenv.KillOnCleanup(t, pid) // in case the root dies and orphans them
 	}
 	return cmd
 }
@@ -44,19 +45,15 @@ func startTree(t *testing.T, script string, want int) *exec.Cmd {
 // TestTreeBreadthFirst: the root comes first, then every child, then every
 // grandchild; each with the service from its marker, its RSS and command.
 func TestTreeBreadthFirst(t *testing.T) {
-	d := newDriver(t)
-	cmd := exec.Command("sh", "-c", `sh -c 'sleep 1000 & sleep 1001 & wait' & sleep 1002 & wait`)
-	g, err := d.Start(t.Context(), cgroup.Spec{Project: project(t), Name: "web"}, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	killOnCleanup(t, cmd.Process.Pid)
-	go cmd.Wait()
-	t.Cleanup(func() { g.Kill() })
-	var nodes []fallback.Node
+	env := proc.Marker{Project: "tree-test", Service: "web"}.Apply(nil)
+	cmd := startTree(t, `sh -c 'sleep 1000 & sleep 1001 & wait' & sleep 1002 & wait`, 4, env...)
+	var nodes []launcher.Node
+	var err error
 	if !testenv.Eventually(5*time.Second, func() bool {
-		nodes, err = fallback.Tree(cmd.Process.Pid)
-		return err == nil && len(nodes) == 5
+		nodes, err = launcher.Tree(cmd.Process.Pid)
+		// (until they exec, forked children show their parent's command)
+		return err == nil && len(nodes) == 5 && strings.HasPrefix(nodes[3].Command, "sleep") && strings.HasPrefix(nodes[4].Command, "sleep") &&
+			!slices.ContainsFunc(nodes, func(n launcher.Node) bool { return n.RSS == 0 })
 	}) {
 		t.Fatalf("Tree = %d nodes, %v; want 5", len(nodes), err)
 	}
@@ -73,26 +70,25 @@ func TestTreeBreadthFirst(t *testing.T) {
 		t.Errorf("first node is %d, not the root %d", nodes[0].PID, cmd.Process.Pid)
 	}
 	var out bytes.Buffer
-	if err := fallback.WriteTree(&out, nodes); err != nil {
+	if err := launcher.WriteTree(&out, nodes); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 6 || !strings.HasPrefix(lines[0], "PID") || !strings.Contains(lines[5], "    sleep 100") {
 		t.Errorf("WriteTree:\n%s", out.String())
 	}
-	if _, err := fallback.Tree(1 << 30); err == nil {
+	if _, err := launcher.Tree(1 << 30); err == nil {
 		t.Error("Tree of a PID that cannot exist succeeded")
 	}
 }
 
 // TestKillTree: SIGTERM, then SIGKILL for the two that ignore it; nothing
-// of the tree survives and a bystander does.
+// of the tree survives.
 func TestKillTree(t *testing.T) {
-	bystander := startBystander(t)
 	cmd := startTree(t, `sleep 1000 & sh -c 'trap "" TERM; sleep 1000 & wait' & wait`, 3)
-	tab, _ := fallback.Snapshot()
+	tab, _ := proc.Snapshot()
 	tree := append(tab.Descendants(cmd.Process.Pid), cmd.Process.Pid)
-	res, err := fallback.KillTree(t.Context(), cmd.Process.Pid, 200*time.Millisecond)
+	res, err := launcher.KillTree(t.Context(), cmd.Process.Pid, 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,16 +100,13 @@ func TestKillTree(t *testing.T) {
 			t.Errorf("PID %d survived", pid)
 		}
 	}
-	if !bystander.Alive() {
-		t.Error("bystander was killed")
-	}
 }
 
 // TestKillTreeEndsWithLastExit: a tree that exits on SIGTERM needs no SIGKILL
 // and KillTree returns well before the grace period.
 func TestKillTreeEndsWithLastExit(t *testing.T) {
 	cmd := startTree(t, `sleep 1000 & sleep 1000 & wait`, 2)
-	res, err := fallback.KillTree(t.Context(), cmd.Process.Pid, time.Minute)
+	res, err := launcher.KillTree(t.Context(), cmd.Process.Pid, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,10 +115,10 @@ func TestKillTreeEndsWithLastExit(t *testing.T) {
 	}
 }
 
-// TestKillTreeRefuses: PID 1, cgdev itself and a dead PID are refused.
+// TestKillTreeRefuses: PID 1, cgdev itself, its parent and a dead PID are refused.
 func TestKillTreeRefuses(t *testing.T) {
-	for _, pid := range []int{1, syscall.Getpid(), 1 << 30} {
-		if _, err := fallback.KillTree(t.Context(), pid, 0); err == nil {
+	for _, pid := range []int{1, os.Getpid(), os.Getppid(), 1 << 30} {
+		if _, err := launcher.KillTree(t.Context(), pid, 0); err == nil {
 			t.Errorf("KillTree(%d) succeeded", pid)
 		} else {
 			t.Logf("KillTree(%d): %v", pid, err)

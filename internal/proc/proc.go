@@ -1,17 +1,18 @@
-// Package fallback stops a project's processes where no cgroup can be had:
-// process groups, a walk of /proc, pidfds and the CGDEV_PROJECT marker.
-// Its /proc reader is also what the stop sequence's orphan sweep uses in
-// every mode.
-package fallback
+// Package proc reads processes from /proc and signals them safely: a
+// process is named by its Identity (PID and start time, which a recycled PID
+// never matches), pinned with a pidfd before it is signalled, and waited for
+// through pidfds. It also holds cgdev's environment markers (CGDEV_PROJECT,
+// CGDEV_SERVICE, CGDEV_RUN), which tie a process to a service or a run in
+// every mode: the no-cgroup driver counts by them, the stop's orphan sweep
+// finds by them what left a group. It imports nothing of cgdev's.
+package proc
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,11 @@ type Proc struct {
 	STime      uint64 // system CPU in clock ticks
 	Threads    int
 	RSSPages   int64
+	Kernel     bool // a kernel thread (PF_KTHREAD): no environment, no command line, ever
 }
+
+// pfKthread is PF_KTHREAD in the flags of /proc/PID/stat.
+const pfKthread = 0x00200000
 
 // Identity is a PID plus its start time: a recycled PID never matches it.
 type Identity struct {
@@ -88,6 +93,8 @@ func parseStat(b []byte) (Proc, error) {
 	p.PPID, _ = strconv.Atoi(f[1])
 	p.PGID, _ = strconv.Atoi(f[2])
 	p.SID, _ = strconv.Atoi(f[3])
+	flags, _ := strconv.ParseUint(f[6], 10, 64)
+	p.Kernel = flags&pfKthread != 0
 	p.UTime, _ = strconv.ParseUint(f[11], 10, 64)
 	p.STime, _ = strconv.ParseUint(f[12], 10, 64)
 	p.Threads, _ = strconv.Atoi(f[17])
@@ -118,130 +125,6 @@ func Protected() map[int]bool {
 		pid = pr.PPID
 	}
 	return p
-}
-
-// Table is a snapshot of every process in /proc.
-type Table struct {
-	Procs    map[int]Proc
-	children map[int][]int
-}
-
-// Snapshot reads every process in /proc. Processes that exit meanwhile are skipped.
-func Snapshot() (*Table, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	t := &Table{Procs: make(map[int]Proc, len(entries)), children: map[int][]int{}}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		p, err := ReadProc(pid)
-		if err != nil {
-			continue
-		}
-		t.Procs[pid] = p
-		t.children[p.PPID] = append(t.children[p.PPID], pid)
-	}
-	for _, c := range t.children {
-		sort.Ints(c)
-	}
-	return t, nil
-}
-
-// Children returns the direct children of pid.
-func (t *Table) Children(pid int) []int { return t.children[pid] }
-
-// Descendants returns every descendant of pid, breadth first (children, then
-// their children, ...), excluding pid itself.
-func (t *Table) Descendants(pid int) []int {
-	return t.Subtree(pid)
-}
-
-// Subtree returns every descendant of the roots, breadth first, once each,
-// excluding the roots themselves. One walk serves any number of roots.
-func (t *Table) Subtree(roots ...int) []int {
-	var out []int
-	var queue []int
-	seen := make(map[int]bool, len(roots))
-	for _, r := range roots {
-		seen[r] = true
-	}
-	for _, r := range roots {
-		queue = append(queue, t.children[r]...)
-	}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		out = append(out, p)
-		queue = append(queue, t.children[p]...)
-	}
-	return out
-}
-
-// The markers: every service process, and every process it forks, carries
-// ProjectEnv and ServiceEnv in its environment; `cgdev run` sets RunEnv.
-// (The launcher package spells the same names.)
-const (
-	ProjectEnv = "CGDEV_PROJECT"
-	ServiceEnv = "CGDEV_SERVICE"
-	RunEnv     = "CGDEV_RUN"
-)
-
-// Marker is what a process's initial environment says it belongs to.
-type Marker struct {
-	Project, Service, Run string
-}
-
-// ReadMarker reads pid's markers with one read of /proc/PID/environ. That file
-// shows the environment the process was started with: a process that later
-// unsets a variable still shows it, one exec'd with a cleared environment
-// (env -i) or that overwrites the area (setproctitle) does not. An unreadable
-// environ (another user's, without privilege) yields the zero Marker.
-func ReadMarker(pid int) Marker {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		return Marker{}
-	}
-	return parseEnviron(b)
-}
-
-// parseEnviron finds the markers in an environ file: NUL-separated
-// KEY=VALUE entries, the first occurrence winning, as getenv(3) sees it.
-func parseEnviron(b []byte) Marker {
-	var m Marker
-	for _, kv := range bytes.Split(b, []byte{0}) {
-		k, v, ok := bytes.Cut(kv, []byte{'='})
-		if !ok {
-			continue
-		}
-		switch string(k) {
-		case ProjectEnv:
-			m.Project = cmp.Or(m.Project, string(v))
-		case ServiceEnv:
-			m.Service = cmp.Or(m.Service, string(v))
-		case RunEnv:
-			m.Run = cmp.Or(m.Run, string(v))
-		}
-	}
-	return m
-}
-
-// Label names what m belongs to for display: the service, "run:NAME", or "".
-func (m Marker) Label() string {
-	switch {
-	case m.Service != "":
-		return m.Service
-	case m.Run != "":
-		return "run:" + m.Run
-	}
-	return ""
 }
 
 // Cmdline returns pid's command line with arguments joined by spaces.

@@ -1,4 +1,4 @@
-package fallback
+package proc
 
 import (
 	"context"
@@ -22,6 +22,16 @@ func (id Identity) Signal(sig syscall.Signal) (bool, error) {
 	var w exitWatch
 	defer w.close()
 	return w.signal(id, sig)
+}
+
+// WaitExited returns nil once every process in ids has exited (or was
+// already gone), or ctx's error. It sleeps in poll(2) on the processes'
+// pidfds, which the kernel makes readable when each exits: no polling
+// interval, no fixed sleep.
+func WaitExited(ctx context.Context, ids []Identity) error {
+	w := watchExits(ids)
+	defer w.close()
+	return w.wait(ctx)
 }
 
 // exitWatch holds pidfds of processes to wait for. poll(2) reports a pidfd
