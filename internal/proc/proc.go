@@ -89,6 +89,10 @@ func parseStat(b []byte) (Proc, error) {
 	if len(f) < 22 {
 		return Proc{}, errors.New("short stat")
 	}
+	// The kernel writes the state as one letter (R, S, D, T, t, Z, X, I...).
+	if len(f[0]) != 1 || !('A' <= f[0][0] && f[0][0] <= 'Z' || 'a' <= f[0][0] && f[0][0] <= 'z') {
+		return Proc{}, fmt.Errorf("malformed stat: state %q", f[0])
+	}
 	p.State = f[0][0]
 	p.PPID, _ = strconv.Atoi(f[1])
 	p.PGID, _ = strconv.Atoi(f[2])
