@@ -57,14 +57,16 @@ func TestLogsManyLines(t *testing.T) {
 	p.assertNothingLeft("counter")
 }
 
-// TestLogsFollowLongLineBounded: logs -f over a service writing a 200 MB
+// TestLogsFollowLongLineBounded: logs -f over a service writing a 100 MB
 // line without a newline prints it in pieces and stays small (it held the
-// line whole: 775 MB of RSS). The follower also rotates the log past the
-// default 20M cap meanwhile, and follows on across the rotations.
+// line whole: 775 MB of RSS for the issue's 200 MB line). The follower also
+// rotates the log past the default 20M cap meanwhile, and follows on across
+// the rotations. (100 MB, not 200: on a loaded 2-core machine 200 MB took
+// close to two minutes to pass through; the bound is the same either way.)
 func TestLogsFollowLongLineBounded(t *testing.T) {
 	p := newSvcProject(t, `services:
   blob:
-    command: 'echo $$ >> p/blob; while [ ! -e p/go ]; do sleep 0.05; done; head -c 200000000 /dev/zero | tr "\0" y; echo; exec sleep 1000'
+    command: 'echo $$ >> p/blob; while [ ! -e p/go ]; do sleep 0.05; done; head -c 100000000 /dev/zero | tr "\0" y; echo; exec sleep 1000'
 `)
 	p.mustCgdev("start")
 	cmd := exec.Command(testenv.Binary(t), "logs", "-f", "-n", "0")
@@ -83,7 +85,7 @@ func TestLogsFollowLongLineBounded(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { // reads until the whole line is through, or logs -f is killed
 		r := bufio.NewReaderSize(stdout, 1<<20)
-		for got < 200000000 {
+		for got < 100000000 {
 			line, err := r.ReadSlice('\n')
 			if err != nil {
 				done <- fmt.Errorf("after %d bytes: %w (a line over 1 MiB?)", got, err)
@@ -103,14 +105,14 @@ func TestLogsFollowLongLineBounded(t *testing.T) {
 		if err != nil {
 			t.Errorf("reading logs -f: %v", err)
 		}
-	case <-time.After(2 * time.Minute):
-		t.Errorf("logs -f printed %d bytes of the 200 MB line in 2 minutes", got)
+	case <-time.After(4 * time.Minute): // a hang guard, not a speed target
+		t.Errorf("logs -f printed %d bytes of the 100 MB line in 4 minutes", got)
 	}
 	hwm := vmHWM(t, cmd.Process.Pid)
 	cmd.Process.Kill()
 	cmd.Wait()
 	if hwm > 100<<20 {
-		t.Errorf("logs -f peaked at %d MiB of RSS following a 200 MB line", hwm>>20)
+		t.Errorf("logs -f peaked at %d MiB of RSS following a 100 MB line", hwm>>20)
 	}
 	t.Logf("logs -f: RSS peak %.1f MiB, longest line printed %d bytes", float64(hwm)/(1<<20), longest)
 	p.mustCgdev("stop")
