@@ -20,6 +20,7 @@ import (
 	"github.com/cgdev/cgdev/fallback"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
+	"github.com/cgdev/cgdev/test/vmkit"
 )
 
 // svcProject is a temporary project directory with a cgdev.yaml, run under a
@@ -188,26 +189,11 @@ func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
 	return out
 }
 
-// hardCases are services that try every way out of a process tree.
-const hardCases = `grace: 400ms
-services:
-  background:
-    command: 'sleep 1000 & echo $! >> p/background; sleep 1000 & echo $! >> p/background; echo $$ >> p/background; wait'
-  setsid:
-    command: 'setsid sh -c "echo \$\$ >> p/setsid; exec sleep 1000" & while :; do sleep 1; done'
-  daemon:
-    command: '(sh -c "echo \$\$ >> p/daemon; exec sleep 1000" &) ; exit 0'
-  stubborn:
-    command: 'trap "" TERM; echo $$ >> p/stubborn; while :; do sleep 1; done'
-  renamed:
-    command: 'exec bash -c "echo \$\$ >> p/renamed; exec -a renamed-worker sleep 1000"'
-  forker:
-    command: 'trap "" TERM; while :; do sleep 1000 & echo $! >> p/forker; sleep 0.05; done'
-  envless:
-    command: 'env -i /bin/sh -c "echo \$\$ >> p/envless; exec sleep 1000" & wait'
-`
+// hardCases are services that try every way out of a process tree (shared
+// with the systemd VM's suite).
+const hardCases = vmkit.HardCases
 
-var hardCaseFiles = []string{"background", "setsid", "daemon", "stubborn", "renamed", "forker", "envless"}
+var hardCaseFiles = vmkit.HardCaseFiles
 
 // TestStopHardCases starts services that fork background children, setsid
 // children, double-forked daemons, processes ignoring SIGTERM, renamed and
