@@ -30,6 +30,10 @@ type ServiceStatus struct {
 	Started    time.Time `json:"started,omitzero"`
 	Uptime     Duration  `json:"uptime,omitempty"`
 	Ready      string    `json:"ready,omitempty"`
+	// OOMKills counts the processes the kernel's OOM killer killed in the
+	// service's group (memory.events oom_kill; under systemd, also a scope
+	// that ended with result oom-kill and is gone).
+	OOMKills uint64 `json:"oom_kills,omitempty"`
 }
 
 // Status reports every configured service, and every group of the project
@@ -67,7 +71,11 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 		return s
 	}
 	stats, err := g.Stats()
-	if err != nil || stats.Procs == 0 {
+	if err != nil {
+		return s
+	}
+	s.OOMKills = stats.OOMKills
+	if stats.Procs == 0 {
 		return s
 	}
 	s.State, s.Procs, s.Cgroup = "running", stats.Procs, g.Path()
@@ -141,6 +149,11 @@ func PrintStatus(w io.Writer, list []ServiceStatus) {
 			pct(s.CPUPercent), uptime(s), orDash(s.Ready))
 	}
 	tw.Flush()
+	for _, s := range list {
+		if s.OOMKills > 0 {
+			fmt.Fprintf(w, "! %s: OOM: the kernel killed %d process(es) of this service for exceeding its memory limit\n", s.Name, s.OOMKills)
+		}
+	}
 	if na != "" {
 		fmt.Fprintf(w, "* memory n/a: %s\n", na)
 	}
