@@ -6,7 +6,7 @@ BIN     := bin/cgdev
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build setup test unit vmtest bench demo vet clean
+.PHONY: all build setup test unit vmtest vmtest-systemd bench demo vet clean
 
 all: build
 
@@ -31,7 +31,14 @@ unit: build
 vmtest:
 	test/vm/vmtest.sh
 
-test: setup vet unit vmtest
+# vmtest-systemd runs the systemd VM suite (test/vm-systemd): cgdev as a
+# normal user with a user manager, as root, inside Delegate=yes units, in
+# Docker containers and against a real compose project. The first run
+# builds the VM's root image (root, about a minute).
+vmtest-systemd:
+	test/vm-systemd/sdvmtest.sh
+
+test: setup vet unit vmtest vmtest-systemd
 
 bench: build
 	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -skip '^Benchmark(StopOnSIGTERM|StopForce1000)$$' -benchtime 200x ./...

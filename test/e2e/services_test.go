@@ -84,16 +84,7 @@ func (p *svcProject) mustCgdev(args ...string) string {
 }
 
 // pids returns the PIDs the services wrote to p/<file>.
-func (p *svcProject) pids(file string) []int {
-	b, _ := os.ReadFile(filepath.Join(p.dir, "p", file))
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+func (p *svcProject) pids(file string) []int { return vmkit.PIDs(filepath.Join(p.dir, "p", file)) }
 
 // waitPids waits until p/<file> names at least n PIDs.
 func (p *svcProject) waitPids(file string, n int) []int {
@@ -119,22 +110,7 @@ func (p *svcProject) ours(pid int) bool {
 }
 
 // marked lists every live process on the machine carrying the project's marker.
-func (p *svcProject) marked() []int {
-	t, err := fallback.Snapshot()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	var out []int
-	for pid, pr := range t.Procs {
-		if pr.State == 'Z' {
-			continue
-		}
-		if fallback.ReadMarker(pid).Project == p.id {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
+func (p *svcProject) marked() []int { return vmkit.Marked(p.t, p.id) }
 
 func (p *svcProject) groupDir() string {
 	return filepath.Join(p.host.Cgroup2Mount, p.host.Base, p.id)

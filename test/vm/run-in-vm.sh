@@ -75,8 +75,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# shellcheck source=kernel.sh
-. "$(dirname "$self")/kernel.sh"
+# shellcheck source=vmlib.sh
+. "$(dirname "$self")/vmlib.sh"
 
 # --- kernel and the zram modules, from Debian's cloud kernel package
 kdir=''
@@ -142,40 +142,6 @@ initrd=$work/initrd.cpio
 log=$work/console.log
 : > "$log"
 cmdline="console=ttyS0 panic=-1 oops=panic cgroup_no_v1=all cryptomgr.notests"
-if [ "$verbose" = 1 ]; then
-	tail -n +1 -f "$log" >&2 &
-	tpid=$!
-else
-	cmdline+=" quiet"
-fi
+[ "$verbose" = 1 ] || cmdline+=" quiet"
 [ -z "$extra" ] || cmdline+=" $extra"
-# qboot (from qemu-system-data) boots ~0.3 s faster than SeaBIOS
-fw=(); [ ! -r /usr/share/qemu/qboot.rom ] || fw=(-bios /usr/share/qemu/qboot.rom)
-# -cpu max gives RDRAND: with qemu64 Go's first getrandom blocks for ~1 s.
-# qemu runs under timeout(1) in the background so that `wait` returns on INT,
-# TERM and HUP; cleanup() then TERMs timeout, which forwards it to qemu.
-timeout -k 5 "$timeout" "$QEMU" -M pc ${fw[@]+"${fw[@]}"} -accel tcg -cpu max -smp "$smp" -m "$mem" \
-	-nodefaults -no-user-config -display none -monitor none -no-reboot \
-	-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
-	-serial "file:$log" -chardev stdio,id=payload -device isa-serial,chardev=payload,index=1 \
-	</dev/null &
-qpid=$!
-set +e
-wait "$qpid"
-qrc=$?
-set -e
-qpid=
-if [ -n "$tpid" ]; then sleep 0.2; kill "$tpid" 2>/dev/null || true; tpid=; fi
-[ -z "$keeplog" ] || cp "$log" "$keeplog"
-code=$(tr -d '\r' < "$log" | grep -ao 'TESTBED-EXIT [0-9]\+' | tail -1 | cut -d' ' -f2 || true)
-if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-	echo "run-in-vm: timeout after ${timeout}s; console tail:" >&2
-	tail -n 30 "$log" | tr -d '\r' >&2
-	exit 124
-fi
-if [ -z "$code" ]; then
-	echo "run-in-vm: the VM ended without TESTBED-EXIT (qemu status $qrc); console tail:" >&2
-	[ "$verbose" = 1 ] || tail -n 40 "$log" | tr -d '\r' >&2
-	exit 125
-fi
-exit "$code"
+vm_boot run-in-vm TESTBED-EXIT -kernel "$kernel" -initrd "$initrd" -append "$cmdline"

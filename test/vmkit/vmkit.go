@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cgdev/cgdev/fallback"
 )
 
 // MiB is a mebibyte.
@@ -225,4 +227,42 @@ func CPUShare(t testing.TB, dir string, window time.Duration) float64 {
 	time.Sleep(window)
 	u1, t1 := FlatKey(t, stat, "usage_usec"), time.Now()
 	return float64(u1-u0) / float64(t1.Sub(t0).Microseconds())
+}
+
+// Self is the running test binary (which runs helpers with HelperEnv set).
+func Self(t testing.TB) string {
+	t.Helper()
+	p, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// PIDs returns the PIDs listed in file, e.g. those a test service wrote.
+func PIDs(file string) []int {
+	b, _ := os.ReadFile(file)
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Marked lists every live process carrying project's CGDEV_PROJECT marker.
+func Marked(t testing.TB, project string) []int {
+	t.Helper()
+	tree, err := fallback.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for pid, pr := range tree.Procs {
+		if pr.State != 'Z' && fallback.ReadMarker(pid).Project == project {
+			out = append(out, pid)
+		}
+	}
+	return out
 }

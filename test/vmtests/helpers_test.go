@@ -55,14 +55,7 @@ func cgdevBin(t *testing.T) string {
 }
 
 // self is this test binary, which runs helpers when helperEnv is set.
-func self(t *testing.T) string {
-	t.Helper()
-	p, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func self(t *testing.T) string { return vmkit.Self(t) }
 
 // result is how one cgdev invocation ended.
 type result struct {

@@ -1,16 +1,18 @@
-# kernel.sh - sourced by the VM test beds (test/vm/run-in-vm.sh,
+# vmlib.sh - sourced by the VM test beds (test/vm/run-in-vm.sh,
 # test/vm-systemd/run-sd-vm.sh): Debian's cloud kernel, fetched once with
-# `apt-get download` (nothing is installed) and unpacked into a cache.
+# `apt-get download` (nothing is installed) and unpacked into a cache, and
+# the qemu boot both beds share.
 #
 #   vm_fetch PKG DIR        download package PKG into DIR; print the .deb's path
 #   vm_kernel_dir CACHE     print the cached kernel directory, fetching it first
 #                           when needed: vmlinuz, vmlinux (when the bzImage can
 #                           be unpacked: qemu boots it directly, PVH), and the
 #                           zram swap modules zsmalloc.ko, lzo-rle.ko, zram.ko
+#   vm_boot NAME MARKER QEMU-ARGS...   boot, wait, exit with the guest's status
 #
-# Both write their messages to stderr and return non-zero on failure. Each
-# caller unpacks into a directory of its own and renames the result into
-# place, so concurrent first runs never share a half-written file.
+# The first two write their messages to stderr and return non-zero on
+# failure. Each caller unpacks into a directory of its own and renames the
+# result into place, so concurrent first runs never share a half-written file.
 
 vm_fetch() {
 	echo "vm: fetching $1 into $2" >&2
@@ -73,3 +75,49 @@ vm_kernel_dir() ( # a subshell: its trap removes the unpack directory on every p
 	mv -T "$tmp/k" "$cache/$name" 2>/dev/null || true # another run may have won
 	echo "$cache/$name"
 )
+
+# vm_boot NAME MARKER QEMU-ARGS...: boot qemu (TCG, never KVM: it hangs on
+# this kind of host) with the serial console in $log and the guest's second
+# serial port on stdout, plus QEMU-ARGS (kernel, command line, disks); then
+# exit with the status the guest printed as "MARKER <status>" on its console:
+# 124 when $timeout seconds passed, 125 when no marker came (console tail on
+# stderr; NAME prefixes the messages). Uses the caller's smp, mem, timeout,
+# log, keeplog, verbose and QEMU, and sets qpid and tpid (the console tail)
+# for the caller's cleanup trap. qemu runs under timeout(1) in the
+# background so that `wait` returns on INT, TERM and HUP; the trap then
+# TERMs timeout, which forwards it to qemu.
+vm_boot() {
+	local name=$1 marker=$2 qrc code
+	shift 2
+	if [ "$verbose" = 1 ]; then
+		tail -n +1 -f "$log" >&2 &
+		tpid=$!
+	fi
+	# qboot (from qemu-system-data) boots ~0.3 s faster than SeaBIOS
+	local fw=(); [ ! -r /usr/share/qemu/qboot.rom ] || fw=(-bios /usr/share/qemu/qboot.rom)
+	# -cpu max gives RDRAND: with qemu64 Go's first getrandom blocks for ~1 s.
+	timeout -k 5 "$timeout" "${QEMU:-qemu-system-x86_64}" -M pc ${fw[@]+"${fw[@]}"} -accel tcg -cpu max -smp "$smp" -m "$mem" \
+		-nodefaults -no-user-config -display none -monitor none -no-reboot "$@" \
+		-serial "file:$log" -chardev stdio,id=payload -device isa-serial,chardev=payload,index=1 \
+		</dev/null &
+	qpid=$!
+	set +e
+	wait "$qpid"
+	qrc=$?
+	set -e
+	qpid=
+	if [ -n "$tpid" ]; then sleep 0.2; kill "$tpid" 2>/dev/null || true; tpid=; fi
+	[ -z "$keeplog" ] || cp "$log" "$keeplog"
+	code=$(tr -d '\r' < "$log" | grep -ao "$marker [0-9]\+" | tail -1 | cut -d' ' -f2 || true)
+	if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+		echo "$name: timeout after ${timeout}s; console tail:" >&2
+		tail -n 30 "$log" | tr -d '\r' >&2
+		exit 124
+	fi
+	if [ -z "$code" ]; then
+		echo "$name: the VM ended without $marker (qemu status $qrc); console tail:" >&2
+		[ "$verbose" = 1 ] || tail -n 40 "$log" | tr -d '\r' >&2
+		exit 125
+	fi
+	exit "$code"
+}
