@@ -51,13 +51,15 @@ type endedScope struct {
 	stats Stats
 }
 
-// endedGroup returns the failed unit u of service name as a group, or nil
-// when it is not failed.
+// endedGroup returns unit u of service name, which has no cgroup any more,
+// as a group when it failed or its result says OOM kill (it may still be on
+// its way to failed), else nil.
 func (d *Systemd) endedGroup(u sd.UnitStatus, name string) Group {
-	if u.ActiveState != "failed" {
+	stats := d.endedStats(u.Name)
+	if u.ActiveState != "failed" && stats.OOMKills == 0 {
 		return nil
 	}
-	return &endedScope{scope: &scopeGroup{name: name, unit: u.Name, d: d}, stats: d.endedStats(u.Name)}
+	return &endedScope{scope: &scopeGroup{name: name, unit: u.Name, d: d}, stats: stats}
 }
 
 func (g *endedScope) Name() string                       { return g.scope.name }

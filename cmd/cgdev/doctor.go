@@ -133,7 +133,7 @@ func advice(h *cgroup.Host, r report) []string {
 	switch {
 	case h.Cgroup2Mount == "":
 		a = append(a, "No cgroup2 tree is mounted, so cgdev cannot group processes in the kernel. It falls back to process groups and environment markers, which catch most but not all escapes. Fix: boot with systemd.unified_cgroup_hierarchy=1, or mount cgroup2.")
-	case !h.BaseWritable && h.Delegation == nil: // systemd hosts: see the delegated_subtree check
+	case !h.BaseWritable && h.Delegation == nil && !h.ReadOnly: // else a check says why
 		a = append(a, fmt.Sprintf("This user may not create cgroups under %s. On a systemd machine use --driver systemd (systemd creates the cgroup for you); elsewhere ask for a delegated subtree (chown a cgroup directory to this user).", h.Base))
 	}
 	if h.Mode == cgroup.Hybrid && len(h.V1Controllers) > 0 {
