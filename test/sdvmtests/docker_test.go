@@ -15,19 +15,25 @@ import (
 // image is the busybox image guest.sh imports (no registry is reachable).
 const image = "local/busybox"
 
-// inContainer runs script with busybox's sh in a fresh container of image,
-// /sdvm (cgdev and this test binary) mounted at the same place.
-func inContainer(t *testing.T, privileged bool, env []string, script string) vmkit.Result {
+// inContainer runs the scripts, one after the other, with busybox's sh in
+// one fresh container of image (/sdvm, with cgdev and this test binary,
+// mounted at the same place; a container costs seconds under emulation), and
+// returns each script's stdout; stderr is shared.
+func inContainer(t *testing.T, privileged bool, scripts ...string) (outs []string, stderr string) {
 	t.Helper()
+	const sep = "\n@@@ next script @@@\n"
 	args := []string{"run", "--rm", "--network", "none", "-v", "/sdvm:/sdvm", "-e", "CGDEV_BIN=/sdvm/cgdev"}
 	if privileged {
 		args = append(args, "--privileged")
 	}
-	for _, kv := range env {
-		args = append(args, "-e", kv)
-	}
+	script := strings.Join(scripts, "\nprintf '"+strings.ReplaceAll(sep, "\n", "\\n")+"'\n")
 	args = append(args, image, "/bin/sh", "-c", script)
-	return vmkit.Run(t, 5*time.Minute, cmdOf("docker", args...))
+	r := vmkit.Run(t, 5*time.Minute, cmdOf("docker", args...))
+	outs = strings.Split(r.Stdout, sep)
+	if len(outs) != len(scripts) {
+		t.Fatalf("docker run: exit %d, %d of %d scripts ran\nstdout:\n%s\nstderr:\n%s", r.Code, len(outs), len(scripts), r.Stdout, r.Stderr)
+	}
+	return outs, r.Stderr
 }
 
 // TestContainerDefault: in `docker run` as Docker starts containers by
@@ -37,9 +43,13 @@ func inContainer(t *testing.T, privileged bool, env []string, script string) vmk
 // left, and a limit is refused with the reason.
 func TestContainerDefault(t *testing.T) {
 	inPass(t, "docker")
-	r := inContainer(t, false, nil, `/sdvm/cgdev doctor --json > /tmp/doctor.json; cat /tmp/doctor.json; echo ---; /sdvm/cgdev doctor`)
-	t.Logf("cgdev doctor in a default container:\n%s", r.Stdout[strings.Index(r.Stdout, "---")+4:])
-	d := parseDoctor(t, r.Stdout[:strings.Index(r.Stdout, "---")])
+	outs, stderr := inContainer(t, false, `/sdvm/cgdev doctor --json`, `/sdvm/cgdev doctor`,
+		`/sdvm/cgdev run -- sh -c 'sleep 1000 & echo $! > /tmp/left; exit 3'
+echo "rc=$?"
+if kill -0 $(cat /tmp/left) 2>/dev/null; then echo leftover-alive; else echo leftover-gone; fi
+/sdvm/cgdev run -p MemoryMax=32M -- echo ran; echo "limited rc=$?"`)
+	t.Logf("cgdev doctor in a default container:\n%s", outs[1])
+	d := parseDoctor(t, outs[0])
 	if d.Driver != "fallback" {
 		t.Errorf("driver %s (%s), want fallback", d.Driver, d.DriverWhy)
 	}
@@ -52,19 +62,14 @@ func TestContainerDefault(t *testing.T) {
 	if ok, detail, _ := d.check(t, "cgroup_namespace"); !ok || !strings.Contains(detail, "private cgroup namespace") {
 		t.Errorf("cgroup_namespace: %s", detail)
 	}
-
-	r = inContainer(t, false, nil, `/sdvm/cgdev run -- sh -c 'sleep 1000 & echo $! > /tmp/left; exit 3'
-echo "rc=$?"
-if kill -0 $(cat /tmp/left) 2>/dev/null; then echo leftover-alive; else echo leftover-gone; fi
-/sdvm/cgdev run -p MemoryMax=32M -- echo ran; echo "limited rc=$?"`)
-	t.Logf("in a default container:\n%s%s", r.Stdout, r.Stderr)
+	t.Logf("cgdev run in a default container:\n%s%s", outs[2], stderr)
 	for _, want := range []string{"rc=3", "leftover-gone", "limited rc=1"} {
-		if !strings.Contains(r.Stdout, want) {
-			t.Errorf("no %q in:\n%s", want, r.Stdout)
+		if !strings.Contains(outs[2], want) {
+			t.Errorf("no %q in:\n%s", want, outs[2])
 		}
 	}
-	if strings.Contains(r.Stdout, "\nran") || !strings.Contains(r.Stderr, "MemoryMax cannot be enforced") || !strings.Contains(r.Stderr, "read-only") {
-		t.Errorf("MemoryMax in a default container: want it refused, naming the read-only mount:\n%s", r.Stderr)
+	if strings.Contains(outs[2], "\nran") || !strings.Contains(stderr, "MemoryMax cannot be enforced") || !strings.Contains(stderr, "read-only") {
+		t.Errorf("MemoryMax in a default container: want it refused, naming the read-only mount:\n%s", stderr)
 	}
 }
 
@@ -76,9 +81,15 @@ if kill -0 $(cat /tmp/left) 2>/dev/null; then echo leftover-alive; else echo lef
 // memory_max with their memory shown.
 func TestContainerPrivileged(t *testing.T) {
 	inPass(t, "docker")
-	r := inContainer(t, true, nil, `/sdvm/cgdev doctor --json; echo ---; /sdvm/cgdev doctor`)
-	t.Logf("cgdev doctor in a privileged container:\n%s", r.Stdout[strings.Index(r.Stdout, "---")+4:])
-	d := parseDoctor(t, r.Stdout[:strings.Index(r.Stdout, "---")])
+	outs, stderr := inContainer(t, true, `/sdvm/cgdev doctor --json`, `/sdvm/cgdev doctor`,
+		vmkit.HelperEnv+`='alloc 100' /sdvm/cgdev run -p MemoryMax=32M -- /sdvm/`+filepath.Base(self(t))+`
+echo "rc=$?"; echo "pid1 $(cat /proc/1/cgroup)"; echo "root procs: $(cat /sys/fs/cgroup/cgroup.procs | wc -l)"`,
+		`cd /tmp && printf 'services:\n  web:\n    command: echo $$ > web.pid; exec sleep 1000\n    memory_max: 32M\n' > cgdev.yaml
+/sdvm/cgdev start >/dev/null && /sdvm/cgdev status --json`,
+		`cd /tmp && /sdvm/cgdev stop >/dev/null; echo "stop rc=$?"
+if kill -0 $(cat web.pid) 2>/dev/null; then echo "web survived"; else echo "web gone"; fi`)
+	t.Logf("cgdev doctor in a privileged container:\n%s", outs[1])
+	d := parseDoctor(t, outs[0])
 	if d.Driver != "direct" || !d.enforced("MemoryMax") || !d.enforced("TasksMax") {
 		t.Errorf("driver %s (%s), limits %+v: want direct with MemoryMax and TasksMax enforced", d.Driver, d.DriverWhy, d.Limits)
 	}
@@ -86,23 +97,18 @@ func TestContainerPrivileged(t *testing.T) {
 		t.Errorf("no_internal_processes: %s", detail)
 	}
 
-	r = inContainer(t, true, []string{vmkit.HelperEnv + "=alloc 100"}, `/sdvm/cgdev run -p MemoryMax=32M -- /sdvm/`+filepath.Base(self(t))+`
-echo "rc=$?"; echo "pid1 $(cat /proc/1/cgroup)"; echo "root procs: $(cat /sys/fs/cgroup/cgroup.procs | wc -l)"`)
-	t.Logf("MemoryMax=32M in a privileged container: %s%s", r.Stdout, r.Stderr)
-	if !strings.Contains(r.Stdout, "rc=137") {
-		t.Errorf("want exit 137:\n%s", r.Stdout)
+	t.Logf("MemoryMax=32M in a privileged container: %s%s", outs[2], stderr)
+	if !strings.Contains(outs[2], "rc=137") {
+		t.Errorf("want exit 137:\n%s", outs[2])
 	}
-	if m := regexp.MustCompile(`OOM: the kernel killed \d+ process\(es\) of this run for exceeding MemoryMax=32M \(peak memory [0-9.]+M\)`).FindString(r.Stderr); m == "" {
-		t.Errorf("no OOM report with limit and peak:\n%s", r.Stderr)
+	if m := regexp.MustCompile(`OOM: the kernel killed \d+ process\(es\) of this run for exceeding MemoryMax=32M \(peak memory [0-9.]+M\)`).FindString(stderr); m == "" {
+		t.Errorf("no OOM report with limit and peak:\n%s", stderr)
 	}
-	if !strings.Contains(r.Stdout, "pid1 0::/init") || !strings.Contains(r.Stdout, "root procs: 0") {
-		t.Errorf("the container's processes were not moved into /init:\n%s", r.Stdout)
+	if !strings.Contains(outs[2], "pid1 0::/init") || !strings.Contains(outs[2], "root procs: 0") {
+		t.Errorf("the container's processes were not moved into /init:\n%s", outs[2])
 	}
 
-	r = inContainer(t, true, nil, `cd /tmp && printf 'services:\n  web:\n    command: echo $$ > web.pid; exec sleep 1000\n    memory_max: 32M\n' > cgdev.yaml
-/sdvm/cgdev start >/dev/null && /sdvm/cgdev status --json && /sdvm/cgdev stop >/dev/null; echo "stop rc=$?"
-if kill -0 $(cat web.pid) 2>/dev/null; then echo "web survived"; else echo "web gone"; fi`)
-	t.Logf("services in a privileged container:\n%s%s", r.Stdout, r.Stderr)
+	t.Logf("services in a privileged container:\n%s%s", outs[3], outs[4])
 	var st struct {
 		Services []struct {
 			State         string  `json:"state"`
@@ -110,14 +116,14 @@ if kill -0 $(cat web.pid) 2>/dev/null; then echo "web survived"; else echo "web 
 			MemoryCurrent *uint64 `json:"memory_current"`
 		} `json:"services"`
 	}
-	if err := json.Unmarshal([]byte(r.Stdout[:strings.LastIndex(r.Stdout, "stop rc=")]), &st); err != nil || len(st.Services) != 1 {
-		t.Fatalf("status --json: %v\n%s", err, r.Stdout)
+	if err := json.Unmarshal([]byte(outs[3]), &st); err != nil || len(st.Services) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, outs[3])
 	}
 	if s := st.Services[0]; s.State != "running" || s.MemoryCurrent == nil || !strings.HasPrefix(s.Cgroup, "/sys/fs/cgroup/cgdev/") {
 		t.Errorf("service status: %+v", s)
 	}
-	if !strings.Contains(r.Stdout, "stop rc=0") || !strings.Contains(r.Stdout, "web gone") {
-		t.Errorf("stop in a privileged container:\n%s", r.Stdout)
+	if !strings.Contains(outs[4], "stop rc=0") || !strings.Contains(outs[4], "web gone") {
+		t.Errorf("stop in a privileged container:\n%s", outs[4])
 	}
 }
 
@@ -135,12 +141,14 @@ func TestComposeDown(t *testing.T) {
 	if up.Code != 0 {
 		t.Fatalf("docker-compose up: exit %d\n%s%s", up.Code, up.Stdout, up.Stderr)
 	}
-	t.Cleanup(func() {
-		vmkit.Run(t, 5*time.Minute, inDir(p.dir, cmdOf("docker-compose", "-f", "compose.yml", "down")))
-	})
 	running := func() string {
 		return strings.TrimSpace(vmkit.Run(t, time.Minute, cmdOf("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+strings.ToLower(p.tag))).Stdout)
 	}
+	t.Cleanup(func() {
+		if running() != "" {
+			vmkit.Run(t, 5*time.Minute, inDir(p.dir, cmdOf("docker-compose", "-f", "compose.yml", "down")))
+		}
+	})
 	if running() == "" {
 		t.Fatal("the compose container is not running after docker-compose up")
 	}
