@@ -89,25 +89,13 @@ func (p *svcProject) pids(file string) []int { return vmkit.PIDs(filepath.Join(p
 // waitPids waits until p/<file> names at least n PIDs.
 func (p *svcProject) waitPids(file string, n int) []int {
 	p.t.Helper()
-	if !testenv.Eventually(10*time.Second, func() bool { return len(p.pids(file)) >= n }) {
-		p.t.Fatalf("p/%s: want %d PIDs, have %v", file, n, p.pids(file))
-	}
-	return p.pids(file)
+	return vmkit.WaitPIDs(p.t, filepath.Join(p.dir, "p", file), n, 10*time.Second)
 }
 
 // ours reports whether pid is a live process of this project: it carries the
 // project's marker or sits in one of its cgroups. A recycled PID of an
 // unrelated process is neither.
-func (p *svcProject) ours(pid int) bool {
-	if !testenv.Alive(pid) {
-		return false
-	}
-	if fallback.ReadMarker(pid).Project == p.id {
-		return true
-	}
-	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	return strings.Contains(string(cg), "/"+p.id+"/")
-}
+func (p *svcProject) ours(pid int) bool { return vmkit.Ours(pid, p.id, "/"+p.id+"/") }
 
 // marked lists every live process on the machine carrying the project's marker.
 func (p *svcProject) marked() []int { return vmkit.Marked(p.t, p.id) }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/cgdev/cgdev/fallback"
 	"github.com/cgdev/cgdev/launcher"
-	"github.com/cgdev/cgdev/test/testenv"
 	"github.com/cgdev/cgdev/test/vmkit"
 )
 
@@ -219,24 +218,12 @@ func (p *project) pids(file string) []int { return vmkit.PIDs(filepath.Join(p.di
 // waitPids waits until p/<file> names at least n PIDs.
 func (p *project) waitPids(file string, n int) []int {
 	p.t.Helper()
-	if !testenv.Eventually(time.Minute, func() bool { return len(p.pids(file)) >= n }) {
-		p.t.Fatalf("p/%s: want %d PIDs, have %v", file, n, p.pids(file))
-	}
-	return p.pids(file)
+	return vmkit.WaitPIDs(p.t, filepath.Join(p.dir, "p", file), n, time.Minute)
 }
 
 // ours reports whether pid is a live process of this project: it carries the
 // marker or sits in a cgroup named after the project.
-func (p *project) ours(pid int) bool {
-	if !testenv.Alive(pid) {
-		return false
-	}
-	if fallback.ReadMarker(pid).Project == p.id {
-		return true
-	}
-	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	return strings.Contains(string(cg), p.tag)
-}
+func (p *project) ours(pid int) bool { return vmkit.Ours(pid, p.id, p.tag) }
 
 // marked lists every live process carrying the project's marker.
 func (p *project) marked() []int { return vmkit.Marked(p.t, p.id) }

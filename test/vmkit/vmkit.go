@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/fallback"
+	"github.com/cgdev/cgdev/test/testenv"
 )
 
 // MiB is a mebibyte.
@@ -265,4 +266,27 @@ func Marked(t testing.TB, project string) []int {
 		}
 	}
 	return out
+}
+
+// WaitPIDs waits until file lists at least n PIDs and returns them.
+func WaitPIDs(t testing.TB, file string, n int, timeout time.Duration) []int {
+	t.Helper()
+	if !testenv.Eventually(timeout, func() bool { return len(PIDs(file)) >= n }) {
+		t.Fatalf("%s: want %d PIDs, have %v", file, n, PIDs(file))
+	}
+	return PIDs(file)
+}
+
+// Ours reports whether pid is a live process of project: it carries the
+// project's marker, or its cgroup path contains cgroupPart. A recycled PID
+// of an unrelated process is neither.
+func Ours(pid int, project, cgroupPart string) bool {
+	if !testenv.Alive(pid) {
+		return false
+	}
+	if fallback.ReadMarker(pid).Project == project {
+		return true
+	}
+	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	return strings.Contains(string(cg), cgroupPart)
 }
