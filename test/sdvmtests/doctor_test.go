@@ -42,7 +42,8 @@ func parseDoctor(t *testing.T, out string) doctorReport {
 	return r
 }
 
-// check returns the named environment check, failing the test without it.
+// check returns the named environment check; without it the test fails
+// (and goes on: an empty check fails the caller's assertions too).
 func (r doctorReport) check(t *testing.T, name string) (ok bool, detail, fix string) {
 	t.Helper()
 	for _, c := range r.Checks {
@@ -50,7 +51,7 @@ func (r doctorReport) check(t *testing.T, name string) (ok bool, detail, fix str
 			return c.OK, c.Detail, c.Fix
 		}
 	}
-	t.Fatalf("doctor has no %s check: %+v", name, r.Checks)
+	t.Errorf("doctor has no %s check: %+v", name, r.Checks)
 	return false, "", ""
 }
 
@@ -104,6 +105,9 @@ func TestDoctor(t *testing.T) {
 		}
 		if pass == "dev" && !strings.Contains(detail, "user@1000.service") {
 			t.Errorf("delegated_controllers does not name the user manager's cgroup: %s", detail)
+		}
+		if pass == "dev" && d.enforced("IOWeight") {
+			t.Error("IOWeight enforced, but Debian's user@.service does not delegate io")
 		}
 	case "dev-delegate", "root-delegate":
 		own, _ := os.ReadFile("/proc/self/cgroup")
