@@ -54,7 +54,10 @@ func (h *Host) findDelegation() Delegation {
 }
 
 // askDelegation asks the manager of the unit whose cgroup is unitCG whether
-// it delegates that cgroup.
+// it delegates that cgroup (about 10 ms: BenchmarkDelegationLookup). It uses
+// the go-systemd client: over a plain godbus connection to the manager's
+// private socket, a call made right after authentication went unanswered in
+// about 40% of tries here.
 func (h *Host) askDelegation(unitCG string) Delegation {
 	none := Delegation{How: fmt.Sprintf("this process runs in the systemd unit %s, which does not delegate its cgroup (no Delegate=yes)", unitOf(unitCG))}
 	conn, _, err := dialManager(h)
