@@ -57,6 +57,9 @@ type Service struct {
 	StopSignal syscall.Signal
 	Grace      time.Duration
 	Limits     cgroup.Limits
+	Restart    Restart // restart policy (supervise_config.go)
+	Health     *Health // liveness check; nil: none
+	Watch      *Watch  // restart on file change; nil: none
 }
 
 // Ready is a readiness check: exactly one of its kinds, and a timeout.
