@@ -53,19 +53,19 @@ services:
 
 func TestSupervisionKeyErrors(t *testing.T) {
 	for conf, want := range map[string]string{
-		"restart: sometimes":                         `cgdev.yaml:4: services.web.restart: "sometimes" is not a restart policy`,
-		"restart: unless-stopped":                    `services.web.restart: "unless-stopped" is compose's`,
-		"restart_delay: {initial: 2s, max: 1s}":      "services.web.restart_delay: max 1s is less than initial 2s",
-		"restart_delay: {first: 2s}":                 "services.web.restart_delay.first: unknown key",
-		"max_restarts: -1":                           `services.web.max_restarts: "-1" is not a whole number from 0`,
-		"restart_window: 0s":                         "services.web.restart_window: must be more than 0",
-		"healthcheck: {interval: 1s}":                "services.web.healthcheck: give one check",
-		"healthcheck: {tcp: nowhere}":                "services.web.healthcheck.tcp:",
-		"healthcheck: {exec: 'true', retries: 0}":    `services.web.healthcheck.retries: "0" is not a whole number from 1`,
-		"watch: {paths: [missing]}":                  "cgdev.yaml:4: services.web.watch.paths[0]: ",
-		"watch: {ignore: [x]}":                       "services.web.watch.paths: give the files",
-		"watch: {paths: [.], ignore: ['[']}":         `services.web.watch.ignore[0]: "[" is not a file name pattern`,
-		"healthcheck: {exec: 'true', every: 1s}":     "services.web.healthcheck.every: unknown key",
+		"restart: sometimes":                        `cgdev.yaml:4: services.web.restart: "sometimes" is not a restart policy`,
+		"restart: unless-stopped":                   `services.web.restart: "unless-stopped" is compose's`,
+		"restart_delay: {initial: 2s, max: 1s}":     "services.web.restart_delay: max 1s is less than initial 2s",
+		"restart_delay: {first: 2s}":                "services.web.restart_delay.first: unknown key",
+		"max_restarts: -1":                          `services.web.max_restarts: "-1" is not a whole number from 0`,
+		"restart_window: 0s":                        "services.web.restart_window: must be more than 0",
+		"healthcheck: {interval: 1s}":               "services.web.healthcheck: give one check",
+		"healthcheck: {tcp: nowhere}":               "services.web.healthcheck.tcp:",
+		"healthcheck: {exec: 'true', retries: 0}":   `services.web.healthcheck.retries: "0" is not a whole number from 1`,
+		"watch: {paths: [missing]}":                 "cgdev.yaml:4: services.web.watch.paths[0]: ",
+		"watch: {ignore: [x]}":                      "services.web.watch.paths: give the files",
+		"watch: {paths: [.], ignore: ['[']}":        `services.web.watch.ignore[0]: "[" is not a file name pattern`,
+		"healthcheck: {exec: 'true', every: 1s}":    "services.web.healthcheck.every: unknown key",
 		"restart: always\n    restart_delay: later": `services.web.restart_delay: "later" is not a duration`,
 	} {
 		path := writeConfig(t, "cgdev.yaml", "services:\n  web:\n    command: run\n    "+conf+"\n")
