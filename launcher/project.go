@@ -124,11 +124,14 @@ func (p *Project) PidsDir() string { return filepath.Join(p.Dir, ".pids") }
 
 // Lock takes an exclusive flock on .cgdev/lock, waiting for any other cgdev
 // invocation on this project to finish, and returns its release.
-func (p *Project) Lock() (unlock func(), err error) {
+func (p *Project) Lock() (unlock func(), err error) { return p.lockFile("lock") }
+
+// lockFile takes an exclusive flock on .cgdev/<name>, waiting for it.
+func (p *Project) lockFile(name string) (unlock func(), err error) {
 	if err := os.MkdirAll(p.StateDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", p.StateDir(), err)
 	}
-	path := filepath.Join(p.StateDir(), "lock")
+	path := filepath.Join(p.StateDir(), name)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock %s: %w", path, err)

@@ -33,6 +33,14 @@ type ServiceStatus struct {
 	Started    time.Time `json:"started,omitzero"`
 	Uptime     Duration  `json:"uptime,omitempty"`
 	Ready      string    `json:"ready,omitempty"`
+	// Detail qualifies State: "code 3", "SIGKILL", "MemoryMax=512M, peak
+	// 512M", "crash loop: 5 restarts in 1m", "main exited (code 1), 4
+	// processes left", "2, next in 4s" (status_state.go).
+	Detail      string       `json:"detail,omitempty"`
+	Restarts    int          `json:"restarts"`
+	LastExit    *ServiceExit `json:"last_exit,omitempty"`
+	NextRestart time.Time    `json:"next_restart,omitzero"`
+	Health      string       `json:"health,omitempty"`
 }
 
 // Status reports every configured service, and every group of the project
@@ -47,8 +55,11 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 	st, _ := p.LoadState()
 	byName := map[string]cgroup.Group{}
 	for _, g := range groups {
-		byName[g.Name()] = g
+		if g.Name() != SupervisorGroup {
+			byName[g.Name()] = g
+		}
 	}
+	supervised := findSupervisor(drv, p.ID) != nil
 	names := p.Config.Names()
 	for n := range byName {
 		if p.Config.Service(n) == nil {
@@ -59,6 +70,7 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 	for _, n := range inConfigOrder(p.Config, names, func(n string) string { return n }) {
 		s := serviceStatus(n, byName[n], st.Services[n], h)
 		s.Configured = p.Config.Service(n) != nil
+		judge(&s, st.Services[n], p.LoadRecord(n), supervised)
 		out = append(out, s)
 	}
 	return out, nil
@@ -70,17 +82,22 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 const StatusDown = 3
 
 // StatusCode is the exit status for a status report: 0 when every
-// configured service in list runs, StatusDown otherwise. Groups running for
-// services no longer in the config do not count. This is the one place
-// that decides what "down" means.
+// configured service in list is up (running or ready), StatusDown
+// otherwise: stopped, starting, restarting, unhealthy, degraded, exited,
+// killed, oom-killed or failed. Groups running for services no longer in
+// the config do not count. This is the one place that decides what "down"
+// means.
 func StatusCode(list []ServiceStatus) int {
 	for _, s := range list {
-		if s.Configured && s.State != "running" {
+		if s.Configured && !s.Up() {
 			return StatusDown
 		}
 	}
 	return 0
 }
+
+// Up says whether the service counts as up: running, or ready.
+func (s ServiceStatus) Up() bool { return s.State == "running" || s.State == "ready" }
 
 func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Host) ServiceStatus {
 	s := ServiceStatus{Name: name, State: "stopped"}
@@ -142,11 +159,11 @@ func memoryNA(h *cgroup.Host) string {
 // PrintStatus writes the status table.
 func PrintStatus(w io.Writer, list []ServiceStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tPROCS\tMEM\tPEAK\tCPU%\tUPTIME\tREADY")
+	fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tPROCS\tMEM\tPEAK\tCPU%\tUPTIME\tRESTARTS\tREADY")
 	var na string
 	for _, s := range list {
-		if s.State != "running" {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", s.Name, s.State)
+		if s.Procs == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t%d\t-\n", s.Name, s.StateText(), s.Restarts)
 			continue
 		}
 		mem, peak := "n/a*", "n/a*"
@@ -158,10 +175,11 @@ func PrintStatus(w io.Writer, list []ServiceStatus) {
 		} else {
 			na = s.MemoryNA
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, dash(s.PID), s.Procs, mem, peak,
-			pct(s.CPUPercent), uptime(s), orDash(s.Ready))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.StateText(), dash(s.PID), s.Procs, mem, peak,
+			pct(s.CPUPercent), uptime(s), s.Restarts, orDash(s.Ready))
 	}
 	tw.Flush()
+	printLastExits(w, list)
 	if na != "" {
 		fmt.Fprintf(w, "* memory n/a: %s\n", na)
 	}

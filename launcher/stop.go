@@ -114,22 +114,22 @@ func (p *Project) forget(all bool) func(stopped, running []string) error {
 		if all && len(running) == 0 {
 			return p.RemoveState()
 		}
-		st, err := p.LoadState()
-		if err != nil {
+		if _, err := p.LoadState(); err != nil {
 			return fmt.Errorf("not updated, so as not to lose the entries of the services still running: %w", err)
 		}
-		drop := stopped
-		if all {
-			drop = nil
-			for n := range st.Services {
-				if !slices.Contains(running, n) {
-					drop = append(drop, n)
+		return p.UpdateState(func(st *State) {
+			drop := stopped
+			if all {
+				drop = nil
+				for n := range st.Services {
+					if !slices.Contains(running, n) {
+						drop = append(drop, n)
+					}
 				}
 			}
-		}
-		for _, n := range drop {
-			delete(st.Services, n)
-		}
-		return p.SaveState(st)
+			for _, n := range drop {
+				delete(st.Services, n)
+			}
+		})
 	}
 }
