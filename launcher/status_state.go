@@ -45,7 +45,7 @@ func judge(s *ServiceStatus, st *ServiceState, er *ServiceRecord, supervised boo
 	case er.Phase == phaseFailed:
 		s.State, s.Detail = "failed", er.GaveUp
 	case er.Phase == phaseRestarting && supervised:
-		s.State, s.Detail, s.NextRestart = "restarting", fmt.Sprintf("%d, next in %s", er.Restarts+1, human.Duration(max(time.Until(er.Next), 0).Round(100*time.Millisecond))), er.Next
+		s.State, s.Detail, s.NextRestart = "restarting", fmt.Sprintf("%d, next in %s", er.Restarts, human.Duration(max(time.Until(er.Next), 0).Round(100*time.Millisecond))), er.Next
 	default:
 		s.State, s.Detail = er.Last.State()
 	}

@@ -44,6 +44,10 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	if opt.Grace != nil {
 		orphanGrace = *opt.Grace
 	}
+	resume := false
+	if !opt.Containers {
+		resume = pauseSupervisor(p, drv, names, opt.Out)
+	}
 	_, err := cleanup.Stop(ctx, drv, cleanup.StopOptions{
 		Project:  p.ID,
 		Dir:      p.Dir,
@@ -64,6 +68,12 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 		Forget:      p.forget(len(names) == 0),
 		Out:         opt.Out,
 	})
+	if !opt.Containers {
+		p.RemoveRecords(names)
+	}
+	if resume {
+		resumeSupervisor(p, drv, opt.Out)
+	}
 	return err
 }
 
@@ -77,7 +87,7 @@ func (p *Project) CheckNames(drv cgroup.Driver, names []string) error {
 	known := map[string]bool{}
 	if drv != nil {
 		groups, _ := drv.Groups(p.ID)
-		for _, g := range groups {
+		for _, g := range serviceGroups(groups) {
 			known[g.Name()] = true
 		}
 	}

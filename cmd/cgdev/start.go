@@ -47,7 +47,7 @@ func startCmd(g *globals, names []string, opt launcher.StartOptions) error {
 	ctx, cancel := interruptible()
 	defer cancel()
 	opt.Driver = s.driver.Name()
-	if _, err := launcher.Start(ctx, s.project, s.driver, names, opt); err != nil {
+	if _, err := launcher.StartServices(ctx, s.project, s.driver, names, false, opt); err != nil {
 		return &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nil
