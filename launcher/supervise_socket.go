@@ -31,10 +31,10 @@ type svRequest struct {
 
 // svReply is one line of the supervisor's answer.
 type svReply struct {
-	Out     string        `json:"out,omitempty"`
-	Done    bool          `json:"done,omitempty"`
-	Err     string        `json:"err,omitempty"`
-	Results []svStarted   `json:"results,omitempty"`
+	Out     string      `json:"out,omitempty"`
+	Done    bool        `json:"done,omitempty"`
+	Err     string      `json:"err,omitempty"`
+	Results []svStarted `json:"results,omitempty"`
 }
 
 // svStarted is what a client needs of a StartResult.
