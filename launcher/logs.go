@@ -15,6 +15,13 @@ type LogOptions struct {
 	Lines  int  // how many of the last lines of each log to print first
 	Color  bool // colour the service prefixes (for a terminal)
 	Out    io.Writer
+	// From gives, for a service, the offset in its log from which to print
+	// (this start's output, for up) instead of its last Lines lines.
+	From map[string]int64
+	// Events also follows the project's events (exits, OOM kills,
+	// liveness failures, restarts) from EventsFrom, as "cgdev | " lines.
+	Events     bool
+	EventsFrom int64
 }
 
 var prefixColors = []string{"\x1b[36m", "\x1b[33m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[31m"}
@@ -33,6 +40,9 @@ func Logs(ctx context.Context, p *Project, names []string, opt LogOptions) error
 		}
 		width = max(width, len(n))
 	}
+	if opt.Events {
+		width = max(width, len("cgdev"))
+	}
 	tails := make([]*follower, len(names))
 	for i, n := range names {
 		prefix := fmt.Sprintf("%-*s | ", width, n)
@@ -40,7 +50,17 @@ func Logs(ctx context.Context, p *Project, names []string, opt LogOptions) error
 			prefix = prefixColors[i%len(prefixColors)] + fmt.Sprintf("%-*s", width, n) + "\x1b[0m | "
 		}
 		tails[i] = &follower{path: p.LogFile(n), prefix: prefix, out: opt.Out}
-		tails[i].printTail(opt.Lines)
+		if from, ok := opt.From[n]; ok {
+			tails[i].offset = from
+			tails[i].poll()
+		} else {
+			tails[i].printTail(opt.Lines)
+		}
+	}
+	if opt.Events && opt.Follow {
+		ev := &follower{path: p.EventsFile(), prefix: fmt.Sprintf("%-*s | ", width, "cgdev"), out: opt.Out, offset: opt.EventsFrom, events: true}
+		ev.poll()
+		tails = append(tails, ev)
 	}
 	if !opt.Follow {
 		return nil
@@ -66,6 +86,7 @@ type follower struct {
 	out     io.Writer
 	offset  int64
 	partial []byte // the unfinished last line
+	events  bool   // lines of the events file: their time stamp is left out
 }
 
 // printTail prints the last n lines and remembers where the file ends.
@@ -117,8 +138,12 @@ func (f *follower) write(b []byte) {
 		if i < 0 {
 			break
 		}
+		line := b[:i+1]
+		if _, rest, ok := bytes.Cut(line, []byte(" ")); ok && f.events {
+			line = rest
+		}
 		buf.WriteString(f.prefix)
-		buf.Write(b[:i+1])
+		buf.Write(line)
 		b = b[i+1:]
 	}
 	f.partial = append([]byte(nil), b...)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
@@ -44,16 +45,25 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
+	var eventsFrom int64
+	if fi, err := os.Stat(s.project.EventsFile()); err == nil {
+		eventsFrom = fi.Size()
+	}
 	results, startErr := startLocked(ctx, g, s, names, opt.ignoreUnsupported)
 	var started []string
-	if len(names) > 0 {
-		for _, r := range results {
+	from := map[string]int64{}
+	for _, r := range results {
+		if len(names) > 0 {
 			started = append(started, r.Name)
+		}
+		if r.State == "running" || r.State == "ready" {
+			from[r.Name] = r.LogFrom // this start's output, from its first line
 		}
 	}
 	if startErr == nil && ctx.Err() == nil {
 		fmt.Fprintln(g.stdout, "\ncgdev: following the logs; Ctrl-C stops everything")
-		err = launcher.Logs(ctx, s.project, started, launcher.LogOptions{Follow: true, Lines: opt.lines, Color: useColor(g), Out: g.stdout})
+		err = launcher.Logs(ctx, s.project, started, launcher.LogOptions{Follow: true, Lines: opt.lines, Color: useColor(g), Out: g.stdout,
+			From: from, Events: true, EventsFrom: eventsFrom})
 		if err != nil {
 			fmt.Fprintf(g.stderr, "cgdev up: %v\n", err)
 		}
@@ -79,5 +89,7 @@ func startLocked(ctx context.Context, g *globals, s *session, names []string, ig
 		return nil, err
 	}
 	defer unlock()
-	return launcher.Start(ctx, s.project, s.driver, names, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout})
+	// up always runs the supervisor: it is what sees a service end and says
+	// so (the events up follows), whatever the restart policies.
+	return launcher.StartServices(ctx, s.project, s.driver, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout})
 }

@@ -393,9 +393,16 @@ func TestStartFailures(t *testing.T) {
 			t.Errorf("cgroup of failed service %s left behind", f)
 		}
 	}
+	// status says how each failed start ended.
 	st := p.statusJSON()
-	if st["ok"].State != "running" || st["early"].State != "stopped" || st["slow"].State != "stopped" {
+	if st["ok"].State != "running" || st["after-slow"].State != "stopped" {
 		t.Errorf("status after partial start: %+v", st)
+	}
+	if e := st["early"]; e.State != "exited" || e.Detail != "code 3" || e.LastExit == nil || e.LastExit.Code == nil || *e.LastExit.Code != 3 {
+		t.Errorf("status of early (exit 3 before ready): %+v", e)
+	}
+	if s := st["slow"]; s.State != "failed" || !strings.HasPrefix(s.Detail, "not ready after 300ms") {
+		t.Errorf("status of slow (readiness timeout): %+v", s)
 	}
 	if b, _ := os.ReadFile(filepath.Join(p.dir, ".pids/services.pids.services")); !strings.HasPrefix(string(b), "ok:") || strings.Count(string(b), "\n") != 1 {
 		t.Errorf(".pids/services.pids.services = %q", b)
