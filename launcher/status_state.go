@@ -55,7 +55,8 @@ func judge(s *ServiceStatus, st *ServiceState, er *ServiceRecord, supervised boo
 func judgeRunning(s *ServiceStatus, st *ServiceState, er *ServiceRecord) {
 	s.State = "running"
 	switch {
-	case er != nil && er.Phase == phaseStarting:
+	case er != nil && (er.Phase == phaseStarting || er.Phase == phaseRestarting):
+		// Being started, or what is left of the instance before being emptied.
 		s.State = "starting"
 		if er.Restarts > 0 {
 			s.State, s.Detail = "restarting", fmt.Sprint(er.Restarts)

@@ -208,9 +208,9 @@ func (sv *supervisor) afterEnd(ctx context.Context, inst *instance, end *Service
 		}
 		return nil, true
 	}
+	p.UpdateState(func(st *State) { st.Services[svc.Name] = next.rec })
 	rec.Phase, rec.Since = phaseUp, time.Now()
 	p.SaveRecord(svc.Name, rec)
-	p.UpdateState(func(st *State) { st.Services[svc.Name] = next.rec })
 	how := fmt.Sprintf("running (PID %d)", next.rec.PID)
 	if svc.Ready != nil {
 		how = "ready in " + human.Duration(time.Duration(next.rec.ReadyAfter))
