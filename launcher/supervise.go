@@ -61,6 +61,7 @@ func Supervise(ctx context.Context, p *Project, drv cgroup.Driver, ready io.Writ
 	ready.Close()
 	p.event("supervisor: started, PID %d", os.Getpid())
 	time.AfterFunc(idleAfterLaunch, sv.checkIdle)
+	time.AfterFunc(releaseAfter, releaseCode)
 	go sv.serve(ctx)
 	select {
 	case <-ctx.Done():
@@ -216,6 +217,7 @@ func (sv *supervisor) afterEnd(ctx context.Context, inst *instance, end *Service
 		how = "ready in " + human.Duration(time.Duration(next.rec.ReadyAfter))
 	}
 	p.event("%s: restarted (restart %d), %s", svc.Name, rec.Restarts, how)
+	time.AfterFunc(releaseAfter, releaseCode)
 	return next, false
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -97,6 +98,7 @@ func (sv *supervisor) serve(ctx context.Context) {
 			sv.busy--
 			sv.mu.Unlock()
 			sv.checkIdle()
+			time.AfterFunc(releaseAfter, releaseCode)
 		}()
 	}
 }
