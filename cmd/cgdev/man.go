@@ -36,6 +36,8 @@ var (
 		{"cgdev.yaml, Procfile", "the project's services, found in the working directory or the nearest parent holding one"},
 		{".cgdev/state.json", "what cgdev started (main PIDs with their start times, readiness): a record, not the truth"},
 		{".cgdev/logs/SVC.log", "each service's output"},
+		{".cgdev/services/SVC.json", "how each service last ended and its restarts, written by whoever watched it: what status shows as exited (code 3), oom-killed, failed"},
+		{".cgdev/events.log", "one line per exit, OOM kill, liveness failure, restart and give-up (up shows them)"},
 		{".cgdev/lock", "serialises start, stop and restart on one project"},
 		{".pids/services.pids, .pids/services.pids.groups, .pids/services.pids.services", "PID files for scripts"},
 	}

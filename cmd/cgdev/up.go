@@ -15,8 +15,12 @@ func upCommand(g *globals) *cobra.Command {
 		Use:   "up [SVC...] [-n N]",
 		Short: "start, follow the logs, and stop everything on Ctrl-C",
 		Long: `Start the services (all, or those named with what they depend on), follow their
-logs, and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started.
-Exits 1 when a service failed to start, after stopping the rest.`,
+logs from this start on (what they wrote before up began following included),
+and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started. The
+project's supervisor starts and watches the services, and up prints a
+"cgdev | " line whenever one exits, is OOM-killed, becomes unhealthy, is
+restarted or given up on. Exits 1 when a service failed to start, after
+stopping the rest.`,
 		ValidArgsFunction: g.completeServices,
 		RunE: func(_ *cobra.Command, args []string) error {
 			return upCmd(g, args, opt)
