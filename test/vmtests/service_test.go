@@ -56,7 +56,7 @@ services:
 		t.Fatalf("cgdev status --json: %v\n%s%s", err, js.stdout, js.stderr)
 	}
 	s := status.Services[0]
-	if s.State != "running" || s.MemoryCurrent == nil || s.MemoryPeak == nil {
+	if s.State != "ready" || s.MemoryCurrent == nil || s.MemoryPeak == nil {
 		t.Fatalf("status of hog: %+v", s)
 	}
 	t.Logf("status --json: memory_current=%.1f MiB memory_peak=%.1f MiB, cgroup %s",
