@@ -29,6 +29,7 @@ type supervisor struct {
 	mu       sync.Mutex
 	watchers map[string]*watcher // by service name
 	busy     int                 // requests being served
+	active   time.Time           // when the last request ended
 	quit     chan struct{}       // closed when there is nothing left to do
 	quitOnce sync.Once
 	wg       sync.WaitGroup
@@ -75,12 +76,38 @@ func Supervise(ctx context.Context, p *Project, drv cgroup.Driver, ready io.Writ
 	return nil
 }
 
-// checkIdle ends the supervisor when it watches nothing and serves no request.
+// idleGrace is how long a supervisor that has nothing left to do waits
+// before it exits: a restart releases the services, then starts them again.
+const idleGrace = 5 * time.Second
+
+// checkIdle ends the supervisor when it has watched nothing and served no
+// request for idleGrace.
 func (sv *supervisor) checkIdle() {
+	if !sv.idle() {
+		return
+	}
+	time.AfterFunc(idleGrace, func() {
+		sv.mu.Lock()
+		defer sv.mu.Unlock()
+		if len(sv.watchers) == 0 && sv.busy == 0 && time.Since(sv.active) >= idleGrace {
+			sv.quitOnce.Do(func() { close(sv.quit) })
+		}
+	})
+}
+
+func (sv *supervisor) idle() bool {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
-	if len(sv.watchers) == 0 && sv.busy == 0 {
-		sv.quitOnce.Do(func() { close(sv.quit) })
+	return len(sv.watchers) == 0 && sv.busy == 0
+}
+
+// quitting says whether the supervisor has decided to exit.
+func (sv *supervisor) quitting() bool {
+	select {
+	case <-sv.quit:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -38,9 +38,6 @@ func StartServices(ctx context.Context, p *Project, drv cgroup.Driver, names []s
 	if !supervise && !needsSupervisor(p, drv, names) {
 		return Start(ctx, p, drv, names, opt)
 	}
-	if err := ensureSupervisor(ctx, p, drv, opt.Out); err != nil {
-		return nil, err
-	}
 	config, err := filepath.Abs(p.Config.File)
 	if err != nil {
 		return nil, err
@@ -49,7 +46,19 @@ func StartServices(ctx context.Context, p *Project, drv cgroup.Driver, names []s
 	if env == nil {
 		env = os.Environ()
 	}
-	done, err := ask(ctx, p, drv, svRequest{Op: "start", Names: names, Config: config, Env: env, IgnoreUnsupported: opt.IgnoreUnsupported}, opt.Out)
+	req := svRequest{Op: "start", Names: names, Config: config, Env: env, IgnoreUnsupported: opt.IgnoreUnsupported}
+	var done *svReply
+	for attempt := 0; ; attempt++ {
+		if err := ensureSupervisor(ctx, p, drv, opt.Out); err != nil {
+			return nil, err
+		}
+		done, err = ask(ctx, p, drv, req, opt.Out)
+		// A supervisor exiting as it had nothing left to do closes the
+		// connection before any answer: the next attempt starts a new one.
+		if err == nil || ctx.Err() != nil || !errors.Is(err, errNoAnswer) || attempt > 0 {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -227,11 +236,14 @@ func ask(ctx context.Context, p *Project, drv cgroup.Driver, req svRequest, out 
 		return nil, err
 	}
 	dec := json.NewDecoder(c)
-	for {
+	for answered := false; ; answered = true {
 		var r svReply
 		if err := dec.Decode(&r); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if !answered {
+				return nil, fmt.Errorf("%w: %v", errNoAnswer, err)
 			}
 			return nil, fmt.Errorf("the supervisor went away during the request: %w", err)
 		}
@@ -243,6 +255,9 @@ func ask(ctx context.Context, p *Project, drv cgroup.Driver, req svRequest, out 
 		}
 	}
 }
+
+// errNoAnswer is a connection closed before the supervisor answered.
+var errNoAnswer = errors.New("the supervisor closed the connection without answering")
 
 // pauseSupervisor makes sure the supervisor restarts nothing that a stop
 // of names (all when empty) is about to stop. A full stop stops the

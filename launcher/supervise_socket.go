@@ -88,6 +88,11 @@ func (sv *supervisor) serve(ctx context.Context) {
 			continue
 		}
 		sv.mu.Lock()
+		if sv.quitting() { // the client finds no supervisor and starts one
+			sv.mu.Unlock()
+			c.Close()
+			continue
+		}
 		sv.busy++
 		sv.mu.Unlock()
 		sv.wg.Add(1)
@@ -96,6 +101,7 @@ func (sv *supervisor) serve(ctx context.Context) {
 			sv.handle(ctx, c)
 			sv.mu.Lock()
 			sv.busy--
+			sv.active = time.Now()
 			sv.mu.Unlock()
 			sv.checkIdle()
 			time.AfterFunc(releaseAfter, releaseCode)
