@@ -139,6 +139,17 @@ func noteOOM(e *ServiceExit, before, after cgroup.Stats, limits cgroup.Limits) {
 	}
 }
 
+// oomStats reads the counters noteOOM compares: those of a cgroup (a few
+// files); a group without one (fallback) has no memory limit to be
+// OOM-killed at, and its counters would cost a scan of /proc.
+func oomStats(g cgroup.Group) cgroup.Stats {
+	if g.Path() == "" {
+		return cgroup.Stats{}
+	}
+	st, _ := g.Stats()
+	return st
+}
+
 // Failed says whether the exit counts as a failure for restart: on-failure:
 // anything but exit code 0, an unknown end included.
 func (e *ServiceExit) Failed() bool { return e.Code == nil || *e.Code != 0 || e.Reason != "" }

@@ -292,7 +292,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	}
 	proc, _ := fallback.ReadProc(cmd.Process.Pid)
 	inst := &instance{svc: svc, group: g, env: env, logFrom: from, main: waitMain(cmd)}
-	inst.before, _ = g.Stats()
+	inst.before = oomStats(g)
 	inst.rec = &ServiceState{PID: cmd.Process.Pid, StartTicks: proc.StartTicks, PGID: cmp.Or(proc.PGID, cmd.Process.Pid),
 		Cgroup: g.Path(), Started: started, Log: logPath}
 
@@ -302,7 +302,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 		if ctx.Err() != nil {
 			err = errors.New("interrupted before it was ready")
 		}
-		inst.after, _ = g.Stats()  // before the group goes: the OOM count and the peak
+		inst.after = oomStats(g)   // before the group goes: the OOM count and the peak
 		inst.ended = inst.end(err) // before the kill below, which would be taken for the end
 		if _, kerr := cleanup.StopGroup(context.Background(), g, unix.SIGKILL, 0); kerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, kerr)

@@ -42,7 +42,7 @@ func (sv *supervisor) adopt(ctx context.Context) {
 		if fi, err := os.Stat(sv.p.LogFile(name)); err == nil {
 			inst.logFrom = fi.Size()
 		}
-		inst.before, _ = g.Stats()
+		inst.before = oomStats(inst.group)
 		sv.watch(ctx, inst)
 	}
 	if len(todo) > 0 {

@@ -50,8 +50,7 @@ func (sv *supervisor) watchInstance(ctx context.Context, inst *instance) *Servic
 	} else {
 		end = ServiceExit{At: time.Now(), PID: inst.rec.PID, Unknown: true}
 	}
-	after, _ := inst.group.Stats()
-	noteOOM(&end, inst.before, after, inst.svc.Limits)
+	noteOOM(&end, inst.before, oomStats(inst.group), inst.svc.Limits)
 	if pids, _ := inst.group.Procs(); len(pids) > 0 {
 		end.Left = len(pids)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cgdev/cgdev/launcher"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,6 +42,9 @@ func TestDirOutsideProjectWarns(t *testing.T) {
 	p := newSvcProject(t, "services:\n  web:\n    command: 'exec sleep 1000'\n    dir: /tmp\n")
 	for _, cmd := range []string{"status", "stop"} {
 		code, _, errs := p.cgdev(cmd)
+		if cmd == "status" && code == launcher.StatusDown {
+			code = 0 // nothing runs: status says so with 3, as documented
+		}
 		if code != 0 || !strings.Contains(errs, "cgdev: warning: cgdev.yaml:4: services.web.dir: /tmp is outside the project directory") {
 			t.Errorf("cgdev %s: exit %d, stderr %q", cmd, code, errs)
 		}

@@ -523,7 +523,7 @@ func TestUpStopsOnInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.KillOnCleanup(t, cmd.Process.Pid)
-	if !testenv.Eventually(10*time.Second, func() bool { return strings.Contains(out.String(), "a | tick-a") }) {
+	if !testenv.Eventually(10*time.Second, func() bool { return strings.Contains(out.String(), "a     | tick-a") }) {
 		t.Fatalf("up did not follow the logs:\n%s", out.String())
 	}
 	cmd.Process.Signal(syscall.SIGINT)

@@ -93,12 +93,12 @@ func code(s launcher.ServiceStatus) int {
 // start counts as started; flaky fails twice, then stays up.
 const crashLoop = `services:
   crash:
-    command: 'echo $$ >> p/crash; sleep 0.8; exit 3'
+    command: 'echo $$ >> p/crash; sleep 1; exit 3'
     restart: on-failure
     restart_delay: {initial: 100ms, max: 300ms}
     max_restarts: 3
   flaky:
-    command: 'n=$(cat p/flaky 2>/dev/null | wc -l); echo $$ >> p/flaky; if [ "$n" -ge 2 ]; then exec sleep 1000; fi; sleep 0.8; exit 1'
+    command: 'n=$(cat p/flaky 2>/dev/null | wc -l); echo $$ >> p/flaky; if [ "$n" -ge 2 ]; then exec sleep 1000; fi; sleep 1; exit 1'
     restart: on-failure
     restart_delay: 100ms
 `
@@ -191,7 +191,7 @@ func TestSuperviseRestartNo(t *testing.T) {
 	eachDriver(t, func(t *testing.T) {
 		p := supervisedProject(t, `services:
   once:
-    command: 'echo $$ >> p/once; sleep 0.8; exit 3'
+    command: 'echo $$ >> p/once; sleep 1; exit 3'
   steady:
     command: 'echo $$ >> p/steady; exec sleep 1000'
     restart: always
@@ -221,7 +221,7 @@ func TestWithoutSupervisor(t *testing.T) {
   keep:
     command: 'sleep 1000 & echo $$ >> p/keep; wait'
   once:
-    command: 'echo $$ >> p/once; sleep 0.8; exit 3'
+    command: 'echo $$ >> p/once; sleep 1; exit 3'
 `)
 	out := p.mustCgdev("start")
 	if strings.Contains(out, "supervisor") {
@@ -369,7 +369,7 @@ func TestSuperviseWatch(t *testing.T) {
 func TestUpShowsTheStory(t *testing.T) {
 	p := newSvcProject(t, `services:
   early:
-    command: 'echo early-line-$$; echo $$ >> p/early; sleep 0.8; exit 3'
+    command: 'echo early-line-$$; echo $$ >> p/early; sleep 1; exit 3'
     restart: on-failure
     restart_delay: 100ms
     max_restarts: 1
