@@ -59,7 +59,7 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 			byName[g.Name()] = g
 		}
 	}
-	supervised := findSupervisor(drv, p.ID) != nil
+	supervised := supervisorIn(groups) != nil
 	names := p.Config.Names()
 	for n := range byName {
 		if p.Config.Service(n) == nil {

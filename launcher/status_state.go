@@ -147,6 +147,12 @@ func findSupervisor(drv cgroup.Driver, project string) cgroup.Group {
 	if err != nil {
 		return nil
 	}
+	return supervisorIn(groups)
+}
+
+// supervisorIn returns the supervisor's group among a project's groups
+// while it holds a process.
+func supervisorIn(groups []cgroup.Group) cgroup.Group {
 	for _, g := range groups {
 		if g.Name() == SupervisorGroup {
 			if pids, err := g.Procs(); err == nil && len(pids) > 0 {
