@@ -151,7 +151,7 @@ func (p *svcProject) assertNothingLeft(files ...string) {
 	if p.groupExists() {
 		p.t.Errorf("project cgroup %s left behind", p.groupDir())
 	}
-	for _, f := range []string{".cgdev/state.json", ".pids/services.pids", ".pids/services.pids.groups", ".pids/services.pids.services"} {
+	for _, f := range []string{".cgdev/state.json", ".cgdev/services", ".pids/services.pids", ".pids/services.pids.groups", ".pids/services.pids.services"} {
 		if _, err := os.Stat(filepath.Join(p.dir, f)); err == nil {
 			p.t.Errorf("%s left behind", f)
 		}

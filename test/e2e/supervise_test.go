@@ -397,3 +397,57 @@ func TestUpShowsTheStory(t *testing.T) {
 	}
 	p.assertNothingLeft("early")
 }
+
+// TestSuperviseStopAndRestartSome: a partial stop releases its services
+// from the supervisor (a stopped service with restart: always is not
+// started again) and leaves it watching the others; restart replaces one
+// service under the same supervisor; start of a service given up on starts
+// it afresh, its restart count reset.
+func TestSuperviseStopAndRestartSome(t *testing.T) {
+	p := newSvcProject(t, `services:
+  a:
+    command: 'echo $$ >> p/a; exec sleep 1000'
+    restart: always
+    restart_delay: 100ms
+  b:
+    command: 'echo $$ >> p/b; exec sleep 1000'
+    restart: always
+    restart_delay: 100ms
+  crash:
+    command: 'echo $$ >> p/crash; sleep 1; exit 3'
+    restart: on-failure
+    restart_delay: 100ms
+    max_restarts: 1
+`)
+	p.mustCgdev("start")
+	sv := p.supervisor()
+	out := p.mustCgdev("stop", "a")
+	if strings.Contains(out, "supervisor: stopped") {
+		t.Errorf("a partial stop stopped the supervisor:\n%s", out)
+	}
+	syscall.Kill(p.waitPids("b", 1)[0], syscall.SIGKILL)
+	p.waitState("b", func(s launcher.ServiceStatus) bool { return s.State == "running" && s.Restarts == 1 })
+	if st := p.statusJSON()["a"]; st.State != "stopped" || len(p.pids("a")) != 1 {
+		t.Errorf("a after stop a: %+v, started %d times", st, len(p.pids("a")))
+	}
+	if now := p.supervisor(); now.PID != sv.PID {
+		t.Errorf("supervisor %+v after a partial stop, was %+v", now, sv)
+	}
+
+	p.mustCgdev("restart", "b")
+	b := p.waitState("b", func(s launcher.ServiceStatus) bool { return s.State == "running" && s.PID == p.pids("b")[2] })
+	if b.Restarts != 0 {
+		t.Errorf("b after restart by hand: %+v, want its restart count reset", b)
+	}
+	syscall.Kill(b.PID, syscall.SIGKILL)
+	p.waitState("b", func(s launcher.ServiceStatus) bool { return s.State == "running" && s.Restarts == 1 })
+
+	p.waitState("crash", func(s launcher.ServiceStatus) bool { return s.State == "failed" })
+	p.mustCgdev("start", "crash")
+	crash := p.statusJSON()["crash"]
+	if crash.Restarts != 0 || len(p.pids("crash")) != 3 || crash.State == "failed" {
+		t.Errorf("crash after start by hand: %+v, pids %v", crash, p.pids("crash"))
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("a", "b", "crash")
+}
