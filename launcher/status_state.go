@@ -38,16 +38,18 @@ func judge(s *ServiceStatus, st *ServiceState, er *ServiceRecord, supervised boo
 	switch {
 	case er == nil && st == nil:
 		s.State = "stopped"
-	case er == nil || er.Last == nil && er.Phase != phaseFailed:
-		// Started, and gone without anyone seeing it end.
-		s.State, s.Detail = "exited", "code unknown: no supervisor watched it (restart:, healthcheck:, watch: or cgdev up run one, which records how a service ends)"
-		s.LastExit = nil
-	case er.Phase == phaseFailed:
+	case er != nil && er.Phase == phaseFailed:
 		s.State, s.Detail = "failed", er.GaveUp
-	case er.Phase == phaseRestarting && supervised:
+	case er != nil && er.Phase == phaseRestarting && supervised:
 		s.State, s.Detail, s.NextRestart = "restarting", fmt.Sprintf("%d, next in %s", er.Restarts, human.Duration(max(time.Until(er.Next), 0).Round(100*time.Millisecond))), er.Next
-	default:
+	case er != nil && er.Last != nil && (er.Phase == phaseEnded || er.Phase == phaseRestarting):
 		s.State, s.Detail = er.Last.State()
+	case er != nil && supervised:
+		// It has just ended: its supervisor is recording how.
+		s.State, s.Detail, s.LastExit = "exited", "being recorded by the supervisor", nil
+	default:
+		// Started, and gone without anyone seeing it end.
+		s.State, s.Detail, s.LastExit = "exited", "code unknown: no supervisor watched it (restart:, healthcheck:, watch: or cgdev up run one, which records how a service ends)", nil
 	}
 }
 

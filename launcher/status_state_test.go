@@ -34,6 +34,7 @@ func TestJudge(t *testing.T) {
 		{"unhealthy", 1, 100, ready, &ServiceRecord{Phase: phaseUnhealthy, Health: "x"}, true, "unhealthy"},
 		{"being restarted", 1, 0, started, &ServiceRecord{Phase: phaseStarting, Restarts: 2}, true, "restarting (2)"},
 		{"gone, unwatched", 0, 0, started, &ServiceRecord{Phase: phaseUp}, false, "exited (code unknown: no supervisor watched it (restart:, healthcheck:, watch: or cgdev up run one, which records how a service ends))"},
+		{"just ended, supervised", 0, 0, started, &ServiceRecord{Phase: phaseUp, Last: killed}, true, "exited (being recorded by the supervisor)"},
 		{"exited", 0, 0, started, &ServiceRecord{Phase: phaseEnded, Last: code3}, true, "exited (code 3)"},
 		{"killed", 0, 0, started, &ServiceRecord{Phase: phaseEnded, Last: killed}, true, "killed (SIGKILL)"},
 		{"oom", 0, 0, started, &ServiceRecord{Phase: phaseEnded, Last: oom}, true, "oom-killed (MemoryMax=512M, peak 512.0M)"},

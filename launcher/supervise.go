@@ -200,7 +200,7 @@ func (sv *supervisor) afterEnd(ctx context.Context, inst *instance, end *Service
 		p.event("%s: %s; failed (%s): it stays down (`cgdev start %s` tries again)", svc.Name, end, d.gaveUp, svc.Name)
 		return nil, false
 	case !d.restart && len(left) > 0:
-		rec.Phase = phaseUp // degraded: what is left runs on
+		rec.Phase = phaseEnded // degraded while what is left runs on
 		p.SaveRecord(svc.Name, rec)
 		p.event("%s: %s; %d process(es) left in its group (degraded); restart: %s, so it is not restarted", svc.Name, mainEnded(end), len(left), svc.Restart.Policy)
 		return nil, false

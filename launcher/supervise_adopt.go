@@ -5,6 +5,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 )
 
 // adopt watches every configured service that runs and that nothing here
@@ -28,6 +29,11 @@ func (sv *supervisor) adopt(ctx context.Context) {
 		}
 	}
 	sv.mu.Unlock()
+	for _, s := range cfg.Services {
+		if running[s.Name] == nil {
+			sv.endedUnseen(s.Name)
+		}
+	}
 	sort.Strings(todo)
 	for _, name := range todo {
 		g := running[name]
@@ -48,4 +54,17 @@ func (sv *supervisor) adopt(ctx context.Context) {
 	if len(todo) > 0 {
 		sv.p.event("supervisor: adopted %s, started before this supervisor: how they end (code, signal) will not be known, their restart policy applies", strings.Join(todo, ", "))
 	}
+}
+
+// endedUnseen records, for a service whose record says it runs but whose
+// group is empty, that it ended while no supervisor ran: how is unknown.
+func (sv *supervisor) endedUnseen(name string) {
+	rec := sv.p.LoadRecord(name)
+	if rec == nil || rec.Phase == phaseEnded || rec.Phase == phaseFailed || rec.Phase == phaseRestarting {
+		return
+	}
+	rec.Phase, rec.Since = phaseEnded, time.Now()
+	rec.Last = &ServiceExit{At: time.Now(), Unknown: true}
+	sv.p.SaveRecord(name, rec)
+	sv.p.event("%s: ended while no supervisor ran: how is unknown", name)
 }

@@ -197,7 +197,7 @@ func TestSuperviseRestartNo(t *testing.T) {
     restart: always
 `)
 		p.mustCgdev("start")
-		once := p.waitState("once", func(s launcher.ServiceStatus) bool { return s.State == "exited" })
+		once := p.waitState("once", func(s launcher.ServiceStatus) bool { return s.State == "exited" && s.LastExit != nil })
 		if once.Detail != "code 3" || code(once) != 3 {
 			t.Errorf("once: %+v", once)
 		}
