@@ -191,7 +191,6 @@ func (sv *supervisor) afterEnd(ctx context.Context, inst *instance, end *Service
 	} else {
 		rec.Restarts++
 	}
-	left, _ := inst.group.Procs()
 	switch {
 	case d.gaveUp != "":
 		sv.empty(inst)
@@ -199,10 +198,10 @@ func (sv *supervisor) afterEnd(ctx context.Context, inst *instance, end *Service
 		p.SaveRecord(svc.Name, rec)
 		p.event("%s: %s; failed (%s): it stays down (`cgdev start %s` tries again)", svc.Name, end, d.gaveUp, svc.Name)
 		return nil, false
-	case !d.restart && len(left) > 0:
+	case !d.restart && end.Left > 0:
 		rec.Phase = phaseEnded // degraded while what is left runs on
 		p.SaveRecord(svc.Name, rec)
-		p.event("%s: %s; %d process(es) left in its group (degraded); restart: %s, so it is not restarted", svc.Name, mainEnded(end), len(left), svc.Restart.Policy)
+		p.event("%s: %s; %d process(es) left in its group (degraded); restart: %s, so it is not restarted", svc.Name, mainEnded(end), end.Left, svc.Restart.Policy)
 		return nil, false
 	case !d.restart:
 		rec.Phase = phaseEnded

@@ -50,16 +50,17 @@ func supervisedProject(t *testing.T, config string) *svcProject {
 }
 
 // waitState polls status --json until service name satisfies ok, and
-// returns it; it fails the test after 30 s (a loaded machine is slow, the
-// conditions are not about speed).
+// returns it; it fails the test after 90 s (a machine loaded by other test
+// runs is slow: the conditions are not about speed).
 func (p *svcProject) waitState(name string, ok func(s launcher.ServiceStatus) bool) launcher.ServiceStatus {
 	p.t.Helper()
 	var last launcher.ServiceStatus
-	if !testenv.Eventually(30*time.Second, func() bool {
+	if !testenv.Eventually(90*time.Second, func() bool {
 		last = p.statusJSON()[name]
 		return ok(last)
 	}) {
-		p.t.Fatalf("status of %s never got there; last: %+v\nevents:\n%s", name, last, p.events())
+		log, _ := os.ReadFile(filepath.Join(p.dir, ".cgdev", "logs", "_supervisor.log"))
+		p.t.Fatalf("status of %s never got there; last: %+v\nevents:\n%s\nsupervisor's log:\n%s", name, last, p.events(), log)
 	}
 	return last
 }
