@@ -57,7 +57,11 @@ func (p *svcProject) waitState(name string, ok func(s launcher.ServiceStatus) bo
 	var last launcher.ServiceStatus
 	if !testenv.Eventually(90*time.Second, func() bool {
 		last = p.statusJSON()[name]
-		return ok(last)
+		if ok(last) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond) // each look is a cgdev process: do not add load
+		return false
 	}) {
 		log, _ := os.ReadFile(filepath.Join(p.dir, ".cgdev", "logs", "_supervisor.log"))
 		p.t.Fatalf("status of %s never got there; last: %+v\nevents:\n%s\nsupervisor's log:\n%s", name, last, p.events(), log)
