@@ -284,8 +284,9 @@ func TestSuperviseLiveness(t *testing.T) {
 
 // TestSuperviseSIGKILLSupervisor: the supervisor killed with SIGKILL leaves
 // the services running; status says supervision is off and how to resume
-// it; stop still stops everything. A later start resumes supervision,
-// adopting what runs, whose restart policy then applies again.
+// it; stop still stops everything, also with every state file deleted. A
+// later start resumes supervision, adopting what runs, whose restart policy
+// then applies again.
 func TestSuperviseSIGKILLSupervisor(t *testing.T) {
 	eachDriver(t, func(t *testing.T) {
 		p := supervisedProject(t, `services:
@@ -333,7 +334,14 @@ func TestSuperviseSIGKILLSupervisor(t *testing.T) {
 			t.Errorf("a, adopted, then killed: %+v (how it ended is unknown to its adopter)", a)
 		}
 
+		// SIGKILL again, and every state file gone: stop finds it all.
 		syscall.Kill(p.supervisor().PID, syscall.SIGKILL)
+		for _, d := range []string{".cgdev", ".pids"} {
+			must(t, os.RemoveAll(filepath.Join(p.dir, d)))
+		}
+		if !testenv.Eventually(10*time.Second, func() bool { return p.supervisor().State == "off" }) {
+			t.Errorf("supervisor after SIGKILL, without state files: %+v", p.supervisor())
+		}
 		p.mustCgdev("stop")
 		p.assertNothingLeft("a", "b")
 	})
