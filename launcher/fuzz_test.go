@@ -44,6 +44,7 @@ func FuzzConfigYAML(f *testing.F) {
 		"services:\n  a:\n    command: x\n    depends_on: [b]\n  b:\n    command: y\n    depends_on: [a]\n",
 		"services:\n  a:\n    command: x\n    env_file: .env\n",
 		"services:\n  a:\n    command: x\n    dir: sub\n    memory_swap_max: 0\n    tasks_max: infinity\n    cpu_weight: 100\n    io_weight: 100\n    memory_high: 1G\n",
+		"services:\n  a:\n    command: x\n    restart: on-failure\n    restart_delay: {initial: 1s, max: 9s}\n    max_restarts: 3\n    restart_window: 1m\n    healthcheck: {log: \"^ok\", interval: 1s, retries: 2}\n    watch: {paths: [sub], ignore: [\"*.tmp\"]}\n",
 	} {
 		f.Add(s)
 	}
