@@ -50,8 +50,10 @@ const idleAfterLaunch = 30 * time.Second
 // project's socket, writes "ready" to ready (its launcher's pipe) and closes
 // it, adopts the services already running, and serves requests.
 func Supervise(ctx context.Context, p *Project, drv cgroup.Driver, ready io.WriteCloser) error {
-	if g := findSupervisor(drv, p.ID); g == nil || !inGroup(g, os.Getpid()) {
-		return errors.New("not in the project's supervisor group: the supervisor is started by cgdev start, restart and up, not by hand")
+	// The launcher marks it as the project's supervisor (the fallback driver
+	// finds it by these markers; a process never sees itself in a group).
+	if os.Getenv(ServiceEnv) != SupervisorGroup || os.Getenv(ProjectEnv) != p.ID {
+		return errors.New("not started as the project's supervisor: cgdev start, restart and up start it in its group, it is not run by hand")
 	}
 	ln, err := listen(p.ID)
 	if err != nil {
@@ -261,11 +263,6 @@ func (sv *supervisor) empty(inst *instance) {
 	if _, err := cleanup.StopGroup(context.Background(), inst.group, inst.svc.StopSignal, inst.svc.Grace); err != nil {
 		sv.p.event("%s: emptying its group: %v", inst.svc.Name, err)
 	}
-}
-
-func inGroup(g cgroup.Group, pid int) bool {
-	pids, _ := g.Procs()
-	return slices.Contains(pids, pid)
 }
 
 // errNoSupervisor says a project's supervisor does not answer.
