@@ -650,7 +650,7 @@ func (p *pcLoader) availability(s *Service, k, v *yaml.Node, field string) error
 		return err
 	}
 	if rp.Restart != "no" {
-		s.Restart = rp
+		s.Availability = rp
 		p.warn(k, field+".restart", notYet("restart: "+rp.Restart+" (cgdev starts the service once; a service that dies stays down until cgdev start)"))
 	}
 	return nil

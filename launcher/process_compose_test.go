@@ -63,8 +63,8 @@ processes:
 	if db.Liveness == nil || db.Liveness.Check.Target != "cd '/tmp' && pg_isready" || db.Liveness.Period != 5*time.Second {
 		t.Errorf("db liveness %+v", db.Liveness)
 	}
-	if db.Restart == nil || *db.Restart != (RestartPolicy{Restart: "always", Backoff: 7 * time.Second, MaxRestarts: 2}) {
-		t.Errorf("db restart %+v", db.Restart)
+	if db.Availability == nil || *db.Availability != (RestartPolicy{Restart: "always", Backoff: 7 * time.Second, MaxRestarts: 2}) {
+		t.Errorf("db restart %+v", db.Availability)
 	}
 	if db.StopSignal != unix.SIGQUIT || db.Grace != 20*time.Second || db.StopCommand != "pg_ctl stop" {
 		t.Errorf("db stop: %v %s %q", db.StopSignal, db.Grace, db.StopCommand)

@@ -46,6 +46,10 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	if opt.Grace != nil {
 		orphanGrace = *opt.Grace
 	}
+	resume := false
+	if !opt.Containers {
+		resume = pauseSupervisor(p, drv, names, opt.Out)
+	}
 	rep, err := cleanup.Stop(ctx, drv, cleanup.StopOptions{
 		Project:  p.ID,
 		Dir:      p.Dir,
@@ -68,6 +72,12 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	})
 	if rep != nil {
 		p.markStopped(rep.Groups)
+	}
+	if !opt.Containers {
+		p.RemoveRecords(names)
+	}
+	if resume {
+		resumeSupervisor(p, drv, opt.Out)
 	}
 	return err
 }
@@ -102,7 +112,7 @@ func (p *Project) CheckNames(drv cgroup.Driver, names []string) error {
 	known := map[string]bool{}
 	if drv != nil {
 		groups, _ := drv.Groups(p.ID)
-		for _, g := range groups {
+		for _, g := range serviceGroups(groups) {
 			known[g.Name()] = true
 		}
 	}
@@ -141,25 +151,24 @@ func (p *Project) forget(all bool) func(stopped, running []string) error {
 		if all && len(running) == 0 {
 			return p.RemoveState()
 		}
-		st, err := p.LoadState()
-		if safefile.IsNotOurs(err) {
+		if _, err := p.LoadState(); safefile.IsNotOurs(err) {
 			return nil // not cgdev's to rewrite: LoadState warned, the user's file stays as it is
-		}
-		if err != nil {
+		} else if err != nil {
 			return fmt.Errorf("not updated, so as not to lose the entries of the services still running: %w", err)
 		}
-		drop := stopped
-		if all {
-			drop = nil
-			for n := range st.Services {
-				if !slices.Contains(running, n) {
-					drop = append(drop, n)
+		return p.UpdateState(func(st *State) {
+			drop := stopped
+			if all {
+				drop = nil
+				for n := range st.Services {
+					if !slices.Contains(running, n) {
+						drop = append(drop, n)
+					}
 				}
 			}
-		}
-		for _, n := range drop {
-			delete(st.Services, n)
-		}
-		return p.SaveState(st)
+			for _, n := range drop {
+				delete(st.Services, n)
+			}
+		})
 	}
 }
