@@ -41,9 +41,13 @@ func (c *loader) parseServices(_, v *yaml.Node, field string) error {
 // serviceName is what a service may be called: it names a cgroup
 // directory and a systemd unit, and is typed on command lines (so no
 // leading '-'). A leading '_' is allowed: process-compose files use it.
+// SupervisorGroup, the supervisor's group, is the one name reserved.
 var serviceName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$`)
 
 func checkServiceName(name string) error {
+	if name == SupervisorGroup {
+		return fmt.Errorf("the name %s is reserved for the group of cgdev's supervisor: choose another", name)
+	}
 	if !serviceName.MatchString(name) {
 		return fmt.Errorf("invalid service name %q: use letters, digits, '-' and '_' (not starting with '-', at most 63)", name)
 	}

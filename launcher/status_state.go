@@ -99,8 +99,8 @@ func printLastExits(w io.Writer, list []ServiceStatus) {
 	}
 }
 
-// SupervisorGroup is the group of a project's supervisor. A service name
-// starts with a letter or digit, so no service can take it.
+// SupervisorGroup is the group of a project's supervisor. The loaders
+// refuse it as a service name (checkServiceName), so no service can take it.
 const SupervisorGroup = "_supervisor"
 
 // Supervision says whether a project's supervisor runs.
