@@ -79,10 +79,8 @@ type Service struct {
 
 	// Read from a process-compose.yaml and checked, but not acted on yet (a
 	// warning says so when the file is loaded): the targets of the
-	// supervision and one-shot work.
+	// one-shot and stop-command work.
 	DependsOnCondition map[string]string // dependency → process_started, process_healthy, process_log_ready, process_completed(_successfully)
-	Availability       *RestartPolicy    // availability:, when restart is not "no"
-	Liveness           *Probe            // liveness_probe:
 	StopCommand        string            // shutdown.command
 }
 

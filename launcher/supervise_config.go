@@ -33,12 +33,14 @@ type Restart struct {
 var defaultRestart = Restart{Policy: RestartNo, Initial: time.Second, Max: 30 * time.Second, MaxRestarts: 5, Window: time.Minute}
 
 // Health is a liveness check: the probe of a readiness check (its Timeout
-// bounds one attempt), run every Interval once the service is up; Retries
+// bounds one attempt), run every Interval once the service is up (the
+// first after Delay, or after one Interval when Delay is 0); Retries
 // failures in a row make the service unhealthy.
 type Health struct {
 	Check    Ready
 	Interval time.Duration
 	Retries  int
+	Delay    time.Duration // process-compose's initial_delay_seconds
 }
 
 const (

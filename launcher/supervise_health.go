@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -18,14 +19,15 @@ func (sv *supervisor) liveness(ctx context.Context, inst *instance, triggers cha
 	if h.Check.Kind == "log" {
 		probe = freshLogLine(&h.Check, log, inst.logFrom)
 	}
-	tick := time.NewTicker(h.Interval)
-	defer tick.Stop()
+	next := time.NewTimer(cmp.Or(h.Delay, h.Interval))
+	defer next.Stop()
 	fails, unhealthy := 0, false
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-next.C:
+			next.Reset(h.Interval)
 		}
 		pctx, cancel := context.WithTimeout(ctx, h.Check.Timeout)
 		err := probe(pctx)

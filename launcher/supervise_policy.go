@@ -7,6 +7,11 @@ import (
 	"github.com/cgdev/cgdev/internal/human"
 )
 
+// restartWindowEver is a restart window that never ends: MaxRestarts then
+// counts every restart since the start by hand (process-compose's
+// max_restarts). A century fits in a time.Duration (at most 292 years).
+const restartWindowEver = 100 * 365 * 24 * time.Hour
+
 // decision is what a restart policy says of an ended instance.
 type decision struct {
 	restart bool
@@ -35,7 +40,11 @@ func (r Restart) decide(rec *ServiceRecord, e *ServiceExit, now time.Time) decis
 	}
 	if r.MaxRestarts > 0 && len(recent) >= r.MaxRestarts {
 		rec.Recent = recent
-		return decision{gaveUp: fmt.Sprintf("crash loop: %d restarts in %s", len(recent), human.Duration(r.Window))}
+		within := " in " + human.Duration(r.Window)
+		if r.Window >= restartWindowEver {
+			within = " since the start"
+		}
+		return decision{gaveUp: fmt.Sprintf("crash loop: %d restarts%s", len(recent), within)}
 	}
 	delay := r.Initial
 	for range recent {

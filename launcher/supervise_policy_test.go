@@ -62,3 +62,20 @@ func TestRestartPolicies(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartWindowEver: process-compose's max_restarts counts every
+// restart since the start, however far apart, at a fixed backoff.
+func TestRestartWindowEver(t *testing.T) {
+	r := Restart{Policy: RestartAlways, Initial: 2 * time.Second, Max: 2 * time.Second, MaxRestarts: 2, Window: restartWindowEver}
+	rec := &ServiceRecord{}
+	now := time.Now()
+	for i := range 2 {
+		if d := r.decide(rec, exitCode(0), now.Add(time.Duration(i)*24*time.Hour)); !d.restart || d.delay != 2*time.Second {
+			t.Fatalf("restart %d a day apart: %+v, want one after the fixed 2s", i+1, d)
+		}
+	}
+	d := r.decide(rec, exitCode(0), now.Add(30*24*time.Hour))
+	if d.restart || d.gaveUp != "crash loop: 2 restarts since the start" {
+		t.Errorf("third end, a month later: %+v, want the give-up", d)
+	}
+}
