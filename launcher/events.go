@@ -64,9 +64,13 @@ func (p *Project) event(format string, a ...any) {
 	}
 	flock(f, unix.LOCK_SH)
 	f.WriteString(line)
+	fi, err := f.Stat()
 	f.Close()
-	if err := l.touch(); err != nil {
-		p.warnOnce(fmt.Errorf("events: %w", err))
+	if err == nil && fi.Size() > maxEvents {
+		// Rotate now (no checkpoints are needed: each line has its time).
+		if err := l.touch(); err != nil {
+			p.warnOnce(fmt.Errorf("events: %w", err))
+		}
 	}
 }
 
