@@ -151,10 +151,16 @@ func (p *Project) SaveState(st *State) error {
 // .cgdev/state.lock, a lock held only for that: the project lock serialises
 // the commands, this one also the supervisor's updates after a restart,
 // which it makes while a command may hold the project lock.
+//
+// A state.lock that cannot be taken (a FIFO or symlink of the user's there,
+// a read-only project where it was never made) is a warning, and the update
+// goes on without it: the lock only orders cgdev's own writers, and
+// SaveState guards the files themselves.
 func (p *Project) UpdateState(change func(st *State)) error {
 	unlock, err := p.lockFile("state.lock")
 	if err != nil {
-		return err
+		p.warnOnce(fmt.Errorf("updating state.json without its lock: %w", err))
+		unlock = func() {}
 	}
 	defer unlock()
 	st, _ := p.LoadState() // an unusable state.json is a warning (printed by LoadState), and is replaced
