@@ -56,7 +56,16 @@ func TestTreeBreadthFirst(t *testing.T) {
 	var nodes []fallback.Node
 	if !testenv.Eventually(5*time.Second, func() bool {
 		nodes, err = fallback.Tree(cmd.Process.Pid)
-		return err == nil && len(nodes) == 5
+		// Five nodes, every sleep exec'd and settled: a shell that has
+		// forked to run "sleep 1001" shows as a copy of its parent until it
+		// execs, and a process in the middle of exec has no RSS yet.
+		settled := 0
+		for _, n := range nodes {
+			if strings.HasPrefix(n.Command, "sleep ") && n.RSS > 0 {
+				settled++
+			}
+		}
+		return err == nil && len(nodes) == 5 && settled == 3
 	}) {
 		t.Fatalf("Tree = %d nodes, %v; want 5", len(nodes), err)
 	}
