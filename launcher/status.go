@@ -16,7 +16,7 @@ import (
 // ServiceStatus is one line of cgdev status (and one object of --json).
 type ServiceStatus struct {
 	Name  string `json:"name"`
-	State string `json:"state"` // running, stopped, disabled (stopped, and starts only when named)
+	State string `json:"state"` // judge's states (status_state.go), or disabled: stopped, and started only when named
 	// Configured is false for a group still running for a service since
 	// removed from the config.
 	Configured bool   `json:"configured"`

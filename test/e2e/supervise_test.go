@@ -185,7 +185,18 @@ func TestSuperviseKill9(t *testing.T) {
 		if p.ours(child) {
 			t.Errorf("the crashed instance's child %d survived the restart", child)
 		}
-		p.mustCgdev("stop")
+		// Stop: the supervisor first, then the services with the usual
+		// phases, each log ending with its stopped line.
+		out := p.mustCgdev("stop")
+		if sv, svc := strings.Index(out, "supervisor: stopped first"), strings.Index(out, "back"); sv < 0 || svc < sv {
+			t.Errorf("stop did not stop the supervisor before the services:\n%s", out)
+		}
+		for _, name := range []string{"keep", "back"} {
+			b, _ := os.ReadFile(filepath.Join(p.dir, ".cgdev", "logs", name+".log"))
+			if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); !strings.HasPrefix(lines[len(lines)-1], "--- cgdev: stopped "+name+" at ") {
+				t.Errorf("%s's log does not end with its stopped line:\n%s", name, b)
+			}
+		}
 		p.assertNothingLeft("keep", "back", "back-child")
 	})
 }
