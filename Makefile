@@ -69,8 +69,9 @@ vmtest:
 test: setup vet unit fuzz vmtest
 
 bench: build
-	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -skip '^Benchmark(StopOnSIGTERM|StopForce1000)$$' -benchtime 200x ./...
+	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -skip '^Benchmark(StopOnSIGTERM|StopForce1000|Supervisor.*)$$' -benchtime 200x ./...
 	$(GO) test ./test/e2e -run '^$$' -bench '^Benchmark(StopOnSIGTERM|StopForce1000)$$' -benchtime 10x
+	$(GO) test ./test/e2e -run '^$$' -bench '^BenchmarkSupervisor' -benchtime 1x
 
 clean:
 	rm -rf bin

@@ -252,3 +252,54 @@ func TestDeadLeaderGroup(t *testing.T) {
 		t.Errorf("PID %d survived", unmarked)
 	}
 }
+
+// TestOtherGroupsChildrenAreTheirs: a process that carries the marker of
+// another group of the same project, and what it forks, is not a member of
+// its parent's group (the supervisor and the services it starts), while a
+// plain child is.
+func TestOtherGroupsChildrenAreTheirs(t *testing.T) {
+	d := newDriver(t)
+	proj := project(t)
+	dir := t.TempDir()
+	script := `sleep 1000 & echo $! >> "$0/plain"
+CGDEV_SERVICE=web sh -c 'sleep 1000 & echo $! >> "$0/web"; echo $$ >> "$0/web"; wait' "$0" &
+wait`
+	cmd := exec.Command("sh", "-c", script, dir)
+	cmd.Env = proc.StripMarkers(os.Environ())
+	sup, err := d.Start(t.Context(), cgroup.Spec{Project: proj, Name: "_supervisor"}, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait()
+	var plain, web []int
+	if !testenv.Eventually(10*time.Second, func() bool {
+		plain, web = readPids(filepath.Join(dir, "plain")), readPids(filepath.Join(dir, "web"))
+		return len(plain) == 1 && len(web) == 2
+	}) {
+		t.Fatalf("pids: plain %v, web %v", plain, web)
+	}
+	members, err := sup.Procs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !contains(members, cmd.Process.Pid) || !contains(members, plain[0]) {
+		t.Errorf("the group %v lacks its leader %d or its plain child %d", members, cmd.Process.Pid, plain[0])
+	}
+	for _, pid := range web {
+		if contains(members, pid) {
+			t.Errorf("PID %d, marked for web (or forked by it), counted in _supervisor: %v", pid, members)
+		}
+	}
+	groups, err := d.Groups(proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		if g.Name() == "web" {
+			if got, _ := g.Procs(); !contains(got, web[0]) || !contains(got, web[1]) {
+				t.Errorf("web's group %v lacks %v", got, web)
+			}
+		}
+		g.Kill()
+	}
+}

@@ -155,12 +155,18 @@ func (g *Group) scan() (members []Member, complete bool, err error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := &membership{t: t, scope: g.scope, expand: g.expand, why: map[int]Reason{}, anchors: map[int]bool{}}
+	s := &membership{t: t, scope: g.scope, expand: g.expand, why: map[int]Reason{}, anchors: map[int]bool{}, others: map[int]bool{}}
 	var marked []int
 	if g.sel != (selector{}) {
 		for _, p := range t.Procs {
-			if g.scope.allows(p) && g.sel.match(proc.MarkerOf(p)) {
+			if !g.scope.allows(p) {
+				continue
+			}
+			switch m := proc.MarkerOf(p); {
+			case g.sel.match(m):
 				marked = append(marked, p.PID)
+			case g.sel.project != "" && m.Project == g.sel.project && m.Service != "":
+				s.others[p.PID] = true // another group of the project: its own, and so is what it forks
 			}
 		}
 	}
@@ -209,6 +215,7 @@ type membership struct {
 	expand  bool
 	why     map[int]Reason
 	anchors map[int]bool // PIDs whose process group and session count
+	others  map[int]bool // marked for another group of the same project: never counted, nor their descendants
 	members []int        // in the order found
 }
 
@@ -223,9 +230,11 @@ func (s *membership) holdsMarked(marked []int, id int) bool {
 	return false
 }
 
-// add counts pid for reason r unless it is out of scope or already counted.
+// add counts pid for reason r unless it is out of scope, belongs to
+// another group of the project (the project's supervisor is the parent of
+// its services, which are not its members) or is already counted.
 func (s *membership) add(pid int, r Reason) {
-	if _, ok := s.why[pid]; ok || !s.scope.allows(s.t.Procs[pid]) {
+	if _, ok := s.why[pid]; ok || s.others[pid] || !s.scope.allows(s.t.Procs[pid]) {
 		return
 	}
 	s.why[pid] = r
@@ -237,7 +246,7 @@ func (s *membership) add(pid int, r Reason) {
 func (s *membership) close() {
 	for n := -1; n != len(s.why); {
 		n = len(s.why)
-		for _, pid := range s.t.Subtree(s.members...) {
+		for _, pid := range s.descendants() {
 			s.add(pid, ByTree)
 		}
 		if !s.expand || len(s.anchors) == 0 {
@@ -252,6 +261,29 @@ func (s *membership) close() {
 			}
 		}
 	}
+}
+
+// descendants returns the descendants of the members, not descending into
+// processes of another group of the project.
+func (s *membership) descendants() []int {
+	if len(s.others) == 0 {
+		return s.t.Subtree(s.members...)
+	}
+	var out []int
+	queue := append([]int(nil), s.members...)
+	seen := map[int]bool{}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		for _, c := range s.t.Children(pid) {
+			if !seen[c] && !s.others[c] {
+				seen[c] = true
+				out = append(out, c)
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out
 }
 
 // record notes that a signal reached m.

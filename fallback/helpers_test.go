@@ -3,7 +3,9 @@ package fallback_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,3 +75,15 @@ func killOnCleanup(t testing.TB, pid int) {
 }
 
 func contains(pids []int, pid int) bool { return slices.Contains(pids, pid) }
+
+// readPids returns the PIDs written one a line to file.
+func readPids(file string) []int {
+	b, _ := os.ReadFile(file)
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}

@@ -61,6 +61,9 @@ type Service struct {
 	Grace      time.Duration
 	Limits     cgroup.Limits
 	Logs       logSettings // logs: (logconfig.go)
+	Restart    Restart     // restart policy (supervise_config.go)
+	Health     *Health     // liveness check; nil: none
+	Watch      *Watch      // restart on file change; nil: none
 
 	// Shell and its option run Command; nil: /bin/sh -c.
 	Shell []string
@@ -76,10 +79,8 @@ type Service struct {
 
 	// Read from a process-compose.yaml and checked, but not acted on yet (a
 	// warning says so when the file is loaded): the targets of the
-	// supervision and one-shot work.
+	// one-shot and stop-command work.
 	DependsOnCondition map[string]string // dependency → process_started, process_healthy, process_log_ready, process_completed(_successfully)
-	Restart            *RestartPolicy    // availability:, when restart is not "no"
-	Liveness           *Probe            // liveness_probe:
 	StopCommand        string            // shutdown.command
 }
 

@@ -2,12 +2,14 @@ package launcher
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
 	"go.yaml.in/yaml/v3"
@@ -39,9 +41,13 @@ func (c *loader) parseServices(_, v *yaml.Node, field string) error {
 // serviceName is what a service may be called: it names a cgroup
 // directory and a systemd unit, and is typed on command lines (so no
 // leading '-'). A leading '_' is allowed: process-compose files use it.
+// SupervisorGroup, the supervisor's group, is the one name reserved.
 var serviceName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$`)
 
 func checkServiceName(name string) error {
+	if name == SupervisorGroup {
+		return fmt.Errorf("the name %s is reserved for the group of cgdev's supervisor: choose another", name)
+	}
 	if !serviceName.MatchString(name) {
 		return fmt.Errorf("invalid service name %q: use letters, digits, '-' and '_' (not starting with '-', at most 63)", name)
 	}
@@ -49,7 +55,7 @@ func checkServiceName(name string) error {
 }
 
 func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) {
-	s := &Service{Name: k.Value, Line: k.Line, Dir: c.Dir, StopSignal: unix.SIGTERM, Grace: unsetGrace}
+	s := &Service{Name: k.Value, Line: k.Line, Dir: c.Dir, StopSignal: unix.SIGTERM, Grace: unsetGrace, Restart: defaultRestart}
 	var envFiles []string
 	var envFileNode *yaml.Node
 	handlers := map[string]func(k, v *yaml.Node, field string) error{
@@ -111,11 +117,15 @@ func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 			return nil
 		}
 	}
+	maps.Copy(handlers, c.supervisionKeys(s))
 	if err := c.eachKey(v, prefix+".", handlers); err != nil {
 		return nil, err
 	}
 	if s.Command == "" {
 		return nil, c.errAt(k, prefix, "no command")
+	}
+	if err := c.checkSupervision(s, v, prefix); err != nil {
+		return nil, err
 	}
 	fileEnv, err := c.envFiles(envFiles, envFileNode, prefix+".env_file")
 	if err != nil {
@@ -211,6 +221,20 @@ func (c *loader) env(v *yaml.Node, field string) ([]string, error) {
 
 func (c *loader) ready(v *yaml.Node, prefix string) (*Ready, error) {
 	r := &Ready{Timeout: defaultReadyTimeout}
+	handlers := c.probeKinds(r)
+	handlers["timeout"] = c.positiveDuration(&r.Timeout)
+	if err := c.eachKey(v, prefix+".", handlers); err != nil {
+		return nil, err
+	}
+	if r.Kind == "" {
+		return nil, c.errAt(v, prefix, "give one check: tcp, http, exec or log")
+	}
+	return r, nil
+}
+
+// probeKinds are the keys naming a check's kind (tcp, http, exec, log), of
+// which a readiness or liveness check takes exactly one.
+func (c *loader) probeKinds(r *Ready) map[string]func(k, v *yaml.Node, field string) error {
 	kind := func(name string) func(k, v *yaml.Node, f string) error {
 		return func(_, v *yaml.Node, f string) error {
 			if r.Kind != "" {
@@ -227,23 +251,20 @@ func (c *loader) ready(v *yaml.Node, prefix string) (*Ready, error) {
 			return nil
 		}
 	}
-	err := c.eachKey(v, prefix+".", map[string]func(k, v *yaml.Node, field string) error{
+	return map[string]func(k, v *yaml.Node, field string) error{
 		"tcp": kind("tcp"), "http": kind("http"), "exec": kind("exec"), "log": kind("log"),
-		"timeout": func(_, v *yaml.Node, f string) (err error) {
-			r.Timeout, err = c.duration(v, f)
-			if err == nil && r.Timeout == 0 {
-				err = c.errAt(v, f, "must be more than 0")
-			}
-			return err
-		},
-	})
-	if err != nil {
-		return nil, err
 	}
-	if r.Kind == "" {
-		return nil, c.errAt(v, prefix, "give one check: tcp, http, exec or log")
+}
+
+// positiveDuration is the handler of a duration key that must be more than 0.
+func (c *loader) positiveDuration(d *time.Duration) func(k, v *yaml.Node, field string) error {
+	return func(_, v *yaml.Node, f string) (err error) {
+		*d, err = c.duration(v, f)
+		if err == nil && *d == 0 {
+			err = c.errAt(v, f, "must be more than 0")
+		}
+		return err
 	}
-	return r, nil
 }
 
 // parseSignal accepts SIGTERM, TERM, term or a number.

@@ -140,6 +140,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad regexp", "services:\n  a:\n    command: x\n    ready: {log: \"(\"}\n", "cgdev.yaml:4: services.a.ready.log:"},
 		{"no command", "services:\n  a:\n    dir: .\n", "cgdev.yaml:2: services.a: no command"},
 		{"bad name", "services:\n  a/b:\n    command: x\n", "cgdev.yaml:2: services.a/b: invalid service name"},
+		{"reserved name", "services:\n  _supervisor:\n    command: x\n", "cgdev.yaml:2: services._supervisor: the name _supervisor is reserved"},
 		{"bad driver", "driver: docker\nservices:\n  a: {command: x}\n", `cgdev.yaml:1: driver: "docker" is not a driver`},
 		{"syntax", "services:\n  a:\n    command: x\n   bad: [\n", "cgdev.yaml:"},
 		{"list for mapping", "services:\n  - a\n", "cgdev.yaml:2: services: expected a mapping"},

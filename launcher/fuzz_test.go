@@ -50,6 +50,7 @@ func FuzzConfigYAML(f *testing.F) {
 		"services:\n  a:\n    command: x\n    env_file: .env\n",
 		"services:\n  a:\n    command: x\n    ports: [3000, 3001]\n    ready: {http: \"http://localhost:3000/\"}\n  b:\n    command: y\n    ports: 8080\n  c:\n    command: z\n    ports: []\n    ready: {tcp: \"[::1]:9\"}\n",
 		"services:\n  a:\n    command: x\n    dir: sub\n    memory_swap_max: 0\n    tasks_max: infinity\n    cpu_weight: 100\n    io_weight: 100\n    memory_high: 1G\n",
+		"services:\n  a:\n    command: x\n    restart: on-failure\n    restart_delay: {initial: 1s, max: 9s}\n    max_restarts: 3\n    restart_window: 1m\n    healthcheck: {log: \"^ok\", interval: 1s, retries: 2}\n    watch: {paths: [sub], ignore: [\"*.tmp\"]}\n",
 	} {
 		f.Add(s)
 	}

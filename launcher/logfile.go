@@ -42,11 +42,22 @@ type LogLimits struct {
 	MaxFiles int   // files kept, the live one included; at least 1
 }
 
-// serviceLog is the log of one service.
+// serviceLog is the log of one service (or the project's events,
+// events.go): a stream of lines kept as described above.
 type serviceLog struct {
 	p      *Project
 	name   string // the live file's name: <svc>.log
 	limits LogLimits
+	// inStateDir keeps the files in .cgdev/ rather than .cgdev/logs/.
+	inStateDir bool
+}
+
+// dir opens the directory holding the log's files.
+func (l *serviceLog) dir(create bool) (*safefile.Dir, error) {
+	if l.inStateDir {
+		return l.p.stateDir(create)
+	}
+	return l.p.logDir(create)
 }
 
 // serviceLog returns service name's log, with its configured limits.
@@ -83,7 +94,7 @@ type segment struct {
 // view opens the log for reading. A log not written yet gives an error
 // satisfying errors.Is(err, os.ErrNotExist).
 func (l *serviceLog) view() (*logView, error) {
-	d, err := l.p.logDir(false)
+	d, err := l.dir(false)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +227,7 @@ func (l *serviceLog) touch() error {
 // exclusively (skipping fn when another cgdev holds the lock), then writes
 // the index back when fn says it changed.
 func (l *serviceLog) withExclusive(fn func(d *safefile.Dir, live *os.File, idx *logIndex) (bool, error)) error {
-	d, err := l.p.logDir(false)
+	d, err := l.dir(false)
 	if err != nil {
 		return err
 	}
@@ -522,7 +533,7 @@ func (l *serviceLog) tailText(n int, from int64) string {
 // to hand to the service and the logical offset where the service's output
 // begins.
 func (l *serviceLog) openForService(service string) (*os.File, int64, error) {
-	d, err := l.p.logDir(true)
+	d, err := l.dir(true)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -549,7 +560,7 @@ func (l *serviceLog) openForService(service string) (*os.File, int64, error) {
 // mark appends a cgdev line (e.g. "--- cgdev: stopped web … ---") to an
 // existing log, on a line of its own, and records a checkpoint.
 func (l *serviceLog) mark(line string) error {
-	d, err := l.p.logDir(false)
+	d, err := l.dir(false)
 	if err != nil {
 		return err
 	}
@@ -570,7 +581,7 @@ func (l *serviceLog) mark(line string) error {
 func (l *serviceLog) appendLine(f *os.File, line string) error {
 	var last [1]byte
 	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
-		if r, err := l.p.logDir(false); err == nil {
+		if r, err := l.dir(false); err == nil {
 			if rf, err := r.Open(l.name, os.O_RDONLY, 0); err == nil {
 				if _, err := rf.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
 					line = "\n" + line

@@ -22,6 +22,14 @@ type LogOptions struct {
 	Timestamps bool
 	Color      bool // colour the service prefixes (for a terminal)
 	Out        io.Writer
+	// From gives, for a service, the logical offset in its log from which
+	// to print (this start's output, for up) instead of its last Lines lines.
+	From map[string]int64
+	// Events also follows the project's events (exits, OOM kills, liveness
+	// failures, restarts: events.go) from the logical offset EventsFrom, as
+	// "cgdev | " lines (with Follow only).
+	Events     bool
+	EventsFrom int64
 }
 
 var prefixColors = []string{"\x1b[36m", "\x1b[33m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[31m"}
@@ -52,6 +60,9 @@ func Logs(ctx context.Context, p *Project, names []string, opt LogOptions) error
 		}
 		width = max(width, len(n))
 	}
+	if opt.Events {
+		width = max(width, len("cgdev"))
+	}
 	out := bufio.NewWriterSize(opt.Out, 64<<10)
 	defer out.Flush()
 	tails := make([]*follower, len(names))
@@ -61,7 +72,16 @@ func Logs(ctx context.Context, p *Project, names []string, opt LogOptions) error
 			prefix = prefixColors[i%len(prefixColors)] + fmt.Sprintf("%-*s", width, n) + "\x1b[0m | "
 		}
 		tails[i] = &follower{log: p.serviceLog(n), prefix: prefix, out: out, opt: &opt}
-		tails[i].printTail()
+		if from, ok := opt.From[n]; ok {
+			tails[i].printFrom(from)
+		} else {
+			tails[i].printTail()
+		}
+	}
+	if opt.Events && opt.Follow {
+		ev := &follower{log: p.eventsLog(), prefix: fmt.Sprintf("%-*s | ", width, "cgdev"), out: out, opt: &opt, events: true}
+		ev.printFrom(opt.EventsFrom)
+		tails = append(tails, ev)
 	}
 	if err := out.Flush(); err != nil || !opt.Follow {
 		return err
@@ -91,6 +111,7 @@ type follower struct {
 	opt     *LogOptions
 	offset  int64 // logical offset of the first byte not printed yet
 	touched time.Time
+	events  bool // lines of the events stream: each carries its own time
 }
 
 // printTail prints the last lines asked for and remembers where it stopped.
@@ -116,6 +137,18 @@ func (f *follower) printTail() {
 	f.warn(err)
 }
 
+// printFrom prints the stream's lines from logical offset from on (what
+// was written before the follower began included) and remembers where it
+// stopped.
+func (f *follower) printFrom(from int64) {
+	f.touch()
+	f.offset = from
+	f.noteSkipped()
+	var err error
+	f.offset, err = f.log.scanLines(f.offset, false, f.printStored)
+	f.warn(err)
+}
+
 // poll prints what was appended since the last call, then (at most once
 // a second) rotates the log and records a checkpoint: after the scan, so
 // that a follower never rotates away lines it has not printed. (Another
@@ -125,7 +158,11 @@ func (f *follower) poll() {
 	now := time.Now()
 	var err error
 	f.offset, err = f.log.scanLines(f.offset, false, func(line []byte, _ int64, _ *logView) bool {
-		f.print(line, now, false)
+		if f.events {
+			f.printEvent(line)
+		} else {
+			f.print(line, now, false)
+		}
 		return true
 	})
 	f.warn(err)
@@ -166,6 +203,10 @@ func (f *follower) prefixName() string { return f.log.name }
 // printStored prints a line read from the file, stamped with the first
 // time cgdev saw it, and leaves out lines known to predate --since.
 func (f *follower) printStored(line []byte, start int64, v *logView) bool {
+	if f.events {
+		f.printEvent(line)
+		return true
+	}
 	if !f.opt.Timestamps && f.opt.Since.IsZero() {
 		f.print(line, time.Time{}, false)
 		return true
@@ -180,6 +221,16 @@ func (f *follower) printStored(line []byte, start int64, v *logView) bool {
 	}
 	f.print(line, upper, lower.IsZero() || upper.Sub(lower) > time.Second)
 	return true
+}
+
+// printEvent prints a line of the events stream without the time it
+// starts with, which is what --timestamps shows (exact: the writer's).
+func (f *follower) printEvent(line []byte) {
+	at, text := splitEvent(line)
+	if at.IsZero() {
+		at = time.Now()
+	}
+	f.print(text, at, false)
 }
 
 // print writes one line (or piece of a line) with the prefix.

@@ -31,17 +31,9 @@ import (
 // compose's as much as process-compose's: name it with -f.)
 var processComposeNames = []string{"process-compose.yml", "process-compose.yaml"}
 
-// RestartPolicy is a process-compose availability: section. cgdev does not
-// restart services yet; it is kept for the supervision work.
-type RestartPolicy struct {
-	Restart     string        // always, on_failure, exit_on_failure
-	Backoff     time.Duration // backoff_seconds (process-compose's default: 1s)
-	MaxRestarts int           // 0: no limit
-}
-
 // Probe is a process-compose readiness or liveness probe: the check and
-// its timing. A readiness probe becomes the service's Ready; a liveness
-// probe is kept for the supervision work.
+// its timing. A readiness probe becomes the service's Ready, a liveness
+// probe its Health (health).
 type Probe struct {
 	Check            *Ready // exec or http
 	InitialDelay     time.Duration
@@ -258,7 +250,7 @@ func (p *pcLoader) processes(_, v *yaml.Node, field string) error {
 
 // process reads one process into a Service.
 func (p *pcLoader) process(k, v *yaml.Node, prefix string) error {
-	s := &Service{Name: k.Value, Line: k.Line, Dir: p.Dir, StopSignal: unix.SIGTERM, Grace: 10 * time.Second, Shell: p.shell}
+	s := &Service{Name: k.Value, Line: k.Line, Dir: p.Dir, StopSignal: unix.SIGTERM, Grace: 10 * time.Second, Shell: p.shell, Restart: defaultRestart}
 	pr := &pcProc{svc: s, dependsNodes: map[string]*yaml.Node{}}
 	var entrypoint []string
 	var readiness *Probe
@@ -307,9 +299,10 @@ func (p *pcLoader) process(k, v *yaml.Node, prefix string) error {
 			}
 			return err
 		},
-		"liveness_probe": func(k, v *yaml.Node, f string) (err error) {
-			if s.Liveness, err = p.probe(v, f); err == nil {
-				p.warn(k, f, notYet("the probe is read and checked, but not run once the service is ready"))
+		"liveness_probe": func(k, v *yaml.Node, f string) error {
+			pb, err := p.probe(v, f)
+			if err == nil {
+				s.Health = p.health(pb, k, f)
 			}
 			return err
 		},
@@ -620,27 +613,34 @@ func (p *pcLoader) httpProbe(v *yaml.Node, field string) (*Ready, error) {
 }
 
 // availability reads availability: restart, backoff_seconds, max_restarts,
-// exit_on_end, exit_on_skipped.
+// exit_on_end, exit_on_skipped, into the service's restart policy:
+// process-compose waits backoff_seconds (default 1) before every restart,
+// and max_restarts (0: no limit) counts every restart since the start, so
+// the delay is fixed (Initial = Max) and the window is restartWindowEver.
+// exit_on_failure stops the whole project in process-compose; cgdev does
+// not, and does not restart the service either (warned).
 func (p *pcLoader) availability(s *Service, k, v *yaml.Node, field string) error {
-	rp := &RestartPolicy{Restart: "no", Backoff: time.Second}
+	policy, backoff, maxRestarts := "no", time.Second, 0
+	var policyNode *yaml.Node
 	err := p.eachKey(v, field+".", handlers{
 		"restart": func(_, v *yaml.Node, f string) (err error) {
-			if rp.Restart, err = p.scalar(v, f); err != nil {
+			if policy, err = p.scalar(v, f); err != nil {
 				return err
 			}
-			switch rp.Restart {
+			policyNode = v
+			switch policy {
 			case "no", "always", "on_failure", "exit_on_failure":
 				return nil
 			}
-			return p.errAt(v, f, "%q is not a restart policy (always, on_failure, exit_on_failure, no)", rp.Restart)
+			return p.errAt(v, f, "%q is not a restart policy (always, on_failure, exit_on_failure, no)", policy)
 		},
 		"backoff_seconds": func(_, v *yaml.Node, f string) error {
 			n, err := p.integer(v, f, 0, 1<<30)
-			rp.Backoff = time.Duration(n) * time.Second
+			backoff = time.Duration(n) * time.Second
 			return err
 		},
 		"max_restarts": func(_, v *yaml.Node, f string) (err error) {
-			rp.MaxRestarts, err = p.integer(v, f, 0, 1<<30)
+			maxRestarts, err = p.integer(v, f, 0, 1<<30)
 			return err
 		},
 		"exit_on_end":     p.ignored("cgdev leaves the other services running when one ends"),
@@ -649,11 +649,33 @@ func (p *pcLoader) availability(s *Service, k, v *yaml.Node, field string) error
 	if err != nil {
 		return err
 	}
-	if rp.Restart != "no" {
-		s.Restart = rp
-		p.warn(k, field+".restart", notYet("restart: "+rp.Restart+" (cgdev starts the service once; a service that dies stays down until cgdev start)"))
+	r := Restart{Policy: RestartNo, Initial: backoff, Max: backoff, MaxRestarts: maxRestarts, Window: restartWindowEver}
+	switch policy {
+	case "always":
+		r.Policy = RestartAlways
+	case "on_failure":
+		r.Policy = RestartOnFailure
+	case "exit_on_failure":
+		p.warn(policyNode, field+".restart", "exit_on_failure: cgdev does not stop the whole project when this service fails; the service is not restarted (it stays down as exited or failed)")
+	}
+	if r.Policy != RestartNo {
+		s.Restart = r
 	}
 	return nil
+}
+
+// health makes a liveness_probe the service's liveness check: its check
+// bounded by timeout_seconds, run every period_seconds (the first after
+// initial_delay_seconds, or one period when that is 0), failure_threshold
+// failures in a row making the service unhealthy. success_threshold above
+// 1 cannot be honoured: one passing check makes it healthy again (warned).
+func (p *pcLoader) health(pb *Probe, k *yaml.Node, field string) *Health {
+	check := *pb.Check
+	check.Timeout = pb.Timeout
+	if pb.SuccessThreshold > 1 {
+		p.warn(k, field+".success_threshold", fmt.Sprintf("%d: cgdev counts one passing check as healthy again", pb.SuccessThreshold))
+	}
+	return &Health{Check: check, Interval: pb.Period, Retries: pb.FailureThreshold, Delay: pb.InitialDelay}
 }
 
 // shutdown reads shutdown: signal, timeout_seconds, command, parent_only.

@@ -30,6 +30,10 @@ processes:
     liveness_probe:
       exec: {command: pg_isready, working_dir: /tmp}
       period_seconds: 5
+      timeout_seconds: 4
+      failure_threshold: 6
+      initial_delay_seconds: 8
+      success_threshold: 2
     availability: {restart: always, backoff_seconds: 7, max_restarts: 2}
     shutdown: {signal: 3, timeout_seconds: 20, command: pg_ctl stop}
     environment:
@@ -60,11 +64,15 @@ processes:
 	if !slices.Equal(db.Ports, []int{5432}) {
 		t.Errorf("db ports %v: the probe's local port", db.Ports)
 	}
-	if db.Liveness == nil || db.Liveness.Check.Target != "cd '/tmp' && pg_isready" || db.Liveness.Period != 5*time.Second {
-		t.Errorf("db liveness %+v", db.Liveness)
+	if h := db.Health; h == nil || h.Check.Kind != "exec" || h.Check.Target != "cd '/tmp' && pg_isready" || h.Check.Timeout != 4*time.Second ||
+		h.Interval != 5*time.Second || h.Retries != 6 || h.Delay != 8*time.Second {
+		t.Errorf("db liveness %+v", db.Health)
 	}
-	if db.Restart == nil || *db.Restart != (RestartPolicy{Restart: "always", Backoff: 7 * time.Second, MaxRestarts: 2}) {
+	if db.Restart != (Restart{Policy: RestartAlways, Initial: 7 * time.Second, Max: 7 * time.Second, MaxRestarts: 2, Window: restartWindowEver}) {
 		t.Errorf("db restart %+v", db.Restart)
+	}
+	if api.Restart != defaultRestart || api.Health != nil || api.Supervised() || !db.Supervised() {
+		t.Errorf("api, with neither availability nor liveness_probe: restart %+v, health %+v", api.Restart, api.Health)
 	}
 	if db.StopSignal != unix.SIGQUIT || db.Grace != 20*time.Second || db.StopCommand != "pg_ctl stop" {
 		t.Errorf("db stop: %v %s %q", db.StopSignal, db.Grace, db.StopCommand)
@@ -80,8 +88,52 @@ processes:
 	if !slices.Equal(api.Env, want) {
 		t.Errorf("api env\n%q\nwant\n%q", api.Env, want)
 	}
-	if len(c.Warnings) == 0 || !strings.Contains(strings.Join(c.Warnings, "\n"), "processes.db.shutdown.command: not supported by cgdev yet") {
+	warnings := strings.Join(c.Warnings, "\n")
+	if !strings.Contains(warnings, "processes.db.shutdown.command: not supported by cgdev yet") ||
+		!strings.Contains(warnings, "processes.db.liveness_probe.success_threshold: 2: cgdev counts one passing check as healthy again") {
 		t.Errorf("warnings: %q", c.Warnings)
+	}
+	if strings.Contains(warnings, "availability") || strings.Contains(warnings, "liveness_probe: not supported") {
+		t.Errorf("availability and liveness_probe are supported now, yet warned about: %q", c.Warnings)
+	}
+}
+
+// TestProcessComposeAvailability: each restart policy of process-compose
+// becomes cgdev's; exit_on_failure is warned about and restarts nothing.
+func TestProcessComposeAvailability(t *testing.T) {
+	for _, c := range []struct {
+		availability string
+		want         Restart
+		warning      string
+	}{
+		{"{restart: on_failure}", Restart{Policy: RestartOnFailure, Initial: time.Second, Max: time.Second, Window: restartWindowEver}, ""},
+		{"{restart: always, backoff_seconds: 0, max_restarts: 3}", Restart{Policy: RestartAlways, MaxRestarts: 3, Window: restartWindowEver}, ""},
+		{"{restart: no, backoff_seconds: 5}", defaultRestart, ""},
+		{"{restart: exit_on_failure}", defaultRestart, "processes.a.availability.restart: exit_on_failure: cgdev does not stop the whole project"},
+	} {
+		path := writeConfig(t, "process-compose.yaml", "processes:\n  a:\n    command: x\n    availability: "+c.availability+"\n")
+		cfg, err := loadConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Service("a").Restart; got != c.want {
+			t.Errorf("%s: restart %+v, want %+v", c.availability, got, c.want)
+		}
+		if w := strings.Join(cfg.Warnings, "\n"); (c.warning == "") != (w == "") || !strings.Contains(w, c.warning) {
+			t.Errorf("%s: warnings %q, want %q", c.availability, w, c.warning)
+		}
+	}
+}
+
+// TestProcfileNotSupervised: a Procfile's services have no restart policy,
+// so no supervisor is started for them.
+func TestProcfileNotSupervised(t *testing.T) {
+	cfg, err := loadConfig(writeConfig(t, "Procfile", "web: sleep 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Service("web"); s.Supervised() || s.Restart != defaultRestart {
+		t.Errorf("Procfile service: restart %+v, supervised %v", s.Restart, s.Supervised())
 	}
 }
 

@@ -56,7 +56,7 @@ func (c *loader) parseProcfile(b []byte) error {
 			return &configError{File: c.File, Line: line, Field: name, Msg: "the command " + err.Error()}
 		}
 		c.Services = append(c.Services, &Service{Name: name, Line: line, Command: command, Dir: c.Dir,
-			StopSignal: unix.SIGTERM, Grace: unsetGrace})
+			StopSignal: unix.SIGTERM, Grace: unsetGrace, Restart: defaultRestart})
 		return nil
 	})
 	if err != nil {

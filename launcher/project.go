@@ -160,15 +160,19 @@ func (p *Project) PidsDir() string { return filepath.Join(p.Dir, ".pids") }
 // or lock that is not what cgdev makes (a symlink, a FIFO) is an error
 // satisfying safefile.IsNotOurs, and is left alone. On a read-only file
 // system an existing lock is taken read-only.
-func (p *Project) Lock() (unlock func(), err error) {
+func (p *Project) Lock() (unlock func(), err error) { return p.lockFile("lock") }
+
+// lockFile takes an exclusive flock on .cgdev/<name> as Lock does, waiting
+// for it.
+func (p *Project) lockFile(name string) (unlock func(), err error) {
 	d, err := p.stateDir(true)
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock: %w", err)
 	}
 	defer d.Close()
-	f, err := d.Open("lock", os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := d.Open(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if errors.Is(err, unix.EROFS) {
-		f, err = d.Open("lock", os.O_RDONLY, 0) // flock needs no write access
+		f, err = d.Open(name, os.O_RDONLY, 0) // flock needs no write access
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock: %w", err)

@@ -18,7 +18,7 @@ func PS(w io.Writer, p *Project, drv cgroup.Driver, names []string) error {
 	if err != nil {
 		return err
 	}
-	groups = inConfigOrder(p.Config, groups, cgroup.Group.Name)
+	groups = inConfigOrder(p.Config, serviceGroups(groups), cgroup.Group.Name)
 	want := map[string]bool{}
 	for _, n := range names {
 		if p.Config.Service(n) == nil {

@@ -65,12 +65,20 @@ func loadSchemaTree(t *testing.T) schemaNode {
 	return root
 }
 
-// resolve follows $ref (#/definitions/NAME) from root.
+// resolve follows $ref (#/definitions/NAME) from root, and, for a value
+// that is one of several forms (a duration or a mapping), the mapping's.
 func (root schemaNode) resolve(n any) schemaNode {
 	m, _ := n.(map[string]any)
 	if ref, ok := m["$ref"].(string); ok {
 		name := strings.TrimPrefix(ref, "#/definitions/")
 		return root.resolve(root["definitions"].(map[string]any)[name])
+	}
+	if forms, ok := m["oneOf"].([]any); ok && m["properties"] == nil {
+		for _, f := range forms {
+			if r := root.resolve(f); r["properties"] != nil {
+				return r
+			}
+		}
 	}
 	return m
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"strings"
@@ -36,6 +37,13 @@ type StartOptions struct {
 	// cannot enforce (with a warning each) instead of refusing to start.
 	IgnoreUnsupported bool
 	Out               io.Writer // progress lines and the summary
+	// Env is the environment services start with (before their env_file
+	// and env); nil means cgdev's own.
+	Env []string
+
+	// onStart, when set, is told of each service started, with the
+	// instance to watch (the supervisor's hook).
+	onStart func(inst *instance)
 }
 
 // StartResult is what happened to one service.
@@ -46,6 +54,8 @@ type StartResult struct {
 	State  string // ready, running (no check), already running, failed, skipped
 	Took   time.Duration
 	Err    error
+	// LogFrom is where this start's output begins in the service's log.
+	LogFrom int64 `json:"log_from,omitempty"`
 }
 
 // Start starts the named services (all when names is empty) and what they
@@ -75,22 +85,33 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 	if err := checkPortsFree(p.Config, services, running); err != nil {
 		return nil, err
 	}
-	st.Project, st.Dir, st.Driver = p.ID, p.Dir, drv.Name()
+	if opt.Env == nil {
+		opt.Env = os.Environ()
+	}
+	var stale []string
 	for name, rec := range st.Services {
 		switch {
 		case running[name] == nil:
-			delete(st.Services, name) // stopped or crashed since: the kernel knows best
+			stale = append(stale, name) // stopped or crashed since: the kernel knows best
 		case !rec.Identity().Alive():
 			// Its group runs on (a daemonizing command) but the recorded main
 			// process is gone: its PID may name another process by now, and
 			// must not be written to .pids/ again for scripts to signal.
-			delete(st.Services, name)
+			stale = append(stale, name)
 		}
 	}
 	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
-		done: map[string]chan struct{}{}, results: map[string]*StartResult{}}
+		env: opt.Env, onStart: opt.onStart,
+		done: map[string]chan struct{}{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{}}
 	results := s.startAll(ctx, services)
-	if err := p.SaveState(st); err != nil {
+	err = p.UpdateState(func(cur *State) {
+		cur.Project, cur.Dir, cur.Driver = p.ID, p.Dir, drv.Name()
+		for _, name := range stale {
+			delete(cur.Services, name)
+		}
+		maps.Copy(cur.Services, s.started)
+	})
+	if err != nil {
 		fmt.Fprintf(opt.Out, "cgdev: warning: recording state: %v\n", err)
 	}
 	printSummary(opt.Out, inConfigOrder(p.Config, results, func(r StartResult) string { return r.Name }))
@@ -114,7 +135,7 @@ func liveGroups(drv cgroup.Driver, project string) (map[string]cgroup.Group, err
 		return nil, err
 	}
 	live := map[string]cgroup.Group{}
-	for _, g := range groups {
+	for _, g := range serviceGroups(groups) {
 		if pids, err := g.Procs(); err == nil && len(pids) > 0 {
 			live[g.Name()] = g
 		} else if err == nil {
@@ -131,12 +152,15 @@ type starter struct {
 	out     *syncWriter
 	total   int
 	running map[string]cgroup.Group
-	state   *State
+	state   *State // as read before starting: the recorded PIDs of what runs
+	env     []string
+	onStart func(inst *instance)
 
 	mu       sync.Mutex
 	finished int
 	done     map[string]chan struct{} // closed when the service is ready, failed or skipped
 	results  map[string]*StartResult
+	started  map[string]*ServiceState
 }
 
 func (s *starter) startAll(ctx context.Context, services []*Service) []StartResult {
@@ -194,23 +218,30 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 		s.mu.Unlock()
 		return r
 	}
-	rec, tail, err := startService(ctx, s.p, s.drv, svc)
+	inst, tail, err := startService(ctx, s.p, s.drv, svc, s.env)
+	if ctx.Err() == nil {
+		s.p.recordStart(svc.Name, inst, err)
+	}
 	if err != nil {
 		r.State, r.Err = "failed", err
 		switch log := displayPath(s.p.LogFile(svc.Name)); {
 		case tail != "":
 			r.Err = fmt.Errorf("%w\n--- last lines of %s ---\n%s", err, log, tail)
-		case rec == nil && !errors.Is(err, errNotStarted):
+		case inst == nil && !errors.Is(err, errNotStarted):
 			r.Err = fmt.Errorf("%w (it wrote nothing to %s)", err, log)
 		}
 		return r
 	}
+	rec := inst.rec
 	s.mu.Lock()
-	s.state.Services[svc.Name] = rec
+	s.started[svc.Name] = rec
 	s.mu.Unlock()
-	r.PID, r.Cgroup, r.Took, r.State = rec.PID, rec.Cgroup, time.Duration(rec.ReadyAfter), "running"
+	r.PID, r.Cgroup, r.Took, r.State, r.LogFrom = rec.PID, rec.Cgroup, time.Duration(rec.ReadyAfter), "running", inst.logFrom
 	if svc.Ready != nil {
 		r.State = "ready"
+	}
+	if s.onStart != nil {
+		s.onStart(inst)
 	}
 	return r
 }
@@ -230,9 +261,11 @@ func (s *starter) progress(k int, r StartResult) {
 	s.out.printf("[%d/%d] %s … %s\n", k, s.total, r.Name, what)
 }
 
-// startService starts one service and waits until it is ready. On failure
-// its group is killed and removed, and the tail of its log is returned.
-func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Service) (*ServiceState, string, error) {
+// startService starts one service, with env as the environment before its
+// own, and waits until it is ready. On failure its group is killed and
+// removed, and the tail of its log is returned with the instance that
+// failed (nil when the driver could not start it), whose end says how.
+func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Service, env []string) (*instance, string, error) {
 	logPath, log := p.LogFile(svc.Name), p.serviceLog(svc.Name)
 	logf, from, err := log.openForService(svc.Name)
 	if err != nil {
@@ -240,7 +273,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	}
 
 	cmd := serviceCommand(svc)
-	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(svc)
+	cmd.Dir, cmd.Env = svc.Dir, serviceEnv(env, svc)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A session of its own: PGID = PID (for .pids.groups), no controlling
 	// terminal, so a Ctrl-C meant for the shell never reaches a service.
@@ -253,41 +286,47 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 		return nil, "", fmt.Errorf("%w: %w", errNotStarted, err)
 	}
 	leader, _ := proc.ReadProc(cmd.Process.Pid)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	inst := &instance{svc: svc, group: g, env: env, logFrom: from, main: waitMain(cmd)}
+	inst.before = oomStats(g)
+	inst.rec = &ServiceState{PID: cmd.Process.Pid, StartTicks: leader.StartTicks, PGID: cmp.Or(leader.PGID, cmd.Process.Pid),
+		Cgroup: g.Path(), Started: started, Log: logPath}
 
-	env := readyEnv{dir: svc.Dir, env: cmd.Env, log: log, logFrom: from, group: g, ownPorts: svc.Ports}
-	if err := waitStarted(ctx, svc, g, exited, env); err != nil {
+	renv := readyEnv{dir: svc.Dir, env: cmd.Env, log: log, logFrom: from, group: g, ownPorts: svc.Ports}
+	daemonized, err := waitStarted(ctx, svc, g, inst.main, renv)
+	if err != nil {
 		if ctx.Err() != nil {
 			err = errors.New("interrupted before it was ready")
 		}
+		inst.after = oomStats(g)   // before the group goes: the OOM count and the peak
+		inst.ended = inst.end(err) // before the kill below, which would be taken for the end
 		if _, kerr := cleanup.StopGroup(context.Background(), g, unix.SIGKILL, 0); kerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, kerr)
 		}
-		return nil, log.tailText(logTailLines, from), err
+		return inst, log.tailText(logTailLines, from), err
 	}
-	rec := &ServiceState{PID: cmd.Process.Pid, StartTicks: leader.StartTicks, PGID: cmp.Or(leader.PGID, cmd.Process.Pid),
-		Cgroup: g.Path(), Started: started, Log: logPath}
+	inst.rec.Daemonized = daemonized
 	if svc.Ready != nil {
-		rec.ReadyAfter, rec.Ready = Duration(time.Since(started)), svc.Ready.String()
+		inst.rec.ReadyAfter, inst.rec.Ready = Duration(time.Since(started)), svc.Ready.String()
 	}
-	return rec, "", nil
+	return inst, "", nil
 }
 
 // errNotStarted marks a failure of the driver to start the command at all.
 var errNotStarted = errors.New("could not start")
 
-// serviceEnv is the caller's environment, then the service's env_file and
-// env. The driver's Start adds the markers every descendant inherits.
-func serviceEnv(svc *Service) []string {
-	return append(os.Environ(), svc.Env...)
+// serviceEnv is the caller's environment (base), then the service's
+// env_file and env. The driver's Start adds the markers every descendant
+// inherits, replacing any inherited ones.
+func serviceEnv(base []string, svc *Service) []string {
+	return append(append([]string(nil), base...), svc.Env...)
 }
 
 // waitStarted returns nil once svc is ready (or, without a check, has run for
 // the settle period), and an error when it exits first, ctx ends or the check
 // times out. A main process that exits 0 leaving processes behind (a
-// daemonizing command) is fine; an empty group or a non-zero exit is not.
-func waitStarted(ctx context.Context, svc *Service, g cgroup.Group, exited <-chan error, env readyEnv) error {
+// daemonizing command) is fine, and reported as daemonized; an empty group
+// or a non-zero exit is not.
+func waitStarted(ctx context.Context, svc *Service, g cgroup.Group, m *mainProc, env readyEnv) (daemonized bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	empty := make(chan error, 1)
@@ -299,37 +338,38 @@ func waitStarted(ctx context.Context, svc *Service, g cgroup.Group, exited <-cha
 		t := time.AfterFunc(settle, func() { ready <- nil })
 		defer t.Stop()
 	}
+	exited := m.done
 	for {
 		select {
-		case err := <-exited:
-			if err != nil {
-				return fmt.Errorf("exited before it was ready: %v", describeExit(err))
+		case <-exited:
+			if m.err != nil {
+				return false, fmt.Errorf("exited before it was ready: %v", describeExit(m.err))
 			}
-			exited = nil // exit 0: a daemonizing command; its group decides
+			exited, daemonized = nil, true // exit 0: a daemonizing command; its group decides
 		case err := <-empty:
 			if err != nil {
-				return err
+				return daemonized, err
 			}
 			if exited != nil {
 				// the main process's status says more than an empty group
 				select {
-				case werr := <-exited:
-					if werr != nil {
-						return fmt.Errorf("exited before it was ready: %v", describeExit(werr))
+				case <-exited:
+					if m.err != nil {
+						return false, fmt.Errorf("exited before it was ready: %v", describeExit(m.err))
 					}
 				case <-time.After(100 * time.Millisecond):
 				}
 			}
-			return errors.New("exited before it was ready: no process left in its group")
+			return daemonized, errors.New("exited before it was ready: no process left in its group")
 		case err := <-ready:
 			if err == nil {
 				if pop, _ := g.Procs(); len(pop) == 0 {
-					return errors.New("exited before it was ready: no process left in its group")
+					return daemonized, errors.New("exited before it was ready: no process left in its group")
 				}
 			}
-			return err
+			return daemonized, err
 		case <-ctx.Done():
-			return ctx.Err()
+			return daemonized, ctx.Err()
 		}
 	}
 }

@@ -33,6 +33,9 @@ type ServiceState struct {
 	ReadyAfter Duration  `json:"ready_after"` // 0 when the service has no readiness check
 	Ready      string    `json:"ready,omitempty"`
 	Log        string    `json:"log"`
+	// Daemonized marks a main process that exited 0 while starting and left
+	// its work to processes in its group: its end is not the service's.
+	Daemonized bool `json:"daemonized,omitempty"`
 	// Guessed marks a record status rebuilt from the group, not read from the file.
 	Guessed bool `json:"-"`
 }
@@ -142,6 +145,27 @@ func (p *Project) SaveState(st *State) error {
 		return err
 	}
 	return p.writePids(st)
+}
+
+// UpdateState applies change to state.json (read, changed, written) under
+// .cgdev/state.lock, a lock held only for that: the project lock serialises
+// the commands, this one also the supervisor's updates after a restart,
+// which it makes while a command may hold the project lock.
+//
+// A state.lock that cannot be taken (a FIFO or symlink of the user's there,
+// a read-only project where it was never made) is a warning, and the update
+// goes on without it: the lock only orders cgdev's own writers, and
+// SaveState guards the files themselves.
+func (p *Project) UpdateState(change func(st *State)) error {
+	unlock, err := p.lockFile("state.lock")
+	if err != nil {
+		p.warnOnce(fmt.Errorf("updating state.json without its lock: %w", err))
+		unlock = func() {}
+	}
+	defer unlock()
+	st, _ := p.LoadState() // an unusable state.json is a warning (printed by LoadState), and is replaced
+	change(st)
+	return p.SaveState(st)
 }
 
 // writePids writes, for scripts: services.pids (one PID a line),

@@ -16,7 +16,7 @@ import (
 // ServiceStatus is one line of cgdev status (and one object of --json).
 type ServiceStatus struct {
 	Name  string `json:"name"`
-	State string `json:"state"` // running, stopped, disabled (stopped, and starts only when named)
+	State string `json:"state"` // judge's states (status_state.go), or disabled: stopped, and started only when named
 	// Configured is false for a group still running for a service since
 	// removed from the config.
 	Configured bool   `json:"configured"`
@@ -37,6 +37,14 @@ type ServiceStatus struct {
 	Started    time.Time `json:"started,omitzero"`
 	Uptime     Duration  `json:"uptime,omitempty"`
 	Ready      string    `json:"ready,omitempty"`
+	// Detail qualifies State: "code 3", "SIGKILL", "MemoryMax=512M, peak
+	// 512M", "crash loop: 5 restarts in 1m", "main exited (code 1), 4
+	// processes left", "2, next in 4s" (status_state.go).
+	Detail      string       `json:"detail,omitempty"`
+	Restarts    int          `json:"restarts"`
+	LastExit    *ServiceExit `json:"last_exit,omitempty"`
+	NextRestart time.Time    `json:"next_restart,omitzero"`
+	Health      string       `json:"health,omitempty"`
 }
 
 // Status reports every configured service, and every group of the project
@@ -52,8 +60,11 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 	p.touchLogs()
 	byName := map[string]cgroup.Group{}
 	for _, g := range groups {
-		byName[g.Name()] = g
+		if g.Name() != SupervisorGroup {
+			byName[g.Name()] = g
+		}
 	}
+	supervised := supervisorIn(groups) != nil
 	names := p.Config.Names()
 	for n := range byName {
 		if p.Config.Service(n) == nil {
@@ -65,6 +76,7 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 		s := serviceStatus(n, byName[n], st.Services[n], h)
 		svc := p.Config.Service(n)
 		s.Configured = svc != nil
+		judge(&s, st.Services[n], p.LoadRecord(n), supervised)
 		if svc != nil && svc.Disabled && s.State == "stopped" {
 			s.State = "disabled" // not started without its name: not down
 		}
@@ -90,17 +102,23 @@ func (p *Project) touchLogs() {
 const StatusDown = 3
 
 // StatusCode is the exit status for a status report: 0 when every
-// configured service in list runs (or is disabled and stopped), StatusDown
-// otherwise. Groups running for services no longer in the config do not
-// count. This is the one place that decides what "down" means.
+// configured service in list is up (running or ready) or disabled (stopped,
+// and started only when named), StatusDown otherwise: stopped, starting,
+// restarting, unhealthy, degraded, exited, killed, oom-killed or failed (a
+// disabled service started by name that then ended included). Groups
+// running for services no longer in the config do not count. This is the
+// one place that decides what "down" means.
 func StatusCode(list []ServiceStatus) int {
 	for _, s := range list {
-		if s.Configured && s.State != "running" && s.State != "disabled" {
+		if s.Configured && !s.Up() && s.State != "disabled" {
 			return StatusDown
 		}
 	}
 	return 0
 }
+
+// Up says whether the service counts as up: running, or ready.
+func (s ServiceStatus) Up() bool { return s.State == "running" || s.State == "ready" }
 
 func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Host) ServiceStatus {
 	s := ServiceStatus{Name: name, State: "stopped"}
@@ -158,21 +176,22 @@ func memoryNA(h *cgroup.Host) string {
 // PrintStatus writes the status table.
 func PrintStatus(w io.Writer, list []ServiceStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tPROCS\tMEM\tPEAK\tCPU%\tUPTIME\tREADY")
+	fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tPROCS\tMEM\tPEAK\tCPU%\tUPTIME\tRESTARTS\tREADY")
 	var na string
 	for _, s := range list {
-		if s.State != "running" {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", s.Name, s.State)
+		if s.Procs == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t%d\t-\n", s.Name, s.StateText(), s.Restarts)
 			continue
 		}
 		mem, peak := memoryColumns(s)
 		if s.MemoryNA != "" {
 			na = s.MemoryNA
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, dash(s.PID), s.Procs, mem, peak,
-			pct(s.CPUPercent), uptime(s), orDash(s.Ready))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.StateText(), dash(s.PID), s.Procs, mem, peak,
+			pct(s.CPUPercent), uptime(s), s.Restarts, orDash(s.Ready))
 	}
 	tw.Flush()
+	printLastExits(w, list)
 	if na != "" {
 		fmt.Fprintf(w, "%s\n", memoryFootnote(na))
 	}

@@ -51,6 +51,15 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	if opt.Grace != nil {
 		orphanGrace = *opt.Grace
 	}
+	// The supervisor goes first, so that it restarts nothing mid-stop; the
+	// groups are listed again once it is gone.
+	resume := false
+	if !opt.Containers && slices.ContainsFunc(groups, func(g cgroup.Group) bool { return g.Name() == SupervisorGroup }) {
+		resume = pauseSupervisor(p, drv, names, opt.Out)
+		if groups, err = drv.Groups(p.ID); err != nil {
+			return fmt.Errorf("finding the groups of project %s: %w", p.ID, err)
+		}
+	}
 	rep, err := cleanup.Stop(ctx, groups, cleanup.StopOptions{
 		Project:  p.ID,
 		Dir:      p.Dir,
@@ -73,6 +82,12 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	})
 	if rep != nil {
 		p.markStopped(rep.Groups)
+	}
+	if !opt.Containers {
+		p.RemoveRecords(names)
+	}
+	if resume {
+		resumeSupervisor(p, drv, opt.Out)
 	}
 	return err
 }
@@ -113,7 +128,7 @@ func (p *Project) CheckNames(drv cgroup.Driver, names []string) error {
 // whether they were looked at, for the error's wording.
 func (p *Project) checkNames(names []string, groups []cgroup.Group, running bool) error {
 	known := map[string]bool{}
-	for _, g := range groups {
+	for _, g := range serviceGroups(groups) {
 		known[g.Name()] = true
 	}
 	for _, n := range names {
@@ -151,25 +166,24 @@ func (p *Project) forget(all bool) func(stopped, running []string) error {
 		if all && len(running) == 0 {
 			return p.RemoveState()
 		}
-		st, err := p.LoadState()
-		if safefile.IsNotOurs(err) {
+		if _, err := p.LoadState(); safefile.IsNotOurs(err) {
 			return nil // not cgdev's to rewrite: LoadState warned, the user's file stays as it is
-		}
-		if err != nil {
+		} else if err != nil {
 			return fmt.Errorf("not updated, so as not to lose the entries of the services still running: %w", err)
 		}
-		drop := stopped
-		if all {
-			drop = nil
-			for n := range st.Services {
-				if !slices.Contains(running, n) {
-					drop = append(drop, n)
+		return p.UpdateState(func(st *State) {
+			drop := stopped
+			if all {
+				drop = nil
+				for n := range st.Services {
+					if !slices.Contains(running, n) {
+						drop = append(drop, n)
+					}
 				}
 			}
-		}
-		for _, n := range drop {
-			delete(st.Services, n)
-		}
-		return p.SaveState(st)
+			for _, n := range drop {
+				delete(st.Services, n)
+			}
+		})
 	}
 }

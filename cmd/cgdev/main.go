@@ -30,10 +30,10 @@ const (
 
 // exitStatuses describe the exit statuses for --help and the man page.
 var exitStatuses = []struct{ code, meaning string }{
-	{"0", "success; for status: every service it reports on is running"},
+	{"0", "success; for status: every service it reports on is up (running or ready) or disabled"},
 	{"1", "failure: a config error, a service that did not start, a stop that left something running, ..."},
 	{"2", "bad invocation: an unknown command, flag or service name, a missing or extra argument, a bad flag value"},
-	{"3", "status only: a configured service is not running"},
+	{"3", "status only: a configured service is not up (neither running nor ready nor disabled)"},
 	{"N", "run only: the command's own exit status (128+n when signal n ended it)"},
 }
 
@@ -163,7 +163,7 @@ Global flags go before or after the command: "cgdev -C web status" and
 		c.GroupID = "processes"
 		root.AddCommand(c)
 	}
-	root.AddCommand(doctorCommand(g), versionCommand(g), manCommand(g))
+	root.AddCommand(doctorCommand(g), versionCommand(g), manCommand(g), superviseCommand(g))
 	root.SetHelpCommandGroupID("other")
 	root.SetCompletionCommandGroupID("other")
 	root.InitDefaultHelpCmd()

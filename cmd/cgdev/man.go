@@ -36,6 +36,9 @@ var (
 		{"cgdev.yaml, Procfile", "the project's services, found in the working directory or the nearest parent holding one"},
 		{".cgdev/state.json", "what cgdev started (main PIDs with their start times, readiness): a record, not the truth"},
 		{".cgdev/logs/SVC.log, SVC.log.1, SVC.log.2, SVC.log.idx", "each service's output, rotated past logs.max_size (default 20M, 3 files), and its index (rotation offset, when cgdev saw it how long)"},
+		{".cgdev/services/SVC.json", "how each service last ended and its restarts, written by whoever watched it: what status shows as exited (code 3), oom-killed, failed"},
+		{".cgdev/events.log, events.log.1", "one line per exit, OOM kill, liveness failure, restart and give-up (up shows them); rotated past 1 MiB, one old file kept"},
+		{".cgdev/state.lock", "held for each update of state.json (the supervisor updates it too)"},
 		{".cgdev/lock", "serialises start, stop and restart on one project"},
 		{".pids/services.pids, .pids/services.pids.groups, .pids/services.pids.services", "PID files for scripts (cgdev writes and removes only regular files in real directories: a user's file or a symlink there is left alone, with a warning)"},
 	}

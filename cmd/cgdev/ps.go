@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
 )
@@ -28,5 +30,15 @@ func psCmd(g *globals, names []string) error {
 	if err := s.checkNames(names, true); err != nil {
 		return err
 	}
-	return launcher.PS(g.stdout, s.project, s.driver, names)
+	if err := launcher.PS(g.stdout, s.project, s.driver, names); err != nil {
+		return err
+	}
+	list, err := launcher.Status(s.project, s.driver, s.host)
+	if err != nil {
+		return err
+	}
+	if line := launcher.SupervisionStatus(s.project, s.driver, list).String(); line != "" {
+		fmt.Fprintln(g.stdout, line)
+	}
+	return nil
 }

@@ -45,7 +45,7 @@ func restartCmd(g *globals, names []string, opt launcher.StopOptions, ignoreUnsu
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	if _, err := launcher.Start(ctx, s.project, s.driver, names, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout}); err != nil {
+	if _, err := launcher.StartServices(ctx, s.project, s.driver, names, false, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout}); err != nil {
 		return &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nil

@@ -14,8 +14,13 @@ func startCommand(g *globals) *cobra.Command {
 group of its own as soon as its dependencies are ready, and wait for their
 readiness checks. A service that already runs is left as it is. A service that
 exits before it is ready, or misses its readiness timeout, is removed with
-everything it spawned and its log tail shown; start then exits 1. Nothing of
-cgdev stays resident.
+everything it spawned and its log tail shown; start then exits 1.
+
+Nothing of cgdev stays resident, unless a service has restart:, healthcheck:
+or watch:: then the project's supervisor (a process in a group of its own,
+listed by status) starts the services as their parent and watches them; start
+prints its progress as usual and exits. After the supervisor was killed,
+start resumes supervision.
 
 A limit the machine cannot enforce (memory_max on a hybrid cgroup host, say) is
 refused before anything starts; --ignore-unsupported starts the services
@@ -61,7 +66,7 @@ func startCmd(g *globals, names []string, opt launcher.StartOptions) error {
 	ctx, cancel := interruptible()
 	defer cancel()
 	opt.Driver = s.driver.Name()
-	if _, err := launcher.Start(ctx, s.project, s.driver, names, opt); err != nil {
+	if _, err := launcher.StartServices(ctx, s.project, s.driver, names, false, opt); err != nil {
 		return &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nil

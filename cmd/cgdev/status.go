@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/cgdev/cgdev/launcher"
@@ -46,12 +47,16 @@ func statusCmd(g *globals, names []string, asJSON bool) error {
 	if len(names) > 0 {
 		list = slices.DeleteFunc(list, func(st launcher.ServiceStatus) bool { return !slices.Contains(names, st.Name) })
 	}
+	sv := launcher.SupervisionStatus(s.project, s.driver, list)
 	if asJSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		err = enc.Encode(statusJSON{s.project.ID, s.project.Dir, s.driver.Name(), nonNil(list)})
+		err = enc.Encode(statusJSON{s.project.ID, s.project.Dir, s.driver.Name(), sv, nonNil(list)})
 	} else {
 		launcher.PrintStatus(g.stdout, list)
+		if line := sv.String(); line != "" {
+			fmt.Fprintln(g.stdout, line)
+		}
 	}
 	if err != nil {
 		return err
@@ -64,8 +69,9 @@ func statusCmd(g *globals, names []string, asJSON bool) error {
 
 // statusJSON is the document status --json prints (docs/json.md).
 type statusJSON struct {
-	Project  string                   `json:"project"`
-	Dir      string                   `json:"dir"`
-	Driver   string                   `json:"driver"`
-	Services []launcher.ServiceStatus `json:"services"`
+	Project    string                   `json:"project"`
+	Dir        string                   `json:"dir"`
+	Driver     string                   `json:"driver"`
+	Supervisor launcher.Supervision     `json:"supervisor"`
+	Services   []launcher.ServiceStatus `json:"services"`
 }

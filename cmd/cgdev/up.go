@@ -14,8 +14,12 @@ func upCommand(g *globals) *cobra.Command {
 		Use:   "up [SVC...] [-n N] [-t] [-e FILE] [-p PORT]",
 		Short: "start, follow the logs, and stop everything on Ctrl-C",
 		Long: `Start the services (all, or those named with what they depend on), follow their
-logs, and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started.
-Exits 1 when a service failed to start, after stopping the rest.`,
+logs from this start on (what they wrote before up began following included),
+and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started. The
+project's supervisor starts and watches the services, and up prints a
+"cgdev | " line whenever one exits, is OOM-killed, becomes unhealthy, is
+restarted or given up on. Exits 1 when a service failed to start, after
+stopping the rest.`,
 		ValidArgsFunction: g.completeServices,
 		RunE: func(_ *cobra.Command, args []string) error {
 			return upCmd(g, args, opt)
@@ -47,16 +51,22 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
+	eventsFrom := s.project.EventsEnd()
 	results, startErr := startLocked(ctx, g, s, names, opt.ignoreUnsupported)
 	var started []string
-	if len(names) > 0 {
-		for _, r := range results {
+	from := map[string]int64{}
+	for _, r := range results {
+		if len(names) > 0 {
 			started = append(started, r.Name)
+		}
+		if r.State == "running" || r.State == "ready" {
+			from[r.Name] = r.LogFrom // this start's output, from its first line
 		}
 	}
 	if startErr == nil && ctx.Err() == nil {
 		fmt.Fprintln(g.stdout, "\ncgdev: following the logs; Ctrl-C stops everything")
-		err = launcher.Logs(ctx, s.project, started, launcher.LogOptions{Follow: true, Lines: opt.lines, Timestamps: opt.timestamps, Color: useColor(g), Out: g.stdout})
+		err = launcher.Logs(ctx, s.project, started, launcher.LogOptions{Follow: true, Lines: opt.lines, Timestamps: opt.timestamps, Color: useColor(g), Out: g.stdout,
+			From: from, Events: true, EventsFrom: eventsFrom})
 		if err != nil {
 			fmt.Fprintf(g.stderr, "cgdev up: %v\n", err)
 		}
@@ -82,5 +92,7 @@ func startLocked(ctx context.Context, g *globals, s *session, names []string, ig
 		return nil, err
 	}
 	defer unlock()
-	return launcher.Start(ctx, s.project, s.driver, names, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout})
+	// up always runs the supervisor: it is what sees a service end and says
+	// so (the events up follows), whatever the restart policies.
+	return launcher.StartServices(ctx, s.project, s.driver, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout})
 }

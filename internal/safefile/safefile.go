@@ -271,6 +271,17 @@ func (d *Dir) Remove(name string) error {
 	return nil
 }
 
+// Names lists the entries of d (without "." and ".."), in directory order.
+func (d *Dir) Names() ([]string, error) {
+	fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: d.path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), d.path)
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
 // RemoveDirIfEmpty removes the directory name when it is a real, empty
 // directory; otherwise (not empty, a symlink, missing) it does nothing.
 func (d *Dir) RemoveDirIfEmpty(name string) {

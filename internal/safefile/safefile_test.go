@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,4 +98,22 @@ func open(d *safefile.Dir, name string, flags int) error {
 		f.Close()
 	}
 	return err
+}
+
+// TestNames: the entries of a directory, without "." and "..", a symlink
+// named as itself (never followed).
+func TestNames(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.json"), nil, 0o644)
+	os.Symlink("/etc", filepath.Join(dir, "link"))
+	d, err := safefile.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	names, err := d.Names()
+	slices.Sort(names)
+	if err != nil || !slices.Equal(names, []string{"a.json", "link"}) {
+		t.Errorf("Names = %q, %v", names, err)
+	}
 }

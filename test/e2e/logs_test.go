@@ -69,7 +69,7 @@ func TestLogsFollowLongLineBounded(t *testing.T) {
     command: 'echo $$ >> p/blob; while [ ! -e p/go ]; do sleep 0.05; done; head -c 100000000 /dev/zero | tr "\0" y; echo; exec sleep 1000'
 `)
 	p.mustCgdev("start")
-	cmd := exec.Command(testenv.Binary(t), "logs", "-f", "-n", "0")
+	cmd := exec.Command(testenv.Binary(t), "logs", "-f", "-n", "1")
 	cmd.Dir = p.dir
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -79,12 +79,22 @@ func TestLogsFollowLongLineBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.KillOnCleanup(t, cmd.Process.Pid)
-	writeFile(t, filepath.Join(p.dir, "p", "go"), "")
 	var got int64
 	longest := 0
 	done := make(chan error, 1)
 	go func() { // reads until the whole line is through, or logs -f is killed
 		r := bufio.NewReaderSize(stdout, 1<<20)
+		// The start line (-n 1) says logs -f is following from the end:
+		// only then may the service write (what it wrote before would be
+		// left out by -n, and never counted).
+		if first, err := r.ReadString('\n'); err != nil || !strings.Contains(first, "--- cgdev: starting blob") {
+			done <- fmt.Errorf("first line %q, %v: want the start line", first, err)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(p.dir, "p", "go"), nil, 0o644); err != nil {
+			done <- err
+			return
+		}
 		for got < 100000000 {
 			line, err := r.ReadSlice('\n')
 			if err != nil {

@@ -182,5 +182,11 @@ func TestReadyOnlyOnOwnSocket(t *testing.T) {
 	if err == nil || !strings.Contains(out.String(), want) {
 		t.Errorf("start: %v, want exit 1 and %q\n%s", err, want, out.String())
 	}
+	p.assertNoProcessLeft()
+	// The failed start is recorded (status says how it ended) until a stop.
+	if st := p.statusJSON()["web"]; st.State != "failed" || !strings.Contains(st.Detail, want) {
+		t.Errorf("status after the failed start: %+v, want failed with %q", st, want)
+	}
+	p.mustCgdev("stop")
 	p.assertNothingLeft()
 }

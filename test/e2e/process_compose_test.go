@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cgdev/cgdev/internal/proc"
+	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -49,14 +51,14 @@ func TestProcessComposeProject(t *testing.T) {
 	}
 	for _, want := range []string{
 		"process-compose.yaml:5: log_location: ignored",
-		"process-compose.yaml:9: processes.db.availability.restart: not supported by cgdev yet: restart: on_failure",
-		"process-compose.yaml:54: processes.web.availability.restart: not supported by cgdev yet: restart: always",
-		"process-compose.yaml:24: processes.db.liveness_probe: not supported by cgdev yet",
 		"process-compose.yaml:60: processes.worker.is_daemon: a no-op under cgdev",
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("start's warnings lack %q:\n%s", want, stderr)
 		}
+	}
+	if strings.Contains(stderr, "availability") || strings.Contains(stderr, "liveness_probe") {
+		t.Errorf("availability and liveness_probe are acted on, yet warned about:\n%s", stderr)
 	}
 	if strings.Count(stderr, "is_daemon") != 1 {
 		t.Errorf("the is_daemon note is not said once:\n%s", stderr)
@@ -66,9 +68,16 @@ func TestProcessComposeProject(t *testing.T) {
 	}
 	st := p.statusJSON() // exit 0 with docs disabled: checked inside
 	for _, name := range []string{"db", "api", "web", "worker"} {
-		if st[name].State != "running" || !strings.HasPrefix(st[name].Ready, "ready after") && name != "worker" {
-			t.Errorf("status of %s: %+v", name, st[name])
+		want := "ready"
+		if name == "worker" {
+			want = "running" // no readiness check
 		}
+		if st[name].State != want || !strings.HasPrefix(st[name].Ready, "ready after") && name != "worker" {
+			t.Errorf("status of %s: %+v, want %s", name, st[name], want)
+		}
+	}
+	if sv := p.supervisor(); sv.State != "on" {
+		t.Errorf("availability and liveness_probe run a supervisor; status says %+v", sv)
 	}
 	if st["docs"].State != "disabled" {
 		t.Errorf("status of the disabled docs: %+v", st["docs"])
@@ -78,6 +87,13 @@ func TestProcessComposeProject(t *testing.T) {
 	}
 	if !strings.Contains(st["web"].Ready, fmt.Sprintf("http://127.0.0.1:%d/", port)) {
 		t.Errorf("web's readiness: %q", st["web"].Ready)
+	}
+	// availability: {restart: always}: web, killed, is started again (after
+	// its backoff, process-compose's default 1 s) and ready again.
+	syscall.Kill(st["web"].PID, syscall.SIGKILL)
+	web := p.waitState("web", func(s launcher.ServiceStatus) bool { return s.Restarts == 1 && s.State == "ready" })
+	if web.PID == st["web"].PID || web.LastExit == nil || web.LastExit.Signal != "SIGKILL" {
+		t.Errorf("web after kill -9: %+v", web)
 	}
 	table := p.mustCgdev("status")
 	if !strings.Contains(table, "docs") || !strings.Contains(table, "disabled") {

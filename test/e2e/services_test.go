@@ -139,7 +139,7 @@ func (p *svcProject) groupExists() bool {
 func (p *svcProject) assertNothingLeft(files ...string) {
 	p.t.Helper()
 	p.assertNoProcessLeft(files...)
-	for _, f := range []string{".cgdev/state.json", ".pids/services.pids", ".pids/services.pids.groups", ".pids/services.pids.services"} {
+	for _, f := range []string{".cgdev/state.json", ".cgdev/services", ".pids/services.pids", ".pids/services.pids.groups", ".pids/services.pids.services"} {
 		if _, err := os.Stat(filepath.Join(p.dir, f)); err == nil {
 			p.t.Errorf("%s left behind", f)
 		}
@@ -166,7 +166,8 @@ func (p *svcProject) assertNoProcessLeft(files ...string) {
 
 // statusJSON runs cgdev status --json, checks the output against the
 // documented schema (docs/json.md) and the exit status against the
-// services' states (0 when every configured service runs, else 3).
+// services' states (0 when every configured service is running or ready,
+// else 3).
 func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
 	p.t.Helper()
 	code, stdout, stderr := p.cgdev("status", "--json")
@@ -185,7 +186,7 @@ func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
 	want := 0
 	for _, s := range st.Services {
 		out[s.Name] = s
-		if s.Configured && s.State != "running" && s.State != "disabled" {
+		if s.Configured && s.State != "running" && s.State != "ready" && s.State != "disabled" {
 			want = 3
 		}
 	}
@@ -309,9 +310,16 @@ func TestStartFailures(t *testing.T) {
 			t.Errorf("cgroup of failed service %s left behind", f)
 		}
 	}
+	// status says how each failed start ended.
 	st := p.statusJSON()
-	if st["ok"].State != "running" || st["early"].State != "stopped" || st["slow"].State != "stopped" {
+	if st["ok"].State != "running" || st["after-slow"].State != "stopped" {
 		t.Errorf("status after partial start: %+v", st)
+	}
+	if e := st["early"]; e.State != "exited" || e.Detail != "code 3" || e.LastExit == nil || e.LastExit.Code == nil || *e.LastExit.Code != 3 {
+		t.Errorf("status of early (exit 3 before ready): %+v", e)
+	}
+	if s := st["slow"]; s.State != "failed" || !strings.HasPrefix(s.Detail, "not ready after 300ms") {
+		t.Errorf("status of slow (readiness timeout): %+v", s)
 	}
 	if b, _ := os.ReadFile(filepath.Join(p.dir, ".pids/services.pids.services")); !strings.HasPrefix(string(b), "ok:") || strings.Count(string(b), "\n") != 1 {
 		t.Errorf(".pids/services.pids.services = %q", b)
@@ -432,7 +440,7 @@ func TestUpStopsOnInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.KillOnCleanup(t, cmd.Process.Pid)
-	if !testenv.Eventually(10*time.Second, func() bool { return strings.Contains(out.String(), "a | tick-a") }) {
+	if !testenv.Eventually(10*time.Second, func() bool { return strings.Contains(out.String(), "a     | tick-a") }) {
 		t.Fatalf("up did not follow the logs:\n%s", out.String())
 	}
 	cmd.Process.Signal(syscall.SIGINT)

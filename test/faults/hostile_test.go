@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,79 +25,120 @@ const twoServices = `services:
     command: exec sleep 1000
 `
 
+// supervised is twoServices with a restart policy on web: start runs the
+// supervisor, which writes events.
+const supervised = twoServices + "    restart: on-failure\n"
+
 // hostile is one case: setup makes the hostile object in the project (and
 // anything it points to in outside, which is checked too).
 type hostile struct {
 	name    string
 	setup   func(t *testing.T, dir, outside string)
-	startOK bool // whether start succeeds for every service
+	startOK bool   // whether start succeeds for every service
+	config  string // twoServices when empty
 }
 
 var hostiles = []hostile{
 	{"pids is a regular file", func(t *testing.T, dir, _ string) {
 		write(t, filepath.Join(dir, ".pids"), "user notes\n")
-	}, true},
+	}, true, ""},
 	{"pids is a symlink to a directory", func(t *testing.T, dir, outside string) {
 		write(t, filepath.Join(outside, "services.pids"), "1\n")
 		symlink(t, outside, filepath.Join(dir, ".pids"))
-	}, true},
+	}, true, ""},
 	{"pids file is a symlink", func(t *testing.T, dir, outside string) {
 		write(t, filepath.Join(outside, "victim"), "victim\n")
 		mkdir(t, filepath.Join(dir, ".pids"))
 		symlink(t, filepath.Join(outside, "victim"), filepath.Join(dir, ".pids", "services.pids"))
-	}, true},
+	}, true, ""},
 	{"cgdev is a symlink to a directory", func(t *testing.T, dir, outside string) {
 		write(t, filepath.Join(outside, "state.json"), "{}\n")
 		symlink(t, outside, filepath.Join(dir, ".cgdev"))
-	}, false},
+	}, false, ""},
 	{"cgdev is a regular file", func(t *testing.T, dir, _ string) {
 		write(t, filepath.Join(dir, ".cgdev"), "not a directory\n")
-	}, false},
+	}, false, ""},
 	{"state.json is a symlink", func(t *testing.T, dir, outside string) {
 		write(t, filepath.Join(outside, "victim"), "victim\n")
 		mkdir(t, filepath.Join(dir, ".cgdev"))
 		symlink(t, filepath.Join(outside, "victim"), filepath.Join(dir, ".cgdev", "state.json"))
-	}, true},
+	}, true, ""},
 	{"logs is a symlink", func(t *testing.T, dir, outside string) {
 		mkdir(t, filepath.Join(dir, ".cgdev"))
 		symlink(t, outside, filepath.Join(dir, ".cgdev", "logs"))
-	}, false},
+	}, false, ""},
 	{"a log is a symlink", func(t *testing.T, dir, outside string) {
 		write(t, filepath.Join(outside, "victim"), "victim\n")
 		mkdir(t, filepath.Join(dir, ".cgdev", "logs"))
 		symlink(t, filepath.Join(outside, "victim"), filepath.Join(dir, ".cgdev", "logs", "web.log"))
-	}, false},
+	}, false, ""},
 	{"a log is a hard link", func(t *testing.T, dir, outside string) {
 		write(t, filepath.Join(outside, "victim"), "victim\n")
 		mkdir(t, filepath.Join(dir, ".cgdev", "logs"))
 		if err := os.Link(filepath.Join(outside, "victim"), filepath.Join(dir, ".cgdev", "logs", "web.log")); err != nil {
 			t.Fatal(err)
 		}
-	}, false},
+	}, false, ""},
 	{"state.json is a FIFO", func(t *testing.T, dir, _ string) {
 		mkdir(t, filepath.Join(dir, ".cgdev"))
 		mkfifo(t, filepath.Join(dir, ".cgdev", "state.json"))
-	}, true},
+	}, true, ""},
 	{"a log is a FIFO", func(t *testing.T, dir, _ string) {
 		mkdir(t, filepath.Join(dir, ".cgdev", "logs"))
 		mkfifo(t, filepath.Join(dir, ".cgdev", "logs", "db.log"))
-	}, false},
+	}, false, ""},
 	{"the lock is a FIFO", func(t *testing.T, dir, _ string) {
 		mkdir(t, filepath.Join(dir, ".cgdev"))
 		mkfifo(t, filepath.Join(dir, ".cgdev", "lock"))
-	}, false},
+	}, false, ""},
 	{"state.json is 4 GiB", func(t *testing.T, dir, _ string) {
 		mkdir(t, filepath.Join(dir, ".cgdev"))
 		sparse(t, filepath.Join(dir, ".cgdev", "state.json"), 4<<30)
-	}, true},
+	}, true, ""},
 	{"a log is 1 GiB", func(t *testing.T, dir, _ string) {
 		mkdir(t, filepath.Join(dir, ".cgdev", "logs"))
 		sparse(t, filepath.Join(dir, ".cgdev", "logs", "web.log"), 1<<30)
-	}, true},
+	}, true, ""},
 	{"the log index is 1 GiB", func(t *testing.T, dir, _ string) {
 		mkdir(t, filepath.Join(dir, ".cgdev", "logs"))
 		sparse(t, filepath.Join(dir, ".cgdev", "logs", "web.log.idx"), 1<<30)
-	}, true},
+	}, true, ""},
+	// The supervision files (issue 12): exit records, events, state.lock.
+	{"the records directory is a symlink", func(t *testing.T, dir, outside string) {
+		write(t, filepath.Join(outside, "web.json"), "victim\n")
+		mkdir(t, filepath.Join(dir, ".cgdev"))
+		symlink(t, outside, filepath.Join(dir, ".cgdev", "services"))
+	}, true, ""},
+	{"a record is a symlink", func(t *testing.T, dir, outside string) {
+		write(t, filepath.Join(outside, "victim"), "victim\n")
+		mkdir(t, filepath.Join(dir, ".cgdev", "services"))
+		symlink(t, filepath.Join(outside, "victim"), filepath.Join(dir, ".cgdev", "services", "web.json"))
+	}, true, ""},
+	{"a record is a FIFO", func(t *testing.T, dir, _ string) {
+		mkdir(t, filepath.Join(dir, ".cgdev", "services"))
+		mkfifo(t, filepath.Join(dir, ".cgdev", "services", "db.json"))
+	}, true, ""},
+	{"a record is 1 GiB", func(t *testing.T, dir, _ string) {
+		mkdir(t, filepath.Join(dir, ".cgdev", "services"))
+		sparse(t, filepath.Join(dir, ".cgdev", "services", "web.json"), 1<<30)
+	}, true, ""},
+	{"the events are a symlink", func(t *testing.T, dir, outside string) {
+		write(t, filepath.Join(outside, "victim"), "victim\n")
+		mkdir(t, filepath.Join(dir, ".cgdev"))
+		symlink(t, filepath.Join(outside, "victim"), filepath.Join(dir, ".cgdev", "events.log"))
+	}, true, supervised},
+	{"the events are a FIFO", func(t *testing.T, dir, _ string) {
+		mkdir(t, filepath.Join(dir, ".cgdev"))
+		mkfifo(t, filepath.Join(dir, ".cgdev", "events.log"))
+	}, true, supervised},
+	{"the events are 1 GiB", func(t *testing.T, dir, _ string) {
+		mkdir(t, filepath.Join(dir, ".cgdev"))
+		sparse(t, filepath.Join(dir, ".cgdev", "events.log"), 1<<30)
+	}, true, supervised},
+	{"state.lock is a FIFO", func(t *testing.T, dir, _ string) {
+		mkdir(t, filepath.Join(dir, ".cgdev"))
+		mkfifo(t, filepath.Join(dir, ".cgdev", "state.lock"))
+	}, true, supervised},
 }
 
 // TestHostileProjectFiles runs start, status, logs and stop over each
@@ -107,7 +149,7 @@ var hostiles = []hostile{
 func TestHostileProjectFiles(t *testing.T) {
 	for _, h := range hostiles {
 		t.Run(strings.ReplaceAll(h.name, " ", "_"), func(t *testing.T) {
-			p := newProject(t, "", twoServices)
+			p := newProject(t, "", cmp.Or(h.config, twoServices))
 			outside := t.TempDir()
 			h.setup(t, p.dir, outside)
 			before := userFiles(t, p.dir, outside)

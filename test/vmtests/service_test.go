@@ -56,7 +56,7 @@ services:
 		t.Fatalf("cgdev status --json: %v\n%s%s", err, js.stdout, js.stderr)
 	}
 	s := status.Services[0]
-	if s.State != "running" || s.MemoryCurrent == nil || s.MemoryPeak == nil {
+	if s.State != "ready" || s.MemoryCurrent == nil || s.MemoryPeak == nil {
 		t.Fatalf("status of hog: %+v", s)
 	}
 	t.Logf("status --json: memory_current=%.1f MiB memory_peak=%.1f MiB, cgroup %s",
@@ -78,5 +78,91 @@ services:
 	t.Logf("cgdev stop: exit %d after %s: %s", stop.code, stop.took.Round(time.Millisecond), strings.TrimSpace(stop.stdout+stop.stderr))
 	if _, err := os.Stat(s.Cgroup); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the service's group %s survived cgdev stop (%v)", s.Cgroup, err)
+	}
+}
+
+// TestServiceOOMKilled: a service with memory_max that outgrows it is
+// OOM-killed by the kernel; status reports oom-killed with the limit and
+// the group's peak, and under restart: on-failure it is restarted (an OOM
+// kill counts as a failure) until its crash loop ends it.
+func TestServiceOOMKilled(t *testing.T) {
+	inVM(t)
+	dir := t.TempDir()
+	// sleep first: a start counts once the service has run 300 ms.
+	conf := `driver: direct
+services:
+  hog:
+    command: sleep 1; exec ` + self(t) + `
+    env: {` + helperEnv + `: "alloc 64 hold"}
+    memory_max: 32M
+    memory_swap_max: 0
+    restart: on-failure
+    restart_delay: 100ms
+    max_restarts: 2
+  once:
+    command: sleep 1; exec ` + self(t) + `
+    env: {` + helperEnv + `: "alloc 64 hold"}
+    memory_max: 32M
+    memory_swap_max: 0
+  steady:
+    command: exec sleep 1000
+    restart: always
+`
+	file := filepath.Join(dir, "cgdev.yaml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCgdev(t, time.Minute, nil, "stop", "-f", file) })
+	r := runCgdev(t, 3*time.Minute, nil, "start", "-f", file)
+	if r.code != 0 {
+		t.Fatalf("cgdev start: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	type exit struct {
+		Signal string `json:"signal"`
+		OOM    *struct {
+			Limit string `json:"limit"`
+			Peak  uint64 `json:"peak"`
+		} `json:"oom"`
+	}
+	type service struct {
+		Name     string `json:"name"`
+		State    string `json:"state"`
+		Detail   string `json:"detail"`
+		Restarts int    `json:"restarts"`
+		LastExit *exit  `json:"last_exit"`
+	}
+	var hog, once service
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) && (hog.State != "failed" || once.State != "oom-killed") {
+		time.Sleep(200 * time.Millisecond)
+		js := runCgdev(t, time.Minute, nil, "status", "--json", "-f", file)
+		var st struct{ Services []service }
+		if err := json.Unmarshal([]byte(js.stdout), &st); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, js.stdout)
+		}
+		for _, s := range st.Services {
+			switch s.Name {
+			case "hog":
+				hog = s
+			case "once":
+				once = s
+			}
+		}
+	}
+	table := runCgdev(t, time.Minute, nil, "status", "-f", file)
+	t.Logf("cgdev status:\n%s", strings.TrimRight(table.stdout, "\n"))
+	events, _ := os.ReadFile(filepath.Join(dir, ".cgdev", "events.log"))
+	t.Logf("events:\n%s", events)
+	if once.State != "oom-killed" || !strings.HasPrefix(once.Detail, "MemoryMax=32M, peak ") {
+		t.Errorf("once (restart: no): %+v, want oom-killed (MemoryMax=32M, peak …)", once)
+	}
+	if hog.State != "failed" || hog.Restarts != 2 || hog.LastExit == nil || hog.LastExit.OOM == nil {
+		t.Fatalf("hog (restart: on-failure): %+v, want failed after 2 restarts, the last exit an OOM kill", hog)
+	}
+	if o := hog.LastExit.OOM; o.Limit != "MemoryMax=32M" || o.Peak < 30*mib || o.Peak > 33*mib || hog.LastExit.Signal != "SIGKILL" {
+		t.Errorf("hog's last exit: %+v %+v, want SIGKILL by the OOM killer at MemoryMax=32M with a peak near 32M", hog.LastExit, o)
+	}
+	if !strings.Contains(string(events), "hog: oom-killed (MemoryMax=32M, peak ") || !strings.Contains(string(events), "restarting in 100ms (restart 1)") {
+		t.Errorf("events lack the OOM kill and the restart")
 	}
 }
