@@ -67,7 +67,7 @@ func TestLogsFollowLongLineBounded(t *testing.T) {
     command: 'echo $$ >> p/blob; while [ ! -e p/go ]; do sleep 0.05; done; head -c 200000000 /dev/zero | tr "\0" y; echo; exec sleep 1000'
 `)
 	p.mustCgdev("start")
-	cmd := exec.Command(testenv.Binary(t), "logs", "-f", "-n", "0")
+	cmd := exec.Command(testenv.Binary(t), "logs", "-f", "-n", "1")
 	cmd.Dir = p.dir
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -77,12 +77,26 @@ func TestLogsFollowLongLineBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	// The service begins its line only once logs -f follows the log, which
+	// it shows by printing the last line (start's marker): had it started
+	// later, it would follow from the middle of the line, never printing
+	// what came before.
+	r := bufio.NewReaderSize(stdout, 1<<20)
+	first := make(chan string, 1)
+	go func() { line, _ := r.ReadString('\n'); first <- line }()
+	select {
+	case line := <-first:
+		if !strings.Contains(line, "--- cgdev: starting blob") {
+			t.Fatalf("logs -f -n 1 printed %q first, not start's marker line", line)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("logs -f -n 1 printed nothing in a minute")
+	}
 	writeFile(t, filepath.Join(p.dir, "p", "go"), "")
 	var got int64
 	longest := 0
 	done := make(chan error, 1)
 	go func() { // reads until the whole line is through, or logs -f is killed
-		r := bufio.NewReaderSize(stdout, 1<<20)
 		for got < 200000000 {
 			line, err := r.ReadSlice('\n')
 			if err != nil {
