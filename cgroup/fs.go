@@ -35,7 +35,7 @@ func (d Dir) Procs() ([]int, error) {
 		}
 		b, err := os.ReadFile(filepath.Join(p, "cgroup.procs"))
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENODEV) {
+			if removed(err) {
 				return nil
 			}
 			return err
@@ -73,8 +73,8 @@ func (d Dir) Signal(sig syscall.Signal) (int, error) {
 // d is frozen, each process killed, and thawed.
 func (d Dir) Kill() error {
 	err := os.WriteFile(filepath.Join(string(d), "cgroup.kill"), []byte("1"), 0)
-	if err == nil || errors.Is(err, fs.ErrNotExist) && !d.exists() {
-		return nil
+	if err == nil || errors.Is(err, unix.ENODEV) || errors.Is(err, fs.ErrNotExist) && !d.exists() {
+		return nil // killed, or removed (a cgroup is removed only once empty)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("killing %s: %w", d, err)
@@ -101,10 +101,19 @@ func (d Dir) exists() bool {
 // holds a live process. A removed directory is not populated.
 func (d Dir) Populated() (bool, error) {
 	v, err := d.readKey("cgroup.events", "populated")
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENODEV) {
-		return false, nil // removed, or being removed (a systemd scope collected once empty)
+	if removed(err) {
+		return false, nil
 	}
 	return v == 1, err
+}
+
+// removed reports whether err, from a file of a cgroup, says the cgroup is
+// gone (ENOENT) or being destroyed: then its files, still reachable by an
+// open or a descriptor from before, answer ENODEV. A cgroup is removed only
+// once empty, and a systemd scope is collected by the manager the moment it
+// empties, often while cgdev is still looking at it.
+func removed(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENODEV)
 }
 
 // WaitEmpty returns as soon as cgroup.events says "populated 0". It sleeps in
@@ -114,7 +123,7 @@ func (d Dir) Populated() (bool, error) {
 func (d Dir) WaitEmpty(ctx context.Context) error {
 	events := filepath.Join(string(d), "cgroup.events")
 	fd, err := unix.Open(events, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENOENT) {
+	if removed(err) {
 		return nil // removed, hence empty
 	}
 	if err != nil {
@@ -124,7 +133,7 @@ func (d Dir) WaitEmpty(ctx context.Context) error {
 	buf := make([]byte, 256)
 	for {
 		n, err := unix.Pread(fd, buf, 0)
-		if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
+		if removed(err) {
 			return nil // the cgroup was removed meanwhile
 		}
 		if err != nil {

@@ -45,21 +45,38 @@ const settleTimeout = 100 * time.Millisecond
 // (and exec.Cmd.Start) returned. An exiting one, between releasing its
 // memory and becoming a zombie, looks the same. MarkerOf reads such a
 // process again, every millisecond for up to 100 ms, until it shows either.
+//
+// The kernel writes the command line first and the environment right after
+// (microseconds): a command line read after an empty environment proves
+// nothing about that environment, so it is read again then, and once more a
+// millisecond later if it is still empty (a program exec'd with an empty
+// environment, env -i, stays so).
 func MarkerOf(p Proc) Marker {
 	environ := "/proc/" + strconv.Itoa(p.PID) + "/environ"
+	b, err := os.ReadFile(environ)
+	if err != nil || len(b) > 0 || p.Kernel || p.State == 'Z' {
+		return parseEnviron(b)
+	}
 	deadline := time.Now().Add(settleTimeout)
-	for {
-		b, err := os.ReadFile(environ)
-		if err != nil || len(b) > 0 || p.Kernel || p.State == 'Z' || Cmdline(p.PID) != "" || time.Now().After(deadline) {
-			return parseEnviron(b)
+	for Cmdline(p.PID) == "" {
+		if time.Now().After(deadline) {
+			return Marker{}
 		}
 		time.Sleep(time.Millisecond)
 		now, err := ReadProc(p.PID)
-		if err != nil || now.StartTicks != p.StartTicks {
-			return Marker{} // gone: exited, and reaped
+		if err != nil || now.StartTicks != p.StartTicks || now.State == 'Z' {
+			return Marker{} // exited
 		}
-		p = now // a zombie by now, or still unsettled
+		if b, _ := os.ReadFile(environ); len(b) > 0 {
+			return parseEnviron(b)
+		}
 	}
+	if b, _ := os.ReadFile(environ); len(b) > 0 {
+		return parseEnviron(b)
+	}
+	time.Sleep(time.Millisecond)
+	b, _ = os.ReadFile(environ)
+	return parseEnviron(b)
 }
 
 // parseEnviron finds the markers in an environ file: NUL-separated

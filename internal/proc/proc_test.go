@@ -93,6 +93,32 @@ func TestReadMarker(t *testing.T) {
 	}
 }
 
+// TestMarkerOfAcrossExec: a process caught while it execs, as it is right
+// after exec.Cmd.Start returns, still shows its markers to MarkerOf: the
+// kernel sets the new program's command line and then its environment, and
+// a command line read after an empty environment does not make that
+// environment empty.
+func TestMarkerOfAcrossExec(t *testing.T) {
+	want := Marker{Project: "p1", Service: "web"}
+	for i := range 300 {
+		cmd := exec.Command("sleep", "1000")
+		cmd.Env = append(os.Environ(), ProjectEnv+"="+want.Project, ServiceEnv+"="+want.Service)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := ReadProc(cmd.Process.Pid) // our unreaped child: it exists
+		m := MarkerOf(p)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m != want {
+			t.Fatalf("start %d: MarkerOf = %+v, want %+v", i, m, want)
+		}
+	}
+}
+
 // TestSignalAndWaitExited: WaitExited returns when the processes exit, or
 // with ctx's error while one lives; a stale identity (what a recycled PID
 // looks like) is never signalled and counts as exited.
