@@ -75,66 +75,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# fetch PKG DIR: download the Debian package PKG into DIR; print its path.
-# Each caller downloads into a directory of its own, so concurrent first runs
-# never share a half-written file; the unpacked result is renamed into place.
-fetch() {
-	echo "run-in-vm: fetching $1 into $cache" >&2
-	if ! (cd "$2" && apt-get download -q "$1" >/dev/null 2>&1); then
-		# stale package lists name a version the mirror no longer has
-		[ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 &&
-			(cd "$2" && apt-get download -q "$1" >/dev/null 2>&1) ||
-			die "apt-get download $1 failed (run apt-get update?)"
-	fi
-	ls -1 "$2/$1"_*.deb | sort -V | tail -1
-}
-
-# unpack_vmlinux bzImage: print the ELF vmlinux inside it, which qemu boots
-# directly (PVH), skipping the in-guest decompression; fails if unsupported.
-unpack_vmlinux() {
-	local z=$1 ss po pl st dec
-	ss=$(od -An -tu1 -j $((0x1f1)) -N1 "$z" | tr -d ' '); [ "$ss" != 0 ] || ss=4
-	read -r po pl < <(od -An -tu4 -j $((0x248)) -N8 "$z")
-	st=$(((ss + 1) * 512 + po))
-	case $(od -An -tx1 -j "$st" -N4 "$z" | tr -d ' \n') in
-	02214c18) dec="lz4 -dc" ;; fd377a58) dec="xz -dc" ;; 28b52ffd) dec="zstd -dcq" ;;
-	1f8b08*) dec="gzip -dc"; pl=$((pl + 4)) ;;
-	*) return 1 ;;
-	esac
-	# the kernel build appends the 4-byte uncompressed size to the payload
-	head -c $((st + pl - 4)) "$z" | tail -c $((pl - 4)) | $dec
-}
+# shellcheck source=vmlib.sh
+. "$(dirname "$self")/vmlib.sh"
 
 # --- kernel and the zram modules, from Debian's cloud kernel package
 kdir=''
 if [ -z "$kernel" ]; then
-	pkg=$(ls -1d "$cache"/linux-image-*/ 2>/dev/null | sort -V | tail -1 || true)
-	if [ -z "$pkg" ]; then
-		resolve() { apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'; }
-		name=$(resolve)
-		if [ -z "$name" ] && [ "$(id -u)" = 0 ]; then # a fresh machine without package lists
-			echo "run-in-vm: apt-get update (to find linux-image-cloud-amd64)" >&2
-			apt-get update -qq >/dev/null 2>&1 || true
-			name=$(resolve)
-		fi
-		[ -n "$name" ] || die "cannot resolve linux-image-cloud-amd64 (run apt-get update?)"
-		pkg=$cache/$name/
-		tmp=$(mktemp -d "$cache/unpack.XXXXXX")
-		deb=$(fetch "$name" "$tmp")
-		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' \
-			'./lib/modules/*/kernel/mm/zsmalloc.ko' './lib/modules/*/kernel/crypto/lzo-rle.ko' \
-			'./lib/modules/*/kernel/drivers/block/zram/zram.ko'
-		mkdir -p "$tmp/k"
-		mv "$tmp"/boot/vmlinuz-* "$tmp/k/vmlinuz"
-		find "$tmp/lib" -name '*.ko' -exec mv {} "$tmp/k/" \;
-		if unpack_vmlinux "$tmp/k/vmlinuz" > "$tmp/k/vmlinux" 2>/dev/null &&
-			[ "$(head -c4 "$tmp/k/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then :; else
-			rm -f "$tmp/k/vmlinux"
-		fi
-		mv -T "$tmp/k" "${pkg%/}" 2>/dev/null || true # another run may have won
-		rm -rf "$tmp"; tmp=
-	fi
-	kdir=${pkg%/}
+	kdir=$(vm_kernel_dir "$cache") || die "fetching Debian's kernel failed"
 	kernel=$kdir/vmlinuz
 	[ ! -s "$kdir/vmlinux" ] || kernel=$kdir/vmlinux
 fi
@@ -147,7 +94,7 @@ fi
 busybox=$cache/busybox
 if [ ! -x "$busybox" ]; then
 	tmp=$(mktemp -d "$cache/unpack.XXXXXX")
-	deb=$(fetch busybox-static "$tmp")
+	deb=$(vm_fetch busybox-static "$tmp") || die "fetching busybox-static failed"
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -O ./bin/busybox > "$tmp/busybox"
 	chmod 755 "$tmp/busybox" && mv "$tmp/busybox" "$busybox"
 	rm -rf "$tmp"; tmp=
@@ -195,40 +142,6 @@ initrd=$work/initrd.cpio
 log=$work/console.log
 : > "$log"
 cmdline="console=ttyS0 panic=-1 oops=panic cgroup_no_v1=all cryptomgr.notests"
-if [ "$verbose" = 1 ]; then
-	tail -n +1 -f "$log" >&2 &
-	tpid=$!
-else
-	cmdline+=" quiet"
-fi
+[ "$verbose" = 1 ] || cmdline+=" quiet"
 [ -z "$extra" ] || cmdline+=" $extra"
-# qboot (from qemu-system-data) boots ~0.3 s faster than SeaBIOS
-fw=(); [ ! -r /usr/share/qemu/qboot.rom ] || fw=(-bios /usr/share/qemu/qboot.rom)
-# -cpu max gives RDRAND: with qemu64 Go's first getrandom blocks for ~1 s.
-# qemu runs under timeout(1) in the background so that `wait` returns on INT,
-# TERM and HUP; cleanup() then TERMs timeout, which forwards it to qemu.
-timeout -k 5 "$timeout" "$QEMU" -M pc ${fw[@]+"${fw[@]}"} -accel tcg -cpu max -smp "$smp" -m "$mem" \
-	-nodefaults -no-user-config -display none -monitor none -no-reboot \
-	-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
-	-serial "file:$log" -chardev stdio,id=payload -device isa-serial,chardev=payload,index=1 \
-	</dev/null &
-qpid=$!
-set +e
-wait "$qpid"
-qrc=$?
-set -e
-qpid=
-if [ -n "$tpid" ]; then sleep 0.2; kill "$tpid" 2>/dev/null || true; tpid=; fi
-[ -z "$keeplog" ] || cp "$log" "$keeplog"
-code=$(tr -d '\r' < "$log" | grep -ao 'TESTBED-EXIT [0-9]\+' | tail -1 | cut -d' ' -f2 || true)
-if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-	echo "run-in-vm: timeout after ${timeout}s; console tail:" >&2
-	tail -n 30 "$log" | tr -d '\r' >&2
-	exit 124
-fi
-if [ -z "$code" ]; then
-	echo "run-in-vm: the VM ended without TESTBED-EXIT (qemu status $qrc); console tail:" >&2
-	[ "$verbose" = 1 ] || tail -n 40 "$log" | tr -d '\r' >&2
-	exit 125
-fi
-exit "$code"
+vm_boot run-in-vm TESTBED-EXIT -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
