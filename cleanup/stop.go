@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"regexp"
 	"slices"
 	"sort"
@@ -85,7 +84,7 @@ func Stop(ctx context.Context, groups []cgroup.Group, opt StopOptions) (*StopRep
 	r := &reporter{out: opt.Out}
 	rep := &StopReport{}
 	if opt.Containers {
-		if err := composeDown(ctx, opt.ComposeFile, opt.Dir, r); err != nil {
+		if err := composeDown(ctx, opt.ComposeFile, opt.Dir, composeTimeout, r); err != nil {
 			return rep, err
 		}
 		return rep, nil
@@ -107,7 +106,7 @@ func Stop(ctx context.Context, groups []cgroup.Group, opt StopOptions) (*StopRep
 	rep.Orphans, clean = sweep(ctx, opt, self, <-firstScan, r)
 	if len(opt.Services) > 0 {
 		r.phase(4, "containers: left up (only some services are being stopped)")
-	} else if err := composeDown(ctx, opt.ComposeFile, opt.Dir, r); err != nil {
+	} else if err := composeDown(ctx, opt.ComposeFile, opt.Dir, composeTimeout, r); err != nil {
 		rep.Survivors = append(rep.Survivors, err.Error())
 	}
 	rep.Survivors = append(rep.Survivors, verify(groups, drainErrs, clean, opt, self, r)...)
@@ -285,48 +284,6 @@ func names(groups []cgroup.Group) string {
 		n[i] = g.Name()
 	}
 	return strings.Join(n, ", ")
-}
-
-// composeDown is phase 4.
-func composeDown(ctx context.Context, file, dir string, r *reporter) error {
-	if file == "" {
-		r.phase(4, "containers: no compose.file configured, nothing to do")
-		return nil
-	}
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		r.phase(4, "containers: SKIPPED, docker is not installed (compose.file %s not brought down)", file)
-		return nil
-	}
-	if err := engineReachable(ctx, docker); err != nil {
-		r.phase(4, "containers: SKIPPED, the Docker engine is not reachable (%v); compose.file %s not brought down", err, file)
-		return nil
-	}
-	r.phase(4, "containers: docker compose -f %s down", file)
-	cmd := exec.CommandContext(ctx, docker, "compose", "-f", file, "down")
-	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, r.out, r.out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("containers: docker compose -f %s down: %v", file, err)
-	}
-	return nil
-}
-
-// engineReachable asks the engine for its version, with a short timeout.
-func engineReachable(ctx context.Context, docker string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, docker, "version", "--format", "{{.Server.Version}}").CombinedOutput()
-	if err != nil {
-		msg := strings.TrimSpace(string(out))
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
-		if msg == "" {
-			msg = err.Error()
-		}
-		return errors.New(msg)
-	}
-	return nil
 }
 
 // forgettable splits the services a stop was asked to stop (every stopped
