@@ -1,6 +1,7 @@
 package cgrouptest
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -59,6 +60,22 @@ func TreeScript(cases []HardCase) string {
 		b.WriteString(c.Script + "\n")
 	}
 	b.WriteString("exec sleep 1000\n")
+	return b.String()
+}
+
+// Config is a cgdev.yaml with one service per case, each writing its PIDs
+// to pidsFile (relative to the project directory) and then waiting for its
+// children (a double fork's service exits at once, leaving its daemon: a
+// daemonizing command). The end-to-end and systemd VM suites start it.
+func Config(cases []HardCase, pidsFile string) string {
+	var b strings.Builder
+	b.WriteString("grace: 400ms\nservices:\n")
+	for _, c := range cases {
+		fmt.Fprintf(&b, "  %s:\n    env: {%s: %s}\n    command: |\n", c.Name, PIDsEnv, pidsFile)
+		for _, line := range strings.Split(c.Script+"\nwait", "\n") {
+			fmt.Fprintf(&b, "      %s\n", line)
+		}
+	}
 	return b.String()
 }
 

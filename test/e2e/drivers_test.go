@@ -60,19 +60,8 @@ func hardCasesFor(driver string) []cgrouptest.HardCase {
 }
 
 // hardCaseConfig is a project with one service per hard case, each writing
-// its PIDs to p/hard and then waiting for its children (a double fork's
-// service exits at once, leaving its daemon: a daemonizing command).
-func hardCaseConfig(cases []cgrouptest.HardCase) string {
-	var b strings.Builder
-	b.WriteString("grace: 400ms\nservices:\n")
-	for _, c := range cases {
-		fmt.Fprintf(&b, "  %s:\n    env: {%s: p/hard}\n    command: |\n", c.Name, cgrouptest.PIDsEnv)
-		for _, line := range strings.Split(c.Script+"\nwait", "\n") {
-			fmt.Fprintf(&b, "      %s\n", line)
-		}
-	}
-	return b.String()
-}
+// its PIDs to p/hard.
+func hardCaseConfig(cases []cgrouptest.HardCase) string { return cgrouptest.Config(cases, "p/hard") }
 
 // startHardCases starts the hard-case project and returns every PID the
 // cases wrote, each killed when the test ends in case cgdev failed to.

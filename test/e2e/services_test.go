@@ -19,6 +19,7 @@ import (
 	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
+	"github.com/cgdev/cgdev/test/vmkit"
 )
 
 // svcProject is a temporary project directory with a cgdev.yaml, run under a
@@ -73,57 +74,21 @@ func (p *svcProject) mustCgdev(args ...string) string {
 }
 
 // pids returns the PIDs the services wrote to p/<file>.
-func (p *svcProject) pids(file string) []int {
-	b, _ := os.ReadFile(filepath.Join(p.dir, "p", file))
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+func (p *svcProject) pids(file string) []int { return vmkit.PIDs(filepath.Join(p.dir, "p", file)) }
 
 // waitPids waits until p/<file> names at least n PIDs.
 func (p *svcProject) waitPids(file string, n int) []int {
 	p.t.Helper()
-	if !testenv.Eventually(10*time.Second, func() bool { return len(p.pids(file)) >= n }) {
-		p.t.Fatalf("p/%s: want %d PIDs, have %v", file, n, p.pids(file))
-	}
-	return p.pids(file)
+	return vmkit.WaitPIDs(p.t, filepath.Join(p.dir, "p", file), n, 10*time.Second)
 }
 
 // ours reports whether pid is a live process of this project: it carries the
 // project's marker or sits in one of its cgroups. A recycled PID of an
 // unrelated process is neither.
-func (p *svcProject) ours(pid int) bool {
-	if !testenv.Alive(pid) {
-		return false
-	}
-	if proc.ReadMarker(pid).Project == p.id {
-		return true
-	}
-	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	return strings.Contains(string(cg), "/"+p.id+"/")
-}
+func (p *svcProject) ours(pid int) bool { return vmkit.Ours(pid, p.id, "/"+p.id+"/") }
 
 // marked lists every live process on the machine carrying the project's marker.
-func (p *svcProject) marked() []int {
-	t, err := proc.Snapshot()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	var out []int
-	for pid, pr := range t.Procs {
-		if pr.State == 'Z' {
-			continue
-		}
-		if proc.ReadMarker(pid).Project == p.id {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
+func (p *svcProject) marked() []int { return vmkit.Marked(p.t, p.id) }
 
 func (p *svcProject) groupDir() string {
 	return filepath.Join(p.host.Cgroup2Mount, p.host.Base, p.id)

@@ -17,6 +17,7 @@ import (
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
 	"github.com/cgdev/cgdev/test/testenv"
+	"github.com/cgdev/cgdev/test/vmkit"
 )
 
 // TestVMKernel records what the test bed offers, so a failure elsewhere can be
@@ -96,7 +97,7 @@ func TestMemoryHighThrottles(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0 (memory.high never kills)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	rep := fields(lineWith(t, r.stdout, "alloc-done"))
+	rep := fields(vmkit.LineWith(t, r.stdout, "alloc-done"))
 	high, oom := num(t, rep, "memory.events.high"), num(t, rep, "memory.events.oom_kill")
 	cur, swapped := num(t, rep, "memory.current"), num(t, rep, "memory.swap.current")
 	t.Logf("96 MiB allocated in %s ms: memory.events high=%d oom_kill=%d, memory.current=%.1f MiB, memory.swap.current=%.1f MiB",
@@ -126,7 +127,7 @@ func TestMemorySwapMax(t *testing.T) {
 	if may.code != 0 {
 		t.Fatalf("with swap allowed: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", may.code, may.stdout, may.stderr)
 	}
-	rep := fields(lineWith(t, may.stdout, "alloc-done"))
+	rep := fields(vmkit.LineWith(t, may.stdout, "alloc-done"))
 	t.Logf("MemoryMax=64M, swap allowed: 128 MiB held, memory.swap.current=%.1f MiB, exit 0",
 		float64(num(t, rep, "memory.swap.current"))/mib)
 
@@ -161,17 +162,6 @@ func needNoSwap(t *testing.T) {
 	}
 }
 
-func lineWith(t *testing.T, out, prefix string) string {
-	t.Helper()
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			return l
-		}
-	}
-	t.Fatalf("no %q line in:\n%s", prefix, out)
-	return ""
-}
-
 // TestTasksMaxForkBomb: under TasksMax=50 a program trying to start 200
 // processes gets EAGAIN once the group holds 50 tasks; the VM stays responsive
 // and stopping cgdev removes everything.
@@ -202,7 +192,7 @@ func TestTasksMaxForkBomb(t *testing.T) {
 		t.Fatalf("forking outside the group failed: %q %v", out, err)
 	}
 	code, took := b.stop(t, syscall.SIGTERM, time.Minute)
-	t.Logf("SIGTERM to cgdev: exited %d after %s; stderr: %s", code, took.Round(time.Millisecond), strings.TrimSpace(b.stderr.String()))
+	t.Logf("SIGTERM to cgdev: exited %d after %s; stderr: %s", code, took.Round(time.Millisecond), strings.TrimSpace(b.Stderr.String()))
 	if _, err := os.Stat(string(g)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("group %s still exists after the stop (err %v)", g, err)
 	}
@@ -260,10 +250,7 @@ func busyShare(t *testing.T, h *cgroup.Host, name string, window time.Duration) 
 // usageOver returns the CPUs' worth of time g used over window (1.0 = one CPU).
 func usageOver(t *testing.T, g cgroup.Dir, window time.Duration) float64 {
 	t.Helper()
-	u0, t0 := flatKey(t, g, "cpu.stat", "usage_usec"), time.Now()
-	time.Sleep(window)
-	u1, t1 := flatKey(t, g, "cpu.stat", "usage_usec"), time.Now()
-	return float64(u1-u0) / float64(t1.Sub(t0).Microseconds())
+	return vmkit.CPUShare(t, string(g), window)
 }
 
 // TestLimitsReadBack: every limit of a running service's group reads back

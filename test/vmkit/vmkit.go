@@ -1,0 +1,292 @@
+// Package vmkit holds what the VM test suites share (test/vmtests in the
+// pure-cgroup2 VM, test/sdvmtests in the systemd VM): running the real cgdev
+// binary to completion or in the background, reading cgroup counters, and the
+// programs the tests confine (an allocator, a fork bomb, a busy loop), which
+// the test binary itself runs when HelperEnv is set, so that a VM needs no
+// other static program.
+package vmkit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cgdev/cgdev/internal/proc"
+	"github.com/cgdev/cgdev/test/testenv"
+)
+
+// MiB is a mebibyte.
+const MiB = 1 << 20
+
+// Result is how one command ended.
+type Result struct {
+	Code           int // exit status, 128+N when killed by signal N
+	Stdout, Stderr string
+	Took           time.Duration
+}
+
+// Run runs cmd (not yet started) to completion, failing the test when it
+// does not end within timeout or cannot be started.
+func Run(t testing.TB, timeout time.Duration, cmd *exec.Cmd) Result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = 5 * time.Second // a group may still hold our pipes; the test kills it
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%v: %v", cmd.Args, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v did not finish within %s\nstdout:\n%s\nstderr:\n%s", cmd.Args, timeout, out.String(), errb.String())
+	}
+	r := Result{Stdout: out.String(), Stderr: errb.String(), Took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.Code = 128 + int(ws.Signal())
+		}
+	case errors.Is(err, exec.ErrWaitDelay):
+		t.Fatalf("%v exited but something it started kept its output open\nstdout:\n%s\nstderr:\n%s", cmd.Args, r.Stdout, r.Stderr)
+	default:
+		t.Fatalf("%v: %v", cmd.Args, err)
+	}
+	return r
+}
+
+// Background is a command left running; its stdout is read line by line.
+type Background struct {
+	Cmd    *exec.Cmd
+	Stderr *bytes.Buffer
+	lines  chan string
+	done   chan struct{} // closed once the command has exited; then err is set
+	err    error
+}
+
+// Start starts cmd and makes sure it is gone when the test ends.
+func Start(t testing.TB, cmd *exec.Cmd) *Background {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Background{Cmd: cmd, lines: make(chan string, 1024), Stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = b.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case b.lines <- sc.Text():
+			default: // nobody is reading: drop
+			}
+		}
+		close(b.lines)
+		b.err = cmd.Wait()
+		close(b.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-b.done:
+		default:
+			cmd.Process.Kill()
+			<-b.done
+		}
+	})
+	return b
+}
+
+// Line returns the first line of output starting with prefix.
+func (b *Background) Line(t testing.TB, prefix string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-b.lines:
+			if !ok {
+				<-b.done
+				t.Fatalf("%v ended (%v) before printing %q; stderr:\n%s", b.Cmd.Args, b.err, prefix, b.Stderr)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-deadline:
+			t.Fatalf("no %q line within %s; stderr:\n%s", prefix, timeout, b.Stderr)
+		}
+	}
+}
+
+// Stop sends sig to the command and returns its exit status and how long it
+// took to exit.
+func (b *Background) Stop(t testing.TB, sig syscall.Signal, timeout time.Duration) (int, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	if err := b.Cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.done:
+		return b.Cmd.ProcessState.ExitCode(), time.Since(start)
+	case <-time.After(timeout):
+		t.Fatalf("%v did not exit within %s of %v; stderr:\n%s", b.Cmd.Args, timeout, sig, b.Stderr)
+		return 0, 0
+	}
+}
+
+// Fields parses "key=value" words, e.g. a helper's report line.
+func Fields(line string) map[string]string {
+	m := map[string]string{}
+	for _, f := range strings.Fields(line) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// Num is the integer value of key in m.
+func Num(t testing.TB, m map[string]string, key string) int64 {
+	t.Helper()
+	v, ok := m[key]
+	if !ok {
+		t.Fatalf("no %s in %v", key, m)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", key, v, err)
+	}
+	return n
+}
+
+// FlatKey reads one key of a flat-keyed file such as memory.events or
+// /proc/vmstat ("key value" lines).
+func FlatKey(t testing.TB, file, key string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok && k == key {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %q: %v", file, l, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s has no key %q:\n%s", file, key, b)
+	return 0
+}
+
+// LineWith returns the first line of out starting with prefix.
+func LineWith(t testing.TB, out, prefix string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	t.Fatalf("no %q line in:\n%s", prefix, out)
+	return ""
+}
+
+// Within runs cmd with a deadline; for commands a test only needs the output of.
+func Within(timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
+
+// CPUShare returns the CPUs' worth of time the cgroup dir used over window
+// (1.0 = one CPU), from cpu.stat usage_usec.
+func CPUShare(t testing.TB, dir string, window time.Duration) float64 {
+	t.Helper()
+	stat := filepath.Join(dir, "cpu.stat")
+	u0, t0 := FlatKey(t, stat, "usage_usec"), time.Now()
+	time.Sleep(window)
+	u1, t1 := FlatKey(t, stat, "usage_usec"), time.Now()
+	return float64(u1-u0) / float64(t1.Sub(t0).Microseconds())
+}
+
+// Self is the running test binary (which runs helpers with HelperEnv set).
+func Self(t testing.TB) string {
+	t.Helper()
+	p, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// PIDs returns the PIDs listed in file, e.g. those a test service wrote.
+func PIDs(file string) []int {
+	b, _ := os.ReadFile(file)
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Marked lists every live process carrying project's CGDEV_PROJECT marker.
+func Marked(t testing.TB, project string) []int {
+	t.Helper()
+	tree, err := proc.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for pid, pr := range tree.Procs {
+		if pr.State != 'Z' && proc.ReadMarker(pid).Project == project {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// WaitPIDs waits until file lists at least n PIDs and returns them.
+func WaitPIDs(t testing.TB, file string, n int, timeout time.Duration) []int {
+	t.Helper()
+	if !testenv.Eventually(timeout, func() bool { return len(PIDs(file)) >= n }) {
+		t.Fatalf("%s: want %d PIDs, have %v", file, n, PIDs(file))
+	}
+	return PIDs(file)
+}
+
+// Ours reports whether pid is a live process of project: it carries the
+// project's marker, or its cgroup path contains cgroupPart. A recycled PID
+// of an unrelated process is neither.
+func Ours(pid int, project, cgroupPart string) bool {
+	if !testenv.Alive(pid) {
+		return false
+	}
+	if proc.ReadMarker(pid).Project == project {
+		return true
+	}
+	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	return strings.Contains(string(cg), cgroupPart)
+}
