@@ -324,7 +324,10 @@ func (d *Systemd) Groups(project string) ([]Group, error) {
 		}
 		cg, err := d.controlGroup(ctx, u.Name)
 		if err != nil {
-			continue // not running (scopes are collected once inactive or failed)
+			if g := d.endedGroup(u, name); g != nil {
+				groups = append(groups, g) // failed: kept to say how it ended
+			}
+			continue // not running
 		}
 		groups = append(groups, &scopeGroup{name: name, unit: u.Name, d: d, Dir: Dir(filepath.Join(d.host.Cgroup2Mount, cg))})
 	}

@@ -6,15 +6,17 @@ import (
 )
 
 // scopeProperties returns the properties of a transient scope, but for its
-// PIDs: Description, Delegate=yes (the command may make sub-cgroups), garbage
-// collection even of a failed scope, and each limit of l in the D-Bus type
-// systemd expects (systemd.resource-control(5), org.freedesktop.systemd1(5)).
+// PIDs: Description, Delegate=yes (the command may make sub-cgroups),
+// OOMPolicy=stop and a failed scope kept until cgdev resets it (so that an
+// OOM kill stays known: systemd_ended.go), and each limit of l in the D-Bus
+// type systemd expects (systemd.resource-control(5), org.freedesktop.systemd1(5)).
 // A limit without a mapping is an error, never dropped.
 func scopeProperties(description string, l *Limits) ([]sd.Property, error) {
 	props := []sd.Property{
 		sd.PropDescription(description),
 		{Name: "Delegate", Value: dbus.MakeVariant(true)},
-		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
+		{Name: "OOMPolicy", Value: dbus.MakeVariant("stop")},
+		{Name: "CollectMode", Value: dbus.MakeVariant("inactive")},
 	}
 	limits, err := limitProperties(l)
 	if err != nil {

@@ -67,13 +67,14 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 		term.restore()
 		return Exit{}, err
 	}
+	memory := cgroup.WatchMemory(g.Path()) // the peak and OOM kills, should the group vanish
 	done := make(chan struct{})
 	go forward(signals, cmd.Process, done)
 	werr := term.wait(cmd)
 	close(done)
 	term.restore()
 	exit := exitOf(cmd.ProcessState, werr)
-	reportOOM(g, limits, opt.Log)
+	reportOOM(g, limits, memory, opt.Log)
 	reap(g, opt)
 	return exit, nil
 }
@@ -156,9 +157,16 @@ func exitOf(ps *os.ProcessState, err error) Exit {
 
 // reportOOM says plainly when the kernel's OOM killer struck inside the
 // group. (When it killed the main process, the status is already 137.)
-func reportOOM(g cgroup.Group, l cgroup.Limits, log io.Writer) {
+// The watch supplies what the group itself may no longer tell: a systemd
+// scope's cgroup can be gone by now.
+func reportOOM(g cgroup.Group, l cgroup.Limits, w *cgroup.MemoryWatch, log io.Writer) {
+	peak, kills := w.Stop()
 	st, err := g.Stats()
-	if err != nil || st.OOMKills == 0 {
+	if err != nil {
+		return
+	}
+	st.OOMKills, st.MemoryPeak = max(st.OOMKills, kills), max(st.MemoryPeak, peak)
+	if st.OOMKills == 0 {
 		return
 	}
 	limit := "the memory limit"

@@ -45,6 +45,10 @@ type ServiceStatus struct {
 	LastExit    *ServiceExit `json:"last_exit,omitempty"`
 	NextRestart time.Time    `json:"next_restart,omitzero"`
 	Health      string       `json:"health,omitempty"`
+	// OOMKills counts the processes the kernel's OOM killer killed in the
+	// service's group (memory.events oom_kill; under systemd, also a scope
+	// that ended with result oom-kill and is gone).
+	OOMKills uint64 `json:"oom_kills,omitempty"`
 }
 
 // Status reports every configured service, and every group of the project
@@ -126,7 +130,11 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 		return s
 	}
 	stats, err := g.Stats()
-	if err != nil || stats.Procs == 0 {
+	if err != nil {
+		return s
+	}
+	s.OOMKills = stats.OOMKills
+	if stats.Procs == 0 {
 		return s
 	}
 	s.State, s.Procs, s.Cgroup = "running", stats.Procs, g.Path()
@@ -192,6 +200,7 @@ func PrintStatus(w io.Writer, list []ServiceStatus) {
 	}
 	tw.Flush()
 	printLastExits(w, list)
+	printOOMKills(w, list)
 	if na != "" {
 		fmt.Fprintf(w, "%s\n", memoryFootnote(na))
 	}
@@ -253,4 +262,14 @@ func guessMain(g cgroup.Group) *ServiceState {
 // bootTime is when the system booted, from /proc/uptime.
 func bootTime() time.Time {
 	return time.Now().Add(-proc.Uptime())
+}
+
+// printOOMKills names the services whose groups lost processes to the
+// kernel's OOM killer, unless their state already says so (oom-killed).
+func printOOMKills(w io.Writer, list []ServiceStatus) {
+	for _, s := range list {
+		if s.OOMKills > 0 && s.State != "oom-killed" {
+			fmt.Fprintf(w, "! %s: OOM: the kernel killed %d process(es) of this service for exceeding its memory limit\n", s.Name, s.OOMKills)
+		}
+	}
 }
