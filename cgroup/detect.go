@@ -42,6 +42,13 @@ type Host struct {
 	Controllers []string
 	// Systemd describes the systemd managers reachable from here.
 	Systemd SystemdInfo
+	// Delegation is set where PID 1 is systemd (and no BaseEnv overrides
+	// the base): the subtree systemd delegated to this process, the only
+	// place cgdev may create cgroups there (delegation.go).
+	Delegation *Delegation
+	// ReadOnly reports that the cgroup2 mount is read-only (a container's
+	// default): cgroups can be read but none created.
+	ReadOnly bool
 	// Problems are notes about what detection could not read.
 	Problems []string
 }
@@ -67,6 +74,7 @@ func Detect() (*Host, error) {
 	h := &Host{}
 	var mountRoot string
 	h.Cgroup2Mount, mountRoot, h.V1Controllers = parseMountinfo(string(mounts))
+	h.ReadOnly = h.Cgroup2Mount != "" && mountReadOnly(h.Cgroup2Mount)
 	switch {
 	case h.Cgroup2Mount != "" && len(h.V1Controllers) == 0:
 		h.Mode = Unified
@@ -90,6 +98,9 @@ func Detect() (*Host, error) {
 			h.BaseWritable = unix.Access(filepath.Join(h.Cgroup2Mount, h.Base), unix.W_OK) == nil
 		}
 	}
+	if h.Delegation != nil && h.Delegation.Cgroup == "" {
+		h.BaseWritable = false // systemd's tree, and nothing of it is ours
+	}
 	ctrl, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers"))
 	if err != nil {
 		h.Problems = append(h.Problems, err.Error())
@@ -98,12 +109,22 @@ func Detect() (*Host, error) {
 	return h, nil
 }
 
-// chooseBase picks where cgdev's groups live: $CGDEV_CGROUP_BASE, else /cgdev at
-// the root when writable (root on a non-systemd host), else a "cgdev" sibling of
-// this process's cgroup when its parent is delegated to us.
+// chooseBase picks where cgdev's groups live: $CGDEV_CGROUP_BASE; else,
+// where PID 1 is systemd, "cgdev" inside the delegated unit this process
+// runs in (and with none, no usable base: see Delegation); else /cgdev at
+// the root when writable (root on a non-systemd host, or in a container's
+// cgroup namespace), else a "cgdev" sibling of this process's cgroup when its
+// parent is delegated to us.
 func (h *Host) chooseBase() string {
 	if b := os.Getenv(BaseEnv); b != "" {
 		return "/" + strings.Trim(filepath.Clean("/"+b), "/")
+	}
+	if h.Systemd.Booted {
+		d := h.findDelegation()
+		h.Delegation = &d
+		if d.Cgroup != "" {
+			return filepath.Join(d.Cgroup, "cgdev")
+		}
 	}
 	if unix.Access(h.Cgroup2Mount, unix.W_OK) == nil {
 		return "/cgdev"

@@ -31,6 +31,9 @@ func NewDirect(h *Host) (*Direct, error) {
 	if h.Cgroup2Mount == "" {
 		return nil, errors.New("direct driver: no cgroup2 hierarchy is mounted")
 	}
+	if h.Delegation != nil && h.Delegation.Cgroup == "" {
+		return nil, h.Delegation.refusal()
+	}
 	if !h.BaseWritable {
 		return nil, fmt.Errorf("direct driver: %s is not writable by this user (no delegated cgroup subtree)",
 			filepath.Join(h.Cgroup2Mount, filepath.Dir(h.Base)))
@@ -108,6 +111,9 @@ func (d *Direct) create(rel string, l *Limits) error {
 			return fmt.Errorf("creating cgroup %s: %w", path, err)
 		}
 		return nil
+	}
+	if _, err := enableControllers(Dir(filepath.Join(d.host.Cgroup2Mount, filepath.Dir(d.host.Base))), l.Controllers()); err != nil {
+		return fmt.Errorf("enabling %v for cgdev's groups: %w", l.Controllers(), err)
 	}
 	res, unified := l.Cgroup2()
 	m, err := cgroup2.NewManager(d.host.Cgroup2Mount, rel, res)

@@ -65,6 +65,8 @@ func (d *Driver) whyNoCgroup() string {
 		return "it was chosen explicitly"
 	case d.host.Cgroup2Mount == "":
 		return "this machine has no cgroup2 hierarchy mounted"
+	case d.host.ReadOnly:
+		return fmt.Sprintf("%s is mounted read-only, as in a container by default", d.host.Cgroup2Mount)
 	case !d.host.BaseWritable:
 		return fmt.Sprintf("this user may not create cgroups under %s%s", d.host.Cgroup2Mount, d.host.Base)
 	}

@@ -60,6 +60,9 @@ func DriverName(flag, config string) string {
 
 // AutoDriver says which driver "auto" picks on this host, and why, in words.
 func AutoDriver(h *cgroup.Host) (name, why string) {
+	if d := h.Delegation; d != nil && d.Cgroup != "" && h.BaseWritable {
+		return "direct", fmt.Sprintf("cgdev runs inside %s, which systemd delegated (%s): cgdev creates its groups in it itself, under %s, without a round trip to the manager", d.Cgroup, d.How, h.Base)
+	}
 	sdOK, manager := cgroup.SystemdReachable(h)
 	if sdOK && h.Cgroup2Mount != "" {
 		if owned, whose := cgroup.SystemdOwns(h); owned {
@@ -76,10 +79,14 @@ func AutoDriver(h *cgroup.Host) (name, why string) {
 		}
 		return "direct", why
 	}
+	const untracked = "services run in sessions of their own, tracked by their CGDEV_* environment markers through /proc; resource limits cannot be enforced"
 	if h.Cgroup2Mount == "" {
-		return "fallback", "this machine has no cgroup2 hierarchy mounted and no systemd manager to ask: services run in sessions of their own, tracked by their CGDEV_* environment markers through /proc; resource limits cannot be enforced"
+		return "fallback", "this machine has no cgroup2 hierarchy mounted and no systemd manager to ask: " + untracked
 	}
-	return "fallback", fmt.Sprintf("this user may not create cgroups under %s%s and no systemd manager offers them: services run in sessions of their own, tracked by their CGDEV_* environment markers through /proc; resource limits cannot be enforced", h.Cgroup2Mount, h.Base)
+	if h.ReadOnly {
+		return "fallback", fmt.Sprintf("%s is mounted read-only (a container's default) and no systemd manager answers: %s", h.Cgroup2Mount, untracked)
+	}
+	return "fallback", fmt.Sprintf("this user may not create cgroups under %s%s and no systemd manager offers them: %s", h.Cgroup2Mount, h.Base, untracked)
 }
 
 // DriverForProject opens the driver for project's commands. A name other than
