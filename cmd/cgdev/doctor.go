@@ -26,6 +26,10 @@ type report struct {
 	DriverError   string             `json:"driver_error,omitempty"`
 	Limits        []limitSupport     `json:"limits"`
 	Advice        []string           `json:"advice"`
+	// Delegation and Checks describe the environment: a systemd host's
+	// delegated subtree, a container's cgroup namespace (doctor_checks.go).
+	Delegation *cgroup.Delegation `json:"delegation,omitempty"`
+	Checks     []check            `json:"checks"`
 }
 
 // limitSupport says whether one property can be enforced by the chosen driver.
@@ -83,7 +87,27 @@ func diagnose(h *cgroup.Host, driverName string) report {
 		r.Limits = append(r.Limits, checkLimit(drv, name))
 	}
 	r.Advice = advice(h, r)
+	r.Delegation = h.Delegation
+	r.Checks = environmentChecks(h, systemdOffer(h, drv))
 	return r
+}
+
+// systemdOffer asks the systemd manager cgdev would use (drv when it is the
+// systemd driver) what it offers its units; nil when none answers.
+func systemdOffer(h *cgroup.Host, drv cgroup.Driver) *managerOffer {
+	s, ok := drv.(*cgroup.Systemd)
+	if !ok {
+		if reachable, _ := cgroup.SystemdReachable(h); !reachable {
+			return nil
+		}
+		var err error
+		if s, err = cgroup.NewSystemd(h); err != nil {
+			return nil
+		}
+		defer s.Close()
+	}
+	cg, controllers := s.Offer()
+	return &managerOffer{Manager: s.Manager(), Cgroup: cg, Controllers: controllers}
 }
 
 // checkLimit asks drv whether it can enforce the property name, with the
@@ -110,7 +134,7 @@ func advice(h *cgroup.Host, r report) []string {
 	switch {
 	case h.Cgroup2Mount == "":
 		a = append(a, "No cgroup2 tree is mounted, so cgdev cannot group processes in the kernel. It falls back to process groups and environment markers, which catch most but not all escapes. Fix: boot with systemd.unified_cgroup_hierarchy=1, or mount cgroup2.")
-	case !h.BaseWritable:
+	case !h.BaseWritable && h.Delegation == nil && !h.ReadOnly: // else a check says why
 		a = append(a, fmt.Sprintf("This user may not create cgroups under %s. On a systemd machine use --driver systemd (systemd creates the cgroup for you); elsewhere ask for a delegated subtree (chown a cgroup directory to this user).", h.Base))
 	}
 	if h.Mode == cgroup.Hybrid && len(h.V1Controllers) > 0 {
@@ -153,6 +177,7 @@ func (r report) print(w io.Writer) {
 			fmt.Fprintf(w, "  %-14s REFUSED: %s\n", l.Property, l.Why)
 		}
 	}
+	printChecks(w, r.Checks)
 	if len(r.Advice) > 0 {
 		fmt.Fprintln(w, "\nwhat to know:")
 		for _, a := range r.Advice {

@@ -37,7 +37,7 @@ func treeJSON(nodes []launcher.Node) []processJSON {
 // null, as docs/json.md promises.
 func (r report) withEmptyLists() report {
 	r.Controllers, r.V1Controllers = nonNil(r.Controllers), nonNil(r.V1Controllers)
-	r.Limits, r.Advice = nonNil(r.Limits), nonNil(r.Advice)
+	r.Limits, r.Advice, r.Checks = nonNil(r.Limits), nonNil(r.Advice), nonNil(r.Checks)
 	return r
 }
 
