@@ -15,7 +15,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
-.PHONY: all build gen install uninstall setup test unit fuzz vmtest bench demo vet clean
+.PHONY: all build gen install uninstall setup test unit fuzz vmtest vmtest-systemd bench demo vet clean
 
 all: build
 
@@ -66,7 +66,15 @@ fuzz:
 vmtest:
 	test/vm/vmtest.sh
 
-test: setup vet unit fuzz vmtest
+# vmtest-systemd runs the systemd VM suite (test/vm-systemd): cgdev as a
+# normal user with a user manager, as root, inside Delegate=yes units, in
+# Docker containers and against a real compose project. The first run
+# builds the VM's root image (root, about a minute). SDVM_ARGS='-pass dev
+# -run OOM' picks passes and tests.
+vmtest-systemd:
+	test/vm-systemd/sdvmtest.sh $(SDVM_ARGS)
+
+test: setup vet unit fuzz vmtest vmtest-systemd
 
 bench: build
 	test/systemd/with-manager.sh $(GO) test -run '^$$' -bench . -skip '^Benchmark(StopOnSIGTERM|StopForce1000|Supervisor.*)$$' -benchtime 200x ./...
