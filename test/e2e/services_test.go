@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 	"github.com/cgdev/cgdev/test/vmkit"
@@ -114,16 +113,7 @@ func (p *svcProject) assertNothingLeft(files ...string) {
 // assertNoProcessLeft checks what assertNothingLeft does but the tracking files.
 func (p *svcProject) assertNoProcessLeft(files ...string) {
 	p.t.Helper()
-	for _, f := range files {
-		for _, pid := range p.pids(f) {
-			if p.ours(pid) {
-				p.t.Errorf("PID %d from p/%s survived the stop: %s", pid, f, proc.Cmdline(pid))
-			}
-		}
-	}
-	if m := p.marked(); len(m) > 0 {
-		p.t.Errorf("processes carrying %s=%s survived: %v", proc.ProjectEnv, p.id, m)
-	}
+	vmkit.AssertNoSurvivors(p.t, p.dir, p.id, "/"+p.id+"/", files...)
 	if p.groupExists() {
 		p.t.Errorf("project cgroup %s left behind", p.groupDir())
 	}

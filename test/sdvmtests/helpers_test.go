@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/vmkit"
 )
@@ -279,16 +278,7 @@ func units(pattern, user string) []string {
 // tracking files.
 func (p *project) assertNothingLeft(files ...string) {
 	p.t.Helper()
-	for _, f := range files {
-		for _, pid := range p.pids(f) {
-			if p.ours(pid) {
-				p.t.Errorf("PID %d from p/%s survived the stop: %s", pid, f, proc.Cmdline(pid))
-			}
-		}
-	}
-	if m := p.marked(); len(m) > 0 {
-		p.t.Errorf("processes carrying %s=%s survived: %v", proc.ProjectEnv, p.id, m)
-	}
+	vmkit.AssertNoSurvivors(p.t, p.dir, p.id, p.tag, files...)
 	if g := p.groups(); len(g) > 0 {
 		p.t.Errorf("groups left behind:\n  %s", strings.Join(g, "\n  "))
 	}

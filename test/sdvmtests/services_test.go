@@ -112,8 +112,10 @@ func TestStopHardCases(t *testing.T) {
 		t.Errorf("renamed process shows %q", proc.Cmdline(pid))
 	}
 	st := p.status()
+	// A double fork's service ends its main process at once; when that is
+	// seen only after the start (emulation is slow), the state is degraded.
 	for _, c := range cgrouptest.HardCases {
-		if s := st[c.Name]; s.State != "running" {
+		if s := st[c.Name]; s.Procs == 0 || (s.State != "running" && s.State != "degraded") {
 			t.Errorf("status of %s: %+v", c.Name, s)
 		}
 	}

@@ -290,3 +290,20 @@ func Ours(pid int, project, cgroupPart string) bool {
 	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	return strings.Contains(string(cg), cgroupPart)
 }
+
+// AssertNoSurvivors fails t for each PID listed in dir/p/<file> (for each
+// file) that is still a live process of project (Ours, with cgroupPart), and
+// for each process carrying the project's marker.
+func AssertNoSurvivors(t testing.TB, dir, project, cgroupPart string, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		for _, pid := range PIDs(filepath.Join(dir, "p", f)) {
+			if Ours(pid, project, cgroupPart) {
+				t.Errorf("PID %d from p/%s survived the stop: %s", pid, f, proc.Cmdline(pid))
+			}
+		}
+	}
+	if m := Marked(t, project); len(m) > 0 {
+		t.Errorf("processes carrying %s=%s survived: %v", proc.ProjectEnv, project, m)
+	}
+}
