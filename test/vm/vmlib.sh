@@ -9,6 +9,10 @@
 #                           be unpacked: qemu boots it directly, PVH), and the
 #                           zram swap modules zsmalloc.ko, lzo-rle.ko, zram.ko
 #   vm_boot NAME MARKER QEMU-ARGS...   boot, wait, exit with the guest's status
+#   vm_build REPO OUT TESTPKG TESTBIN   build TESTPKG's static test binary as
+#                           TESTBIN, and a static cgdev as OUT/cgdev unless
+#                           $CGDEV_VM_CGDEV names one; print the cgdev to test
+#   vm_now, vm_since T0 T1  a wall-clock stamp; the seconds between two ("1.5s")
 #
 # The first two write their messages to stderr and return non-zero on
 # failure. Each caller unpacks into a directory of its own and renames the
@@ -121,3 +125,15 @@ vm_boot() {
 	fi
 	exit "$code"
 }
+
+vm_build() {
+	local cgdev=${CGDEV_VM_CGDEV:-$2/cgdev}
+	if [ -z "${CGDEV_VM_CGDEV:-}" ]; then
+		(cd "$1" && CGO_ENABLED=0 "$GO" build -trimpath -o "$cgdev" ./cmd/cgdev) >&2 || return 1
+	fi
+	(cd "$1" && CGO_ENABLED=0 "$GO" test -c -trimpath -o "$4" "$3") >&2 || return 1
+	echo "$cgdev"
+}
+
+vm_now() { date +%s.%N; }
+vm_since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }

@@ -40,16 +40,11 @@ fi
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/cgdev-vmtest.XXXXXX")
 trap 'rm -rf "$out"' EXIT
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
-start=$(now)
-cgdev=${CGDEV_VM_CGDEV:-}
-if [ -z "$cgdev" ]; then
-	cgdev=$out/cgdev
-	(cd "$repo" && CGO_ENABLED=0 "$GO" build -trimpath -o "$cgdev" ./cmd/cgdev)
-fi
-(cd "$repo" && CGO_ENABLED=0 "$GO" test -c -trimpath -o "$out/vmtests.test" ./test/vmtests)
-built=$(now)
+# shellcheck source=vmlib.sh
+. "$here/vmlib.sh"
+start=$(vm_now)
+cgdev=$(vm_build "$repo" "$out" ./test/vmtests "$out/vmtests.test")
+built=$(vm_now)
 
 # boot LABEL SWAP_MB RUN: one VM boot running the tests matching RUN.
 boot() {
@@ -70,6 +65,6 @@ set +e
 boot no-swap 0 "$run" || rc=$?
 boot swap 256 "${run:-$swaptests}" || { r=$?; [ $rc != 0 ] || rc=$r; }
 set -e
-end=$(now)
-echo "vmtest: $([ $rc = 0 ] && echo PASS || echo FAIL) (exit $rc): build $(since "$start" "$built"), VM boots and tests $(since "$built" "$end")" >&2
+end=$(vm_now)
+echo "vmtest: $([ $rc = 0 ] && echo PASS || echo FAIL) (exit $rc): build $(vm_since "$start" "$built"), VM boots and tests $(vm_since "$built" "$end")" >&2
 exit $rc
