@@ -55,17 +55,12 @@ fi
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/cgdev-sdvmtest.XXXXXX")
 trap 'rm -rf "$out"' EXIT
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
-start=$(now)
-cgdev=${CGDEV_VM_CGDEV:-}
-if [ -z "$cgdev" ]; then
-	cgdev=$out/cgdev
-	(cd "$repo" && CGO_ENABLED=0 "$GO" build -trimpath -o "$cgdev" ./cmd/cgdev)
-fi
-(cd "$repo" && CGO_ENABLED=0 "$GO" test -c -trimpath -o "$out/sdvmtests.test" ./test/sdvmtests)
+# shellcheck source=../vm/vmlib.sh
+. "$here/../vm/vmlib.sh"
+start=$(vm_now)
+cgdev=$(vm_build "$repo" "$out" ./test/sdvmtests "$out/sdvmtests.test")
 "$here/run-sd-vm.sh" -B # build the image (once) before the clock of the boot starts
-built=$(now)
+built=$(vm_now)
 
 args=(-test.v -test.count=1 -test.timeout=20m)
 [ -z "$run" ] || args+=(-test.run "$run")
@@ -74,6 +69,6 @@ for p in "${passes[@]}"; do opts+=(-u "$p"); done
 echo "vmtest-systemd: passes ${passes[*]}: go test ${args[*]}" >&2
 rc=0
 "$here/run-sd-vm.sh" "${opts[@]}" "$out/sdvmtests.test" "${args[@]}" || rc=$?
-end=$(now)
-echo "vmtest-systemd: $([ $rc = 0 ] && echo PASS || echo FAIL) (exit $rc): build $(since "$start" "$built"), VM boot and ${#passes[@]} passes $(since "$built" "$end")" >&2
+end=$(vm_now)
+echo "vmtest-systemd: $([ $rc = 0 ] && echo PASS || echo FAIL) (exit $rc): build $(vm_since "$start" "$built"), VM boot and ${#passes[@]} passes $(vm_since "$built" "$end")" >&2
 exit $rc
