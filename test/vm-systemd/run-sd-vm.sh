@@ -126,13 +126,7 @@ mkdir -p "$st/sdvm"
 base=$(basename "$payload")
 cp -L "$payload" "$st/sdvm/$base" && chmod 755 "$st/sdvm/$base"
 cp "$here/guest.sh" "$st/sdvm/.guest" && chmod 755 "$st/sdvm/.guest"
-for f in ${files[@]+"${files[@]}"}; do
-	host=${f%%:*} guest=${f#*:}
-	[ "$guest" = "$f" ] && guest=/sdvm/$(basename "$host")
-	[ -e "$host" ] || die "-f $host: no such file"
-	mkdir -p "$st$(dirname "$guest")"
-	cp -rL --preserve=mode,timestamps "$host" "$st$guest"
-done
+vm_stage "$st" /sdvm ${files[@]+"${files[@]}"} || die "copying the -f files into the guest failed"
 printf '%s\0' "/sdvm/$base" "$@" > "$st/sdvm/.argv"
 for kv in ${envs[@]+"${envs[@]}"}; do printf '%s\0' "$kv"; done > "$st/sdvm/.env"
 for p in "${passes[@]}"; do echo "${p//,/ }"; done > "$st/sdvm/.passes"

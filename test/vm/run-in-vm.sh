@@ -112,13 +112,7 @@ for a in sh ash cat echo env kill ls ps sleep true false grep head mkdir rm sync
 done
 base=$(basename "$bin")
 cp -L "$bin" "$st/payload/$base" && chmod 755 "$st/payload/$base"
-for f in ${files[@]+"${files[@]}"}; do
-	host=${f%%:*} guest=${f#*:}
-	[ "$guest" = "$f" ] && guest=/payload/$(basename "$host")
-	[ -e "$host" ] || die "-f $host: no such file"
-	mkdir -p "$st$(dirname "$guest")"
-	cp -rL --preserve=mode,timestamps "$host" "$st$guest"
-done
+vm_stage "$st" /payload ${files[@]+"${files[@]}"} || die "copying the -f files into the guest failed"
 printf '%s\0' "/payload/$base" "$@" > "$st/testbed/argv"
 declare -A seen=()
 for kv in ${envs[@]+"${envs[@]}"}; do seen[${kv%%=*}]=1; printf '%s\0' "$kv"; done > "$st/testbed/env"

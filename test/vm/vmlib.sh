@@ -13,6 +13,8 @@
 #                           TESTBIN, and a static cgdev as OUT/cgdev unless
 #                           $CGDEV_VM_CGDEV names one; print the cgdev to test
 #   vm_now, vm_since T0 T1  a wall-clock stamp; the seconds between two ("1.5s")
+#   vm_stage ROOT DIR SPEC...  copy each -f SPEC (HOST[:GUEST]; GUEST defaults to
+#                           DIR/<name of HOST>) into the guest's tree ROOT
 #
 # The first two write their messages to stderr and return non-zero on
 # failure. Each caller unpacks into a directory of its own and renames the
@@ -137,3 +139,14 @@ vm_build() {
 
 vm_now() { date +%s.%N; }
 vm_since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
+
+vm_stage() {
+	local root=$1 dir=$2 f host guest
+	shift 2
+	for f in "$@"; do
+		host=${f%%:*} guest=${f#*:}
+		[ "$guest" = "$f" ] && guest=$dir/$(basename "$host")
+		[ -e "$host" ] || { echo "-f $host: no such file" >&2; return 1; }
+		mkdir -p "$root$(dirname "$guest")" && cp -rL --preserve=mode,timestamps "$host" "$root$guest" || return 1
+	done
+}
