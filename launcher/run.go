@@ -48,10 +48,19 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	if err != nil {
 		return Exit{}, err
 	}
-	name, err := runName(opt.Name, args[0])
+	name, claim, err := claimRunName(opt.Name, args[0])
 	if err != nil {
 		return Exit{}, err
 	}
+	defer claim.release()
+	if err := CollectRuns(drv, opt.Log); err != nil {
+		fmt.Fprintf(opt.Log, "cgdev: warning: collecting stale runs: %v\n", err)
+	}
+	watcher, err := startRunWatcher(drv.Name(), name, opt.Stderr)
+	if err != nil {
+		return Exit{}, err
+	}
+	defer watcher.stop()
 	cmd := exec.Command(path, args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opt.Stdin, opt.Stdout, opt.Stderr
@@ -97,6 +106,26 @@ func enforceable(drv cgroup.Driver, l cgroup.Limits, ignore bool, what string, l
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// claimRunName returns a name for the run (runName) that this process holds
+// (claimRun): no other run has it, and none can take it while it runs.
+func claimRunName(name, command string) (string, *runClaim, error) {
+	for range 10 {
+		n, err := runName(name, command)
+		if err != nil {
+			return "", nil, err
+		}
+		claim, err := claimRun(n)
+		if err != nil {
+			return "", nil, err
+		}
+		if claim != nil {
+			claim.serve()
+			return n, claim, nil
+		}
+	}
+	return "", nil, errors.New("no free run name after 10 tries")
+}
 
 // runName returns name (validated), or the command's base name, plus a random
 // suffix so that concurrent runs of one command get distinct groups.

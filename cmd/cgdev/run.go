@@ -19,9 +19,11 @@ func runCommand(g *globals) *cobra.Command {
 	var (
 		opt   launcher.RunOptions
 		props []string
+		list  bool
+		stop  []string
 	)
 	c := &cobra.Command{
-		Use:   "run [--name N] [-p PROP=VALUE]... [--grace D] [--ignore-unsupported] [--] CMD [ARGS...]",
+		Use:   "run [--name N] [-p PROP=VALUE]... [--grace D] [--ignore-unsupported] [--] CMD [ARGS...] | --list | --stop RUN|all",
 		Short: "run one command in its own cgroup, in the foreground",
 		Long: `Run one command in a cgroup of its own, in the foreground, like systemd-run
 --scope: stdio and the terminal pass through, signals are forwarded, the exit
@@ -31,12 +33,20 @@ Memory, task and CPU limits use systemd's property names; a limit this
 machine cannot enforce is refused unless --ignore-unsupported is given. An
 OOM kill is reported plainly.
 
+No run outlives its cgdev: when cgdev is killed (kill -9, a CI timeout), a
+watcher it started kills the run's group within a second. --list shows the
+runs and --stop stops them; both, and every run, first collect the groups of
+runs whose cgdev is gone.
+
 Every word after CMD is the command's, flags included: "cgdev run ls --help"
 shows ls's help.`,
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return nil, cobra.ShellCompDirectiveDefault
 		},
 		RunE: func(_ *cobra.Command, args []string) error {
+			if list || len(stop) > 0 {
+				return runsCmd(g, args, list, stop, opt.Grace)
+			}
 			return runCmd(g, args, opt, props)
 		},
 	}
@@ -45,6 +55,8 @@ shows ls's help.`,
 	fs.StringVar(&opt.Name, "name", "", "name `N` of the run's cgroup (default: the command's name, plus a random suffix)")
 	fs.StringArrayVarP(&props, "property", "p", nil, "resource limit in systemd syntax (`PROP=VALUE`), repeatable: "+joinNames(cgroup.PropertyNames()))
 	fs.DurationVar(&opt.Grace, "grace", 3*time.Second, "time `D` leftovers get between SIGTERM and SIGKILL after the command exits")
+	fs.BoolVar(&list, "list", false, "list the runs: name, the PID of their cgdev (gone: none) and their processes")
+	fs.StringArrayVar(&stop, "stop", nil, "stop the run named `RUN` (as --list names it; all: every run) with SIGTERM, then SIGKILL after --grace; repeatable")
 	fs.BoolVar(&opt.IgnoreUnsupported, "ignore-unsupported", false, "run without the limits this machine cannot enforce (with a warning) instead of refusing")
 	c.RegisterFlagCompletionFunc("property", func(_ *cobra.Command, _ []string, word string) ([]string, cobra.ShellCompDirective) {
 		var out []string
@@ -95,6 +107,32 @@ func runCmd(g *globals, args []string, opt launcher.RunOptions, props []string) 
 	}
 	if exit.Code != 0 {
 		return &exitError{code: exit.Code}
+	}
+	return nil
+}
+
+// runsCmd is run --list and run --stop.
+func runsCmd(g *globals, args []string, list bool, stop []string, grace time.Duration) error {
+	if len(args) > 0 {
+		return usageError("--list and --stop take no command (got %q)", args[0])
+	}
+	if list && len(stop) > 0 {
+		return usageError("--list and --stop go one at a time")
+	}
+	host, err := cgroup.Detect()
+	if err != nil {
+		return err
+	}
+	drv, err := launcher.OpenDriver(launcher.DriverName(g.driver, ""), host)
+	if err != nil {
+		return err
+	}
+	defer drv.Close()
+	if list {
+		return launcher.ListRuns(g.stdout, g.stderr, drv)
+	}
+	if err := launcher.StopRuns(context.Background(), g.stdout, drv, stop, grace); err != nil {
+		return &exitError{code: exitFailure, msg: err.Error()}
 	}
 	return nil
 }

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+
+	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/launcher"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// runWatchCommand is the watcher every `cgdev run` starts (launcher.WatchRun):
+// when that cgdev dies, it kills the run's group. It is not meant to be run
+// by hand; fd 3 is the pipe from its cgdev.
+func runWatchCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:    "__run-watch RUN",
+		Short:  "the watcher of a run (started by run)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			owner := os.NewFile(3, "cgdev run")
+			// The driver is opened before the wait, so that the kill is quick.
+			host, err := cgroup.Detect()
+			if err != nil {
+				return err
+			}
+			drv, err := launcher.OpenDriver(launcher.DriverName(g.driver, ""), host)
+			if err != nil {
+				return err
+			}
+			defer drv.Close()
+			// It has no terminal, and its stderr may be a pipe that closes
+			// with its cgdev: neither is a reason to leave the run running.
+			signal.Ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT)
+			return launcher.WatchRun(drv, args[0], owner, g.stderr)
+		},
+	}
+}
