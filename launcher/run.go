@@ -76,6 +76,7 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 		term.restore()
 		return Exit{}, err
 	}
+	markOwned(g)
 	done := make(chan struct{})
 	go forward(signals, cmd.Process, done)
 	werr := term.wait(cmd)

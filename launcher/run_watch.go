@@ -12,6 +12,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cleanup"
+	"golang.org/x/sys/unix"
 )
 
 // No run outlives its cgdev. Each `cgdev run` starts a watcher, `cgdev
@@ -127,10 +128,35 @@ func collectRun(g cgroup.Group) (int, error) {
 	return len(pids), nil
 }
 
-// CollectRuns kills and removes the groups of runs whose cgdev is gone
-// (empty or not), and says so on log for those that still held processes.
-// It holds each run's claim while it works, so it never touches a live run,
-// nor one being started. With the fallback driver, which has no group that
+// ownedMark is the extended attribute `cgdev run` sets on its group's
+// cgroup directory: the group was made by a run that held its name, so a
+// later cgdev may take the name's being free to mean that its cgdev is gone.
+// (Groups made through the driver by other code hold no name.) Linux 5.7
+// and later keep user.* attributes on cgroupfs; without them only the
+// watcher collects a populated group.
+const ownedMark = "user.cgdev.run"
+
+// markOwned sets ownedMark on g's cgroup, if it has one.
+func markOwned(g cgroup.Group) {
+	if g.Path() != "" {
+		unix.Setxattr(g.Path(), ownedMark, []byte(g.Name()), 0)
+	}
+}
+
+// owned says whether g carries ownedMark.
+func owned(g cgroup.Group) bool {
+	if g.Path() == "" {
+		return false
+	}
+	_, err := unix.Getxattr(g.Path(), ownedMark, nil)
+	return err == nil
+}
+
+// CollectRuns kills and removes the groups of runs whose cgdev is gone, and
+// says so on log for those that still held processes: empty groups whose
+// name nobody holds, and populated ones made by a `cgdev run` (ownedMark)
+// whose name nobody holds. It holds each run's claim while it works, so it
+// never touches a live run, nor one being started. With the fallback driver, which has no group that
 // could be left behind, it does nothing: what a run's watcher missed there is
 // listed by `run --list` and stopped by `run --stop`.
 func CollectRuns(drv cgroup.Driver, log io.Writer) error {
@@ -146,6 +172,10 @@ func CollectRuns(drv cgroup.Driver, log io.Writer) error {
 		claim, err := claimRun(g.Name())
 		if err != nil || claim == nil {
 			errs = append(errs, err)
+			continue
+		}
+		if pids, _ := g.Procs(); len(pids) > 0 && !owned(g) {
+			claim.release()
 			continue
 		}
 		n, err := collectRun(g)
