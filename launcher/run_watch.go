@@ -15,14 +15,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// No run outlives its cgdev. Each `cgdev run` starts a watcher, `cgdev
-// __run-watch`, before it creates the run's group: a process outside the
-// group, in a session of its own (a kill of cgdev's process group, as CI
-// runners send on a timeout, does not reach it), that blocks reading a pipe
-// whose only writer is cgdev. When cgdev ends normally it kills the watcher
-// first; when cgdev is killed, the kernel closes the pipe, the watcher reads
-// end-of-file and kills the run's group (cgroup.kill: setsid and
-// double-forked descendants included) and removes it.
+// No run outlives its cgdev. Each `cgdev run` starts a watcher before it
+// creates the run's group: a process outside the group, in a session of its
+// own (a kill of cgdev's process group, as CI runners send on a timeout,
+// does not reach it), that blocks reading a pipe whose only writer is
+// cgdev: /bin/sh in read(1). When cgdev ends normally it kills the watcher
+// first; when cgdev is killed, the kernel closes the pipe, and the watcher
+// reads end-of-file and execs `cgdev __run-watch` (WatchRun), which kills
+// the run's group (cgroup.kill: setsid and double-forked descendants
+// included) and removes it.
 //
 // A pipe rather than PR_SET_PDEATHSIG: the death signal follows the thread
 // that forked, which in a Go program is any thread, and would reach only the
@@ -47,7 +48,9 @@ func startRunWatcher(drv string, name string, stderr *os.File) (*runWatcher, err
 		return nil, fmt.Errorf("starting the run's watcher: %w", err)
 	}
 	defer r.Close()
-	cmd := exec.Command(exe, "--driver", drv, "__run-watch", name)
+	// /bin/sh waits, cgdev acts: the wait costs a run a shell's start
+	// (about a millisecond) rather than a second cgdev's.
+	cmd := exec.Command("/bin/sh", "-c", `read -r _ <&3; exec "$0" "$@"`, exe, "--driver", drv, "__run-watch", name)
 	cmd.Stderr = stderr
 	cmd.ExtraFiles = []*os.File{r}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

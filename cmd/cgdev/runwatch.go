@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runWatchCommand is the watcher every `cgdev run` starts (launcher.WatchRun):
-// when that cgdev dies, it kills the run's group. It is not meant to be run
-// by hand; fd 3 is the pipe from its cgdev.
+// runWatchCommand is what the watcher every `cgdev run` starts execs when
+// that cgdev dies (launcher.WatchRun): it kills the run's group. It is not
+// meant to be run by hand; fd 3 is the pipe from its cgdev.
 func runWatchCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:    "__run-watch RUN",
@@ -21,7 +21,6 @@ func runWatchCommand(g *globals) *cobra.Command {
 		Args:   cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			owner := os.NewFile(3, "cgdev run")
-			// The driver is opened before the wait, so that the kill is quick.
 			host, err := cgroup.Detect()
 			if err != nil {
 				return err
