@@ -123,13 +123,19 @@ func runCmd(g *globals, args []string, opt launcher.RunOptions, props []string, 
 	return nil
 }
 
-// runAlone runs args with the driver of --driver, $CGDEV_DRIVER or auto.
-func runAlone(g *globals, args []string, opt launcher.RunOptions) (launcher.Exit, error) {
+// openRunDriver opens the driver of runs without a project: --driver,
+// $CGDEV_DRIVER or auto.
+func openRunDriver(g *globals) (cgroup.Driver, error) {
 	host, err := cgroup.Detect()
 	if err != nil {
-		return launcher.Exit{}, err
+		return nil, err
 	}
-	drv, err := launcher.OpenDriver(launcher.DriverName(g.driver, ""), host)
+	return launcher.OpenDriver(launcher.DriverName(g.driver, ""), host)
+}
+
+// runAlone runs args with openRunDriver's driver.
+func runAlone(g *globals, args []string, opt launcher.RunOptions) (launcher.Exit, error) {
+	drv, err := openRunDriver(g)
 	if err != nil {
 		return launcher.Exit{}, err
 	}
@@ -198,11 +204,7 @@ func runsCmd(g *globals, args []string, list bool, stop []string, grace time.Dur
 	if list && len(stop) > 0 {
 		return usageError("--list and --stop go one at a time")
 	}
-	host, err := cgroup.Detect()
-	if err != nil {
-		return err
-	}
-	drv, err := launcher.OpenDriver(launcher.DriverName(g.driver, ""), host)
+	drv, err := openRunDriver(g)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -21,11 +20,7 @@ func runWatchCommand(g *globals) *cobra.Command {
 		Args:   cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			owner := os.NewFile(3, "cgdev run")
-			host, err := cgroup.Detect()
-			if err != nil {
-				return err
-			}
-			drv, err := launcher.OpenDriver(launcher.DriverName(g.driver, ""), host)
+			drv, err := openRunDriver(g)
 			if err != nil {
 				return err
 			}
