@@ -37,14 +37,7 @@ type RunOptions struct {
 // are forwarded, and once the command exits whatever it left in its group is
 // stopped. It returns how the command ended.
 func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) (Exit, error) {
-	if len(args) == 0 {
-		return Exit{}, errors.New("no command given (usage: cgdev run [OPTIONS] -- CMD [ARGS...])")
-	}
-	path, err := exec.LookPath(args[0])
-	if err != nil {
-		return Exit{}, fmt.Errorf("command %q: %w", args[0], unwrapExecErr(err))
-	}
-	limits, err := enforceable(drv, opt.Limits, opt.IgnoreUnsupported, "running the command", opt.Log)
+	path, limits, err := prepareRun(drv, args, opt.Limits, opt.IgnoreUnsupported, opt.Log)
 	if err != nil {
 		return Exit{}, err
 	}
@@ -86,6 +79,28 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	reportOOM(g, limits, opt.Log)
 	reap(g, opt)
 	return exit, nil
+}
+
+// CheckRun returns the error Run would return before starting anything: no
+// command, a command not found, a limit drv cannot enforce (unless
+// opt.IgnoreUnsupported). run --with checks before it starts services.
+func CheckRun(drv cgroup.Driver, args []string, opt RunOptions) error {
+	_, _, err := prepareRun(drv, args, opt.Limits, opt.IgnoreUnsupported, io.Discard)
+	return err
+}
+
+// prepareRun finds the command in $PATH and returns the limits to apply
+// (enforceable).
+func prepareRun(drv cgroup.Driver, args []string, l cgroup.Limits, ignore bool, log io.Writer) (string, cgroup.Limits, error) {
+	if len(args) == 0 {
+		return "", l, errors.New("no command given (usage: cgdev run [OPTIONS] -- CMD [ARGS...])")
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return "", l, fmt.Errorf("command %q: %w", args[0], unwrapExecErr(err))
+	}
+	limits, err := enforceable(drv, l, ignore, "running the command", log)
+	return path, limits, err
 }
 
 // enforceable returns the limits to apply: all of l, or with ignore, those

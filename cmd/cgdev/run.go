@@ -159,6 +159,9 @@ func runWith(g *globals, with, args []string, opt launcher.RunOptions) (launcher
 	if err := s.checkNames(with, false); err != nil {
 		return launcher.Exit{}, err
 	}
+	if err := launcher.CheckRun(s.driver, args, opt); err != nil {
+		return launcher.Exit{}, err // before any service starts
+	}
 	held := make(chan os.Signal, 4) // a signal must not end cgdev before it has stopped what it started
 	signal.Notify(held, os.Interrupt, unix.SIGTERM, unix.SIGHUP)
 	defer signal.Stop(held)

@@ -81,6 +81,20 @@ func TestRunWithFailingReadiness(t *testing.T) {
 	p.assertNoProcessLeft("db", "bad")
 }
 
+// TestRunWithMissingCommand: a command that cannot run is refused before
+// any service starts.
+func TestRunWithMissingCommand(t *testing.T) {
+	p := newSvcProject(t, withConfig)
+	code, _, stderr := p.cgdev("run", "--with", "db", "--", "cgdev-no-such-command")
+	if code != 1 || !strings.Contains(stderr, "not found") {
+		t.Errorf("exit %d, stderr %q; want 1 and the command not found", code, stderr)
+	}
+	if pids := p.pids("db"); len(pids) > 0 {
+		t.Errorf("db started (PIDs %v) for a command that cannot run", pids)
+	}
+	p.assertNoProcessLeft("db")
+}
+
 // TestRunWithInterrupted: SIGINT to cgdev run --with (Ctrl-C) during the
 // command ends the command, then the services this run started are stopped,
 // and cgdev dies of SIGINT like its command.
