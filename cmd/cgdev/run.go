@@ -66,7 +66,7 @@ shows ls's help.`,
 	fs.SetInterspersed(false) // everything after the command is the command's
 	fs.StringVar(&opt.Name, "name", "", "name `N` of the run's cgroup (default: the command's name, plus a random suffix)")
 	fs.StringArrayVarP(&props, "property", "p", nil, "resource limit in systemd syntax (`PROP=VALUE`), repeatable: "+joinNames(cgroup.PropertyNames()))
-	fs.DurationVar(&opt.Grace, "grace", 3*time.Second, "time `D` leftovers get between SIGTERM and SIGKILL after the command exits")
+	fs.DurationVar(&opt.Grace, "grace", 3*time.Second, "time `D` leftovers get between SIGTERM and SIGKILL after the command exits (with --stop: the run's processes)")
 	fs.StringSliceVar(&with, "with", nil, "start the project's services `SVC,...` (and their dependencies) not running yet, wait until ready, run the command, then stop what this run started; repeatable")
 	fs.BoolVar(&list, "list", false, "list the runs: name, the PID of their cgdev (gone: none) and their processes")
 	fs.StringArrayVar(&stop, "stop", nil, "stop the run named `RUN` (as --list names it; all: every run) with SIGTERM, then SIGKILL after --grace; repeatable")
