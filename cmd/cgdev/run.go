@@ -71,7 +71,7 @@ shows ls's help.`,
 	fs.BoolVar(&list, "list", false, "list the runs: name, the PID of their cgdev (gone: none) and their processes")
 	fs.StringArrayVar(&stop, "stop", nil, "stop the run named `RUN` (as --list names it; all: every run) with SIGTERM, then SIGKILL after --grace; repeatable")
 	fs.BoolVar(&opt.IgnoreUnsupported, "ignore-unsupported", false, "run without the limits this machine cannot enforce (with a warning) instead of refusing")
-	c.RegisterFlagCompletionFunc("with", g.completeServices)
+	c.RegisterFlagCompletionFunc("with", g.completeServiceList)
 	c.RegisterFlagCompletionFunc("property", func(_ *cobra.Command, _ []string, word string) ([]string, cobra.ShellCompDirective) {
 		var out []string
 		for _, n := range cgroup.PropertyNames() {
@@ -131,6 +131,20 @@ func openRunDriver(g *globals) (cgroup.Driver, error) {
 		return nil, err
 	}
 	return launcher.OpenDriver(launcher.DriverName(g.driver, ""), host)
+}
+
+// completeServiceList completes the last name of a comma-separated list of
+// services (--with db,re → db,redis), leaving out those listed before it.
+func (g *globals) completeServiceList(c *cobra.Command, _ []string, word string) ([]string, cobra.ShellCompDirective) {
+	listed, last := "", word
+	if i := strings.LastIndex(word, ","); i >= 0 {
+		listed, last = word[:i+1], word[i+1:]
+	}
+	names, directive := g.completeServices(c, strings.Split(listed, ","), last)
+	for i := range names {
+		names[i] = listed + names[i]
+	}
+	return names, directive
 }
 
 // runAlone runs args with openRunDriver's driver.
