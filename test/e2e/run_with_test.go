@@ -25,6 +25,10 @@ const withConfig = `services:
     command: sh -c 'echo $$ >> p/bad; exec sleep 1000'
     depends_on: [db]
     ready: {exec: 'false', timeout: 500ms}
+  slow:
+    command: sh -c 'echo $$ >> p/slow; exec sleep 1000'
+    depends_on: [db]
+    ready: {exec: 'sleep 100', timeout: 60s}
 `
 
 // TestRunWithServices: run --with starts the services (and what they depend
@@ -123,4 +127,29 @@ func TestRunWithInterrupted(t *testing.T) {
 		t.Errorf("the command (PID %d) survived Ctrl-C", command[0])
 	}
 	p.assertNoProcessLeft("db", "api")
+}
+
+// TestRunWithInterruptedWhileStarting: SIGINT (Ctrl-C) while a --with
+// service waits for readiness ends the start, stops what it had started,
+// and the command is not run.
+func TestRunWithInterruptedWhileStarting(t *testing.T) {
+	p := newSvcProject(t, withConfig)
+	cmd := exec.Command(testenv.Binary(t), "run", "--with", "slow", "--", "touch", "p/ran")
+	cmd.Dir = p.dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	p.waitPids("slow", 1)
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "the command was not run") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 1 and that the command was not run", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, "p", "ran")); err == nil {
+		t.Error("the command ran although the start was interrupted")
+	}
+	p.assertNoProcessLeft("db", "slow")
 }
