@@ -221,3 +221,24 @@ func TestRunListAndStop(t *testing.T) {
 		})
 	}
 }
+
+// TestRunWatcherEndsWithRun: a run that ends normally leaves no watcher
+// behind, with every driver.
+func TestRunWatcherEndsWithRun(t *testing.T) {
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			name := runUnderDriver(t, driver)
+			if code, _, stderr := cgdevRun(t, "run", "--name", name, "--", "true"); code != 0 {
+				t.Fatalf("cgdev run -- true: exit %d, stderr %q", code, stderr)
+			}
+			entries, _ := os.ReadDir("/proc")
+			for _, e := range entries {
+				pid, err := strconv.Atoi(e.Name())
+				if err == nil && strings.Contains(testenv.Cmdline(pid), "__run-watch "+name) {
+					testenv.KillOnCleanup(t, pid)
+					t.Errorf("the watcher (PID %d) outlived its run: %s", pid, testenv.Cmdline(pid))
+				}
+			}
+		})
+	}
+}
