@@ -37,21 +37,23 @@ type RunOptions struct {
 // are forwarded, and once the command exits whatever it left in its group is
 // stopped. It returns how the command ended.
 func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) (Exit, error) {
-	if len(args) == 0 {
-		return Exit{}, errors.New("no command given (usage: cgdev run [OPTIONS] -- CMD [ARGS...])")
-	}
-	path, err := exec.LookPath(args[0])
-	if err != nil {
-		return Exit{}, fmt.Errorf("command %q: %w", args[0], unwrapExecErr(err))
-	}
-	limits, err := enforceable(drv, opt.Limits, opt.IgnoreUnsupported, "running the command", opt.Log)
+	path, limits, err := prepareRun(drv, args, opt.Limits, opt.IgnoreUnsupported, opt.Log)
 	if err != nil {
 		return Exit{}, err
 	}
-	name, err := runName(opt.Name, args[0])
+	name, claim, err := claimRunName(opt.Name, args[0])
 	if err != nil {
 		return Exit{}, err
 	}
+	defer claim.release()
+	if err := CollectRuns(drv, opt.Log); err != nil {
+		fmt.Fprintf(opt.Log, "cgdev: warning: collecting stale runs: %v\n", err)
+	}
+	watcher, err := startRunWatcher(drv.Name(), name, opt.Stderr)
+	if err != nil {
+		return Exit{}, err
+	}
+	defer watcher.stop()
 	cmd := exec.Command(path, args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opt.Stdin, opt.Stdout, opt.Stderr
@@ -67,6 +69,7 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 		term.restore()
 		return Exit{}, err
 	}
+	markOwned(g)
 	memory := cgroup.WatchMemory(g.Path()) // the peak and OOM kills, should the group vanish
 	done := make(chan struct{})
 	go forward(signals, cmd.Process, done)
@@ -77,6 +80,28 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	reportOOM(g, limits, memory, opt.Log)
 	reap(g, opt)
 	return exit, nil
+}
+
+// CheckRun returns the error Run would return before starting anything: no
+// command, a command not found, a limit drv cannot enforce (unless
+// opt.IgnoreUnsupported). run --with checks before it starts services.
+func CheckRun(drv cgroup.Driver, args []string, opt RunOptions) error {
+	_, _, err := prepareRun(drv, args, opt.Limits, opt.IgnoreUnsupported, io.Discard)
+	return err
+}
+
+// prepareRun finds the command in $PATH and returns the limits to apply
+// (enforceable).
+func prepareRun(drv cgroup.Driver, args []string, l cgroup.Limits, ignore bool, log io.Writer) (string, cgroup.Limits, error) {
+	if len(args) == 0 {
+		return "", l, errors.New("no command given (usage: cgdev run [OPTIONS] -- CMD [ARGS...])")
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return "", l, fmt.Errorf("command %q: %w", args[0], unwrapExecErr(err))
+	}
+	limits, err := enforceable(drv, l, ignore, "running the command", log)
+	return path, limits, err
 }
 
 // enforceable returns the limits to apply: all of l, or with ignore, those
@@ -98,6 +123,26 @@ func enforceable(drv cgroup.Driver, l cgroup.Limits, ignore bool, what string, l
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// claimRunName returns a name for the run (runName) that this process holds
+// (claimRun): no other run has it, and none can take it while it runs.
+func claimRunName(name, command string) (string, *runClaim, error) {
+	for range 10 {
+		n, err := runName(name, command)
+		if err != nil {
+			return "", nil, err
+		}
+		claim, err := claimRun(n)
+		if err != nil {
+			return "", nil, err
+		}
+		if claim != nil {
+			claim.serve()
+			return n, claim, nil
+		}
+	}
+	return "", nil, errors.New("no free run name after 10 tries")
+}
 
 // runName returns name (validated), or the command's base name, plus a random
 // suffix so that concurrent runs of one command get distinct groups.

@@ -163,7 +163,7 @@ Global flags go before or after the command: "cgdev -C web status" and
 		c.GroupID = "processes"
 		root.AddCommand(c)
 	}
-	root.AddCommand(doctorCommand(g), versionCommand(g), manCommand(g), superviseCommand(g))
+	root.AddCommand(doctorCommand(g), versionCommand(g), manCommand(g), superviseCommand(g), runWatchCommand(g))
 	root.SetHelpCommandGroupID("other")
 	root.SetCompletionCommandGroupID("other")
 	root.InitDefaultHelpCmd()

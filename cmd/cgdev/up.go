@@ -52,7 +52,9 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	ctx, cancel := interruptible()
 	defer cancel()
 	eventsFrom := s.project.EventsEnd()
-	results, startErr := startLocked(ctx, g, s, names, opt.ignoreUnsupported)
+	// up always runs the supervisor: it is what sees a service end and says
+	// so (the events up follows), whatever the restart policies.
+	results, startErr := startLocked(ctx, s, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: opt.ignoreUnsupported, Out: g.stdout})
 	var started []string
 	from := map[string]int64{}
 	for _, r := range results {
@@ -86,13 +88,12 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	return nil
 }
 
-func startLocked(ctx context.Context, g *globals, s *session, names []string, ignoreUnsupported bool) ([]launcher.StartResult, error) {
+// startLocked starts names (launcher.StartServices) under the project's lock.
+func startLocked(ctx context.Context, s *session, names []string, supervise bool, opt launcher.StartOptions) ([]launcher.StartResult, error) {
 	unlock, err := s.project.Lock()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	// up always runs the supervisor: it is what sees a service end and says
-	// so (the events up follows), whatever the restart policies.
-	return launcher.StartServices(ctx, s.project, s.driver, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout})
+	return launcher.StartServices(ctx, s.project, s.driver, names, supervise, opt)
 }

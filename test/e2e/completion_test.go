@@ -62,6 +62,8 @@ func TestCompletionProtocol(t *testing.T) {
 		{sub, []string{"--driver", ""}, []string{"auto", "direct", "systemd", "fallback"}},
 		{sub, []string{"status", "--j"}, []string{"--json"}},
 		{sub, []string{"run", "-p", "Mem"}, []string{"MemoryMax=", "MemoryHigh=", "MemorySwapMax="}},
+		{sub, []string{"run", "--with", ""}, []string{"web", "worker"}},
+		{sub, []string{"run", "--with", "web,"}, []string{"web,worker"}},
 	} {
 		_, out, _ := cgdevIn(t, c.in, nil, append([]string{"__complete"}, c.args...)...)
 		var got []string
