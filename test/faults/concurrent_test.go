@@ -121,7 +121,7 @@ func oneCommand(ctx context.Context, t *testing.T, dir string, rng *rand.Rand) e
 		return err
 	}
 	code := cmd.ProcessState.ExitCode()
-	if code > 1 || code < 0 && !(args[0] == "up" && strings.Contains(cmd.ProcessState.String(), "interrupt")) || strings.Contains(out.String(), "panic:") {
+	if code > 1 || code < 0 && !(args[0] == "up" && strings.Contains(cmd.ProcessState.String(), "interrupt")) || strings.Contains(out.String(), "panic:") || strings.Contains(out.String(), "DATA RACE") {
 		return fmt.Errorf("cgdev %s: %s\n%s", strings.Join(args, " "), cmd.ProcessState, out.String())
 	}
 	return nil
