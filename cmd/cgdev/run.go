@@ -78,6 +78,7 @@ func runCmd(g *globals, args []string, opt launcher.RunOptions, props []string) 
 	if err != nil {
 		return err
 	}
+	defer drv.Close()
 	opt.Stdin, opt.Stdout, opt.Stderr, opt.Log = os.Stdin, os.Stdout, os.Stderr, g.stderr
 	exit, err := launcher.Run(context.Background(), drv, args, opt)
 	if err != nil {

@@ -48,6 +48,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	if err := s.checkNames(names, false); err != nil {
 		return err
 	}
