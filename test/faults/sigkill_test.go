@@ -178,3 +178,41 @@ func envUint(t *testing.T, name string, def uint64) uint64 {
 	}
 	return n
 }
+
+// TestSIGKILLRun: a SIGKILLed `cgdev run` (a CI job timeout) takes its
+// command and everything it started with it within a second, with every
+// driver, wherever the kill lands.
+func TestSIGKILLRun(t *testing.T) {
+	t.Skip("issue 9 item 5 (branch s9run): a SIGKILLed cgdev run leaves its command running in its group")
+	seed := envUint(t, "CGDEV_FAULT_SEED", uint64(time.Now().UnixNano()))
+	iterations := int(envUint(t, "CGDEV_FAULT_ITERATIONS", 3))
+	for _, driver := range []string{"direct", "fallback", "systemd"} {
+		t.Run(driver, func(t *testing.T) {
+			if driver == "systemd" {
+				testenv.NeedUserManager(t)
+			}
+			t.Setenv(launcher.DriverEnv, driver)
+			testenv.CgroupBase(t)
+			for i := range iterations {
+				delay := time.Duration(rand.New(rand.NewPCG(seed, uint64(i))).Int64N(int64(time.Second)))
+				t.Run(strconv.Itoa(i), func(t *testing.T) {
+					tag := 200000 + rand.IntN(100000)
+					sleep := fmt.Sprintf("sleep %d", tag)
+					cmd := exec.Command(testenv.Binary(t), "run", "--", "sh", "-c", fmt.Sprintf("%[1]s & setsid %[1]s & exec %[1]s", sleep))
+					if err := cmd.Start(); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(delay) // the kill point
+					cmd.Process.Signal(syscall.SIGKILL)
+					cmd.Wait()
+					if !testenv.Eventually(time.Second, func() bool { return len(running(t, sleep)) == 0 }) {
+						t.Errorf("SIGKILL of cgdev run after %s (CGDEV_FAULT_SEED=%d): its command survived: %v", delay, seed, running(t, sleep))
+						for _, pid := range running(t, sleep) {
+							syscall.Kill(pid, syscall.SIGKILL) // ours: the command line is unique to the test
+						}
+					}
+				})
+			}
+		})
+	}
+}
