@@ -61,6 +61,30 @@ var killCases = []killCase{
 }
 
 func TestSIGKILL(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string, seed uint64, iterations int) {
+		for _, c := range killCases {
+			t.Run(c.args[0], func(t *testing.T) {
+				for i := range iterations {
+					delay := killPoint(seed, i, c.within)
+					t.Run(strconv.Itoa(i), func(t *testing.T) {
+						t.Cleanup(func() {
+							if t.Failed() {
+								t.Logf("replay: CGDEV_FAULT_SEED=%d go test -run 'TestSIGKILL/%s/%s/%d' ./test/faults  (SIGKILL after %s)", seed, driver, c.args[0], i, delay)
+							}
+						})
+						killAt(t, driver, c, delay)
+					})
+				}
+			})
+		}
+	})
+}
+
+// forEachDriver runs test once per driver (systemd only where a user
+// manager answers), in a subtest named after it with $CGDEV_DRIVER set,
+// passing the seed ($CGDEV_FAULT_SEED, else the time) and the iterations
+// ($CGDEV_FAULT_ITERATIONS, else 3).
+func forEachDriver(t *testing.T, test func(t *testing.T, driver string, seed uint64, iterations int)) {
 	seed := envUint(t, "CGDEV_FAULT_SEED", uint64(time.Now().UnixNano()))
 	iterations := int(envUint(t, "CGDEV_FAULT_ITERATIONS", 3))
 	for _, driver := range []string{"direct", "fallback", "systemd"} {
@@ -69,24 +93,15 @@ func TestSIGKILL(t *testing.T) {
 				testenv.NeedUserManager(t)
 			}
 			t.Setenv(launcher.DriverEnv, driver)
-			for _, c := range killCases {
-				t.Run(c.args[0], func(t *testing.T) {
-					for i := range iterations {
-						rng := rand.New(rand.NewPCG(seed, uint64(i)))
-						delay := time.Duration(rng.Int64N(int64(c.within)))
-						t.Run(strconv.Itoa(i), func(t *testing.T) {
-							t.Cleanup(func() {
-								if t.Failed() {
-									t.Logf("replay: CGDEV_FAULT_SEED=%d go test -run 'TestSIGKILL/%s/%s/%d' ./test/faults  (SIGKILL after %s)", seed, driver, c.args[0], i, delay)
-								}
-							})
-							killAt(t, driver, c, delay)
-						})
-					}
-				})
-			}
+			test(t, driver, seed, iterations)
 		})
 	}
+}
+
+// killPoint is iteration i's delay before the SIGKILL, below within: the
+// same for the same seed.
+func killPoint(seed uint64, i int, within time.Duration) time.Duration {
+	return time.Duration(rand.New(rand.NewPCG(seed, uint64(i))).Int64N(int64(within)))
 }
 
 // killAt runs one iteration: c's command SIGKILLed delay after it began,
@@ -184,35 +199,27 @@ func envUint(t *testing.T, name string, def uint64) uint64 {
 // driver, wherever the kill lands.
 func TestSIGKILLRun(t *testing.T) {
 	t.Skip("issue 9 item 5 (branch s9run): a SIGKILLed cgdev run leaves its command running in its group")
-	seed := envUint(t, "CGDEV_FAULT_SEED", uint64(time.Now().UnixNano()))
-	iterations := int(envUint(t, "CGDEV_FAULT_ITERATIONS", 3))
-	for _, driver := range []string{"direct", "fallback", "systemd"} {
-		t.Run(driver, func(t *testing.T) {
-			if driver == "systemd" {
-				testenv.NeedUserManager(t)
-			}
-			t.Setenv(launcher.DriverEnv, driver)
-			testenv.CgroupBase(t)
-			for i := range iterations {
-				delay := time.Duration(rand.New(rand.NewPCG(seed, uint64(i))).Int64N(int64(time.Second)))
-				t.Run(strconv.Itoa(i), func(t *testing.T) {
-					tag := 200000 + rand.IntN(100000)
-					sleep := fmt.Sprintf("sleep %d", tag)
-					cmd := exec.Command(testenv.Binary(t), "run", "--", "sh", "-c", fmt.Sprintf("%[1]s & setsid %[1]s & exec %[1]s", sleep))
-					if err := cmd.Start(); err != nil {
-						t.Fatal(err)
+	forEachDriver(t, func(t *testing.T, driver string, seed uint64, iterations int) {
+		testenv.CgroupBase(t)
+		for i := range iterations {
+			delay := killPoint(seed, i, time.Second)
+			t.Run(strconv.Itoa(i), func(t *testing.T) {
+				tag := 200000 + rand.IntN(100000)
+				sleep := fmt.Sprintf("sleep %d", tag)
+				cmd := exec.Command(testenv.Binary(t), "run", "--", "sh", "-c", fmt.Sprintf("%[1]s & setsid %[1]s & exec %[1]s", sleep))
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(delay) // the kill point
+				cmd.Process.Signal(syscall.SIGKILL)
+				cmd.Wait()
+				if !testenv.Eventually(time.Second, func() bool { return len(running(t, sleep)) == 0 }) {
+					t.Errorf("SIGKILL of cgdev run after %s (CGDEV_FAULT_SEED=%d): its command survived: %v", delay, seed, running(t, sleep))
+					for _, pid := range running(t, sleep) {
+						syscall.Kill(pid, syscall.SIGKILL) // ours: the command line is unique to the test
 					}
-					time.Sleep(delay) // the kill point
-					cmd.Process.Signal(syscall.SIGKILL)
-					cmd.Wait()
-					if !testenv.Eventually(time.Second, func() bool { return len(running(t, sleep)) == 0 }) {
-						t.Errorf("SIGKILL of cgdev run after %s (CGDEV_FAULT_SEED=%d): its command survived: %v", delay, seed, running(t, sleep))
-						for _, pid := range running(t, sleep) {
-							syscall.Kill(pid, syscall.SIGKILL) // ours: the command line is unique to the test
-						}
-					}
-				})
-			}
-		})
-	}
+				}
+			})
+		}
+	})
 }
