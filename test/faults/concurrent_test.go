@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,9 +26,9 @@ import (
 // by Ctrl-C) on one project at once for $CGDEV_FAULT_SECONDS (default 15).
 // No command hangs (a watchdog dumps the goroutines and the processes, and
 // kills what the test started), none crashes; afterwards status reads a
-// valid state, one stop leaves nothing, and a bystander process (in the
-// project directory, running the same program as the services, without the
-// marker) lives on.
+// valid state, one stop leaves nothing, and two bystanders running the
+// services' very command without the marker (one in the project directory,
+// one outside it) live on.
 func TestConcurrentCommands(t *testing.T) {
 	seed := envUint(t, "CGDEV_FAULT_SEED", uint64(time.Now().UnixNano()))
 	length := time.Duration(envUint(t, "CGDEV_FAULT_SECONDS", 15)) * time.Second
@@ -38,12 +41,7 @@ func TestConcurrentCommands(t *testing.T) {
 	p := testenv.NewProject(t, "", fmt.Sprintf(killConfig, tag))
 	writeUserFiles(t, p.Dir)
 	before := userFiles(t, p.Dir)
-	bystander := exec.Command("sleep", fmt.Sprint(tag))
-	bystander.Dir = p.Dir
-	if err := bystander.Start(); err != nil {
-		t.Fatal(err)
-	}
-	testenv.KillOnCleanup(t, bystander.Process.Pid)
+	bystanders := []int{startBystander(t, p.Dir, tag), startBystander(t, t.TempDir(), tag)}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -82,15 +80,23 @@ func TestConcurrentCommands(t *testing.T) {
 	if (code != 0 && code != 3) || json.Unmarshal([]byte(out), &st) != nil || st.Project != p.ID {
 		t.Errorf("status --json after the loops: exit %d\n%s%s", code, out, errs)
 	}
+	assertPidsOurs(t, p)
 	if code, out, errs := p.Cgdev(time.Minute, "stop"); code != 0 {
 		t.Errorf("final stop: exit %d\n%s%s", code, out, errs)
 	}
 	p.AssertNothingLeft()
-	if !testenv.Alive(bystander.Process.Pid) {
-		t.Errorf("the bystander (PID %d, sleep %d in the project directory, no marker) was killed", bystander.Process.Pid, tag)
+	for _, f := range []string{".cgdev/state.json", ".pids/services.pids", ".pids/services.pids.groups", ".pids/services.pids.services"} {
+		if _, err := os.Stat(filepath.Join(p.Dir, f)); err == nil {
+			t.Errorf("%s left behind by the final stop", f)
+		}
 	}
-	if left := running(t, fmt.Sprintf("sleep %d", tag)); len(left) != 1 {
-		t.Errorf("processes running the services' command after the stop: %v (only the bystander %d may)", left, bystander.Process.Pid)
+	for _, pid := range bystanders {
+		if !testenv.Alive(pid) {
+			t.Errorf("a bystander (PID %d, sleep %d, no marker, in the project directory or outside it) was killed", pid, tag)
+		}
+	}
+	if left := running(t, fmt.Sprintf("sleep %d", tag)); len(left) != len(bystanders) {
+		t.Errorf("processes running the services' command after the stop: %v (only the bystanders %v may)", left, bystanders)
 	}
 	assertUnchanged(t, before, userFiles(t, p.Dir))
 }
@@ -137,4 +143,35 @@ func goroutines() string {
 func psTree() string {
 	out, _ := exec.Command("ps", "-eo", "pid,ppid,stat,etime,args", "--forest").CombinedOutput()
 	return string(out)
+}
+
+// assertPidsOurs fails for a PID in .pids/services.pids that is not a live
+// process of the project: scripts signal what it lists.
+func assertPidsOurs(t *testing.T, p *testenv.Project) {
+	b, err := os.ReadFile(filepath.Join(p.Dir, ".pids", "services.pids"))
+	if err != nil {
+		return // nothing runs, or nothing recorded: no PID to signal
+	}
+	ours := map[int]bool{}
+	for _, pid := range p.Marked() {
+		ours[pid] = true
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err != nil || !ours[pid] {
+			t.Errorf(".pids/services.pids lists %q, not a live process of the project:\n%s", f, b)
+		}
+	}
+}
+
+// startBystander starts `sleep tag` in dir, as the test's own process
+// (killed at cleanup), and returns its PID.
+func startBystander(t *testing.T, dir string, tag int) int {
+	cmd := exec.Command("sleep", strconv.Itoa(tag))
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	go cmd.Wait()
+	return cmd.Process.Pid
 }
