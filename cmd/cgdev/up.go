@@ -55,13 +55,12 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	ctx, cancel := interruptible()
 	defer cancel()
 	eventsFrom := s.project.EventsEnd()
-	ranBefore := runningServices(s)
-	results, startErr := startLocked(ctx, g, s, names, opt.ignoreUnsupported)
-	var started []string
+	results, ranBefore, startErr := startLocked(ctx, g, s, names, opt.ignoreUnsupported)
+	var follow []string // all when no names were given
 	from := map[string]int64{}
 	for _, r := range results {
 		if len(names) > 0 {
-			started = append(started, r.Name)
+			follow = append(follow, r.Name)
 		}
 		if r.State == "running" || r.State == "ready" {
 			from[r.Name] = r.LogFrom // this start's output, from its first line
@@ -69,7 +68,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	}
 	if startErr == nil && ctx.Err() == nil {
 		fmt.Fprintln(g.stdout, "\ncgdev: following the logs; Ctrl-C stops what up started")
-		err = launcher.Logs(ctx, s.project, started, launcher.LogOptions{Follow: true, Lines: opt.lines, Timestamps: opt.timestamps, Color: useColor(g), Out: g.stdout,
+		err = launcher.Logs(ctx, s.project, follow, launcher.LogOptions{Follow: true, Lines: opt.lines, Timestamps: opt.timestamps, Color: useColor(g), Out: g.stdout,
 			From: from, Events: true, EventsFrom: eventsFrom})
 		if err != nil {
 			fmt.Fprintf(g.stderr, "cgdev up: %v\n", err)
@@ -92,15 +91,20 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	return nil
 }
 
-func startLocked(ctx context.Context, g *globals, s *session, names []string, ignoreUnsupported bool) ([]launcher.StartResult, error) {
+// startLocked starts under the project lock, and says which services ran
+// before (seen under the same lock, so that a concurrent start's services
+// are not taken for up's own).
+func startLocked(ctx context.Context, g *globals, s *session, names []string, ignoreUnsupported bool) (results []launcher.StartResult, ranBefore []string, err error) {
 	unlock, err := s.project.Lock()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
+	ranBefore = runningServices(s)
 	// up always runs the supervisor: it is what sees a service end and says
 	// so (the events up follows), whatever the restart policies.
-	return launcher.StartServices(ctx, s.project, s.driver, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout})
+	results, err = launcher.StartServices(ctx, s.project, s.driver, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: ignoreUnsupported, Out: g.stdout})
+	return results, ranBefore, err
 }
 
 // runningServices names the project's services that have processes now
