@@ -107,6 +107,9 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 			stale = append(stale, name)
 		}
 	}
+	for _, name := range stale {
+		delete(st.Services, name) // nor shown as its PID when already running
+	}
 	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
 		env: opt.Env, onStart: opt.onStart,
 		done: map[string]chan struct{}{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{}}

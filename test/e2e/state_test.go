@@ -116,8 +116,14 @@ func TestStartIgnoresForeignMainPID(t *testing.T) {
 	b, _ = json.Marshal(st)
 	testenv.WriteFile(t, state, string(b))
 
-	if out := p.mustCgdev("start"); !strings.Contains(out, "already running") {
+	out := p.mustCgdev("start")
+	if !strings.Contains(out, "already running") {
 		t.Errorf("second start:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "web" && f[1] == strconv.Itoa(victim.PID) {
+			t.Errorf("second start shows web as PID %d, the stranger:\n%s", victim.PID, out)
+		}
 	}
 	for _, f := range []string{"services.pids", "services.pids.groups", "services.pids.services"} {
 		b, _ := os.ReadFile(filepath.Join(p.dir, ".pids", f))

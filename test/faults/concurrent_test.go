@@ -22,21 +22,28 @@ import (
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
-// TestConcurrentCommands: five loops run start, stop, restart and up (ended
-// by Ctrl-C) on one project at once for $CGDEV_FAULT_SECONDS (default 15).
+// TestConcurrentCommands: with each driver, five loops run start, stop,
+// restart and up (ended by Ctrl-C) on one project at once for
+// $CGDEV_FAULT_SECONDS (default 10).
 // No command hangs (a watchdog dumps the goroutines and the processes, and
 // kills what the test started), none crashes; afterwards status reads a
 // valid state, one stop leaves nothing, and two bystanders running the
 // services' very command without the marker (one in the project directory,
 // one outside it) live on.
 func TestConcurrentCommands(t *testing.T) {
-	seed := envUint(t, "CGDEV_FAULT_SEED", uint64(time.Now().UnixNano()))
-	length := time.Duration(envUint(t, "CGDEV_FAULT_SECONDS", 15)) * time.Second
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay: CGDEV_FAULT_SEED=%d go test -run TestConcurrentCommands ./test/faults", seed)
-		}
+	length := time.Duration(envUint(t, "CGDEV_FAULT_SECONDS", 10)) * time.Second
+	forEachDriver(t, func(t *testing.T, driver string, seed uint64, _ int) {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("replay: CGDEV_FAULT_SEED=%d go test -run TestConcurrentCommands/%s ./test/faults", seed, driver)
+			}
+		})
+		concurrentLoops(t, seed, length)
 	})
+}
+
+// concurrentLoops is TestConcurrentCommands with one driver.
+func concurrentLoops(t *testing.T, seed uint64, length time.Duration) {
 	tag := 200000 + rand.IntN(100000)
 	p := testenv.NewProject(t, "", fmt.Sprintf(killConfig, tag))
 	writeUserFiles(t, p.Dir)
