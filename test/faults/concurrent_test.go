@@ -38,14 +38,14 @@ func TestConcurrentCommands(t *testing.T) {
 				t.Logf("replay: CGDEV_FAULT_SEED=%d go test -run TestConcurrentCommands/%s ./test/faults", seed, driver)
 			}
 		})
-		concurrentLoops(t, seed, length)
+		concurrentLoops(t, driver, seed, length)
 	})
 }
 
 // concurrentLoops is TestConcurrentCommands with one driver.
-func concurrentLoops(t *testing.T, seed uint64, length time.Duration) {
+func concurrentLoops(t *testing.T, driver string, seed uint64, length time.Duration) {
 	tag := 200000 + rand.IntN(100000)
-	p := testenv.NewProject(t, "", fmt.Sprintf(killConfig, tag))
+	p := newFaultProject(t, driver, fmt.Sprintf(killConfig, tag))
 	writeUserFiles(t, p.Dir)
 	before := userFiles(t, p.Dir)
 	bystanders := []int{startBystander(t, p.Dir, tag), startBystander(t, t.TempDir(), tag)}
@@ -102,7 +102,9 @@ func concurrentLoops(t *testing.T, seed uint64, length time.Duration) {
 			t.Errorf("a bystander (PID %d, sleep %d, no marker, in the project directory or outside it) was killed", pid, tag)
 		}
 	}
-	if left := running(t, fmt.Sprintf("sleep %d", tag)); len(left) != len(bystanders) {
+	sleep := fmt.Sprintf("sleep %d", tag)
+	if !testenv.Eventually(5*time.Second, func() bool { return len(running(t, sleep)) == len(bystanders) }) {
+		left := running(t, sleep)
 		t.Errorf("processes running the services' command after the stop: %v (only the bystanders %v may)", left, bystanders)
 	}
 	assertUnchanged(t, before, userFiles(t, p.Dir))
