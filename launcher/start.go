@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,7 +99,16 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 			// process is gone: its PID may name another process by now, and
 			// must not be written to .pids/ again for scripts to signal.
 			stale = append(stale, name)
+		case !holds(running[name], rec.PID):
+			// The recorded main process lives, but outside the service's
+			// group (state.json edited, or a PID recycled within a clock
+			// tick): the group is the truth, and a process outside it is
+			// not the service's to list in .pids/.
+			stale = append(stale, name)
 		}
+	}
+	for _, name := range stale {
+		delete(st.Services, name) // nor shown as its PID when already running
 	}
 	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
 		env: opt.Env, onStart: opt.onStart,
@@ -125,6 +135,13 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		return results, fmt.Errorf("%d of %d service(s) not started: %s", len(failed), len(results), strings.Join(failed, ", "))
 	}
 	return results, nil
+}
+
+// holds says whether pid is a process of g (or of its sub-groups); false
+// when g cannot be read.
+func holds(g cgroup.Group, pid int) bool {
+	pids, err := g.Procs()
+	return err == nil && slices.Contains(pids, pid)
 }
 
 // liveGroups returns the project's groups that hold processes, by service

@@ -82,6 +82,8 @@ func diagnose(h *cgroup.Host, driverName string) report {
 	drv, err := launcher.OpenDriver(r.Driver, h)
 	if err != nil {
 		r.DriverError = err.Error()
+	} else {
+		defer drv.Close()
 	}
 	for _, name := range cgroup.PropertyNames() {
 		r.Limits = append(r.Limits, checkLimit(drv, name))

@@ -52,6 +52,7 @@ func logsCmd(g *globals, names []string, opt launcher.LogOptions) error {
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	if err := s.checkNames(names, false); err != nil {
 		return err
 	}

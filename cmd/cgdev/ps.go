@@ -27,6 +27,7 @@ func psCmd(g *globals, names []string) error {
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	if err := s.checkNames(names, true); err != nil {
 		return err
 	}

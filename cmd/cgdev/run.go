@@ -180,7 +180,7 @@ func runWith(g *globals, with, args []string, opt launcher.RunOptions) (launcher
 	signal.Notify(held, os.Interrupt, unix.SIGTERM, unix.SIGHUP)
 	defer signal.Stop(held)
 	ctx, cancel := interruptible()
-	results, startErr := startLocked(ctx, s, with, false, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: opt.IgnoreUnsupported, Out: g.stderr})
+	results, _, startErr := startLocked(ctx, s, with, false, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: opt.IgnoreUnsupported, Out: g.stderr})
 	interrupted := ctx.Err() != nil
 	cancel()
 	var exit launcher.Exit

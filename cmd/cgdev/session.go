@@ -85,8 +85,12 @@ func openDriver(g *globals, p *launcher.Project) (*session, error) {
 	return &session{project: p, host: h, driver: drv}, nil
 }
 
+// close releases the driver (systemd's connection to the manager).
+func (s *session) close() { s.driver.Close() }
+
 // openLocked takes the project's lock, so that commands that change what
-// runs never interleave, and then opens the driver: the driver is chosen
+// runs never interleave, and then opens the driver; the function it returns
+// closes the driver and releases the lock. The driver is chosen
 // under the lock, since a concurrent start could otherwise be creating the
 // groups the choice looks for (a second start saw a first one's service
 // through the fallback driver's scan, not yet through the direct driver's
@@ -110,7 +114,7 @@ func openLocked(g *globals, need needs) (*session, func(), error) {
 		unlock()
 		return nil, nil, err
 	}
-	return s, unlock, nil
+	return s, func() { s.close(); unlock() }, nil
 }
 
 // checkNames refuses, as a usage error, a service name that is not in the

@@ -37,6 +37,7 @@ func statusCmd(g *globals, names []string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	if err := s.checkNames(names, true); err != nil {
 		return err
 	}

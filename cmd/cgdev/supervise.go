@@ -24,6 +24,7 @@ func superviseCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer s.close()
 			// SIGTERM (stop) ends it, leaving the services as they are; it has
 			// no terminal, and a SIGHUP or SIGPIPE is no reason to go.
 			signal.Ignore(unix.SIGHUP, unix.SIGPIPE)

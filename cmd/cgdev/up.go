@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
@@ -15,7 +16,8 @@ func upCommand(g *globals) *cobra.Command {
 		Short: "start, follow the logs, and stop everything on Ctrl-C",
 		Long: `Start the services (all, or those named with what they depend on), follow their
 logs from this start on (what they wrote before up began following included),
-and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started. The
+and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started (what
+ran before up began is left running). The
 project's supervisor starts and watches the services, and up prints a
 "cgdev | " line whenever one exits, is OOM-killed, becomes unhealthy, is
 restarted or given up on. Exits 1 when a service failed to start, after
@@ -46,6 +48,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	if err := s.checkNames(names, false); err != nil {
 		return err
 	}
@@ -54,20 +57,20 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	eventsFrom := s.project.EventsEnd()
 	// up always runs the supervisor: it is what sees a service end and says
 	// so (the events up follows), whatever the restart policies.
-	results, startErr := startLocked(ctx, s, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: opt.ignoreUnsupported, Out: g.stdout})
-	var started []string
+	results, ranBefore, startErr := startLocked(ctx, s, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: opt.ignoreUnsupported, Out: g.stdout})
+	var follow []string // all when no names were given
 	from := map[string]int64{}
 	for _, r := range results {
 		if len(names) > 0 {
-			started = append(started, r.Name)
+			follow = append(follow, r.Name)
 		}
 		if r.State == "running" || r.State == "ready" {
 			from[r.Name] = r.LogFrom // this start's output, from its first line
 		}
 	}
 	if startErr == nil && ctx.Err() == nil {
-		fmt.Fprintln(g.stdout, "\ncgdev: following the logs; Ctrl-C stops everything")
-		err = launcher.Logs(ctx, s.project, started, launcher.LogOptions{Follow: true, Lines: opt.lines, Timestamps: opt.timestamps, Color: useColor(g), Out: g.stdout,
+		fmt.Fprintln(g.stdout, "\ncgdev: following the logs; Ctrl-C stops what up started")
+		err = launcher.Logs(ctx, s.project, follow, launcher.LogOptions{Follow: true, Lines: opt.lines, Timestamps: opt.timestamps, Color: useColor(g), Out: g.stdout,
 			From: from, Events: true, EventsFrom: eventsFrom})
 		if err != nil {
 			fmt.Fprintf(g.stderr, "cgdev up: %v\n", err)
@@ -79,8 +82,10 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 		return err
 	}
 	defer unlock()
-	if err := runStop(s, started, launcher.StopOptions{Out: g.stdout}); err != nil {
-		return err
+	if stop, all := ownServices(s, names, ranBefore); all || len(stop) > 0 {
+		if err := runStop(s, stop, launcher.StopOptions{Out: g.stdout}); err != nil {
+			return err
+		}
 	}
 	if startErr != nil {
 		return &exitError{code: exitFailure, msg: startErr.Error()}
@@ -88,12 +93,53 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	return nil
 }
 
-// startLocked starts names (launcher.StartServices) under the project's lock.
-func startLocked(ctx context.Context, s *session, names []string, supervise bool, opt launcher.StartOptions) ([]launcher.StartResult, error) {
+// startLocked starts names (launcher.StartServices) under the project's
+// lock, and says which services ran before (seen under the same lock, so
+// that a concurrent start's services are not taken for this one's).
+func startLocked(ctx context.Context, s *session, names []string, supervise bool, opt launcher.StartOptions) (results []launcher.StartResult, ranBefore []string, err error) {
 	unlock, err := s.project.Lock()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
-	return launcher.StartServices(ctx, s.project, s.driver, names, supervise, opt)
+	ranBefore = runningServices(s)
+	results, err = launcher.StartServices(ctx, s.project, s.driver, names, supervise, opt)
+	return results, ranBefore, err
+}
+
+// runningServices names the project's services that have processes now
+// (the supervisor is not a service).
+func runningServices(s *session) []string {
+	groups, err := s.driver.Groups(s.project.ID)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, g := range groups {
+		if pids, err := g.Procs(); err == nil && len(pids) > 0 && g.Name() != launcher.SupervisorGroup {
+			out = append(out, g.Name())
+		}
+	}
+	return out
+}
+
+// ownServices names what up stops when it ends: the services it was asked
+// for (all when names is empty) with what they depend on, less those that
+// ran before it began, which it found running and leaves so. all means
+// everything (no names, nothing ran before): the full stop, supervisor,
+// orphan sweep and containers included.
+func ownServices(s *session, names, ranBefore []string) (stop []string, all bool) {
+	if len(names) == 0 && len(ranBefore) == 0 {
+		return nil, true
+	}
+	services, err := s.project.Config.Closure(names)
+	if err != nil {
+		return names, false
+	}
+	for _, svc := range services {
+		if !slices.Contains(ranBefore, svc.Name) {
+			stop = append(stop, svc.Name)
+		}
+	}
+	return stop, false
 }

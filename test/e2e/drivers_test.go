@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/cgroup/cgrouptest"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
@@ -40,9 +39,7 @@ func newDriverProject(t *testing.T, driver, config string) *svcProject {
 
 // scopePrefix is what the unit names of the project's scopes start with
 // (the project id, escaped).
-func (p *svcProject) scopePrefix() string {
-	return strings.TrimSuffix(cgroup.UnitName(p.id, "x"), "x.scope")
-}
+func (p *svcProject) scopePrefix() string { return testenv.ScopePrefix(p.id) }
 
 // forEachDriver runs test once per driver, in a subtest named after it.
 func forEachDriver(t *testing.T, test func(t *testing.T, driver string)) {

@@ -31,29 +31,17 @@ type svcProject struct {
 	id   string
 }
 
-// newSvcProject writes config as cgdev.yaml in a fresh directory. At cleanup
-// it force-stops the project and SIGKILLs any process still carrying its
-// marker (all of them started by this test), so a failing test leaks nothing.
+// newSvcProject writes config as cgdev.yaml in a fresh directory with a p/
+// for the PIDs (testenv.NewProject: force-stopped, its marked processes
+// killed at cleanup, so a failing test leaks nothing).
 func newSvcProject(t testing.TB, config string) *svcProject {
 	t.Helper()
-	h := testenv.CgroupBase(t)
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "p"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "cgdev.yaml"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := &svcProject{t: t, host: h, dir: dir, id: launcher.ProjectID(dir)}
-	t.Cleanup(func() {
-		if len(p.marked()) > 0 || p.groupExists() {
-			p.cgdev("stop", "--force")
-		}
-		for _, pid := range p.marked() {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
-	return p
+	tp := testenv.NewProject(t, dir, config)
+	return &svcProject{t: t, host: tp.Host, dir: tp.Dir, id: tp.ID}
 }
 
 // cgdev runs the binary in the project directory.
@@ -87,11 +75,9 @@ func (p *svcProject) waitPids(file string, n int) []int {
 func (p *svcProject) ours(pid int) bool { return vmkit.Ours(pid, p.id, "/"+p.id+"/") }
 
 // marked lists every live process on the machine carrying the project's marker.
-func (p *svcProject) marked() []int { return vmkit.Marked(p.t, p.id) }
+func (p *svcProject) marked() []int { return testenv.Marked(p.t, p.id) }
 
-func (p *svcProject) groupDir() string {
-	return filepath.Join(p.host.Cgroup2Mount, p.host.Base, p.id)
-}
+func (p *svcProject) groupDir() string { return testenv.GroupDir(p.host, p.id) }
 
 func (p *svcProject) groupExists() bool {
 	_, err := os.Stat(p.groupDir())

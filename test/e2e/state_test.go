@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -85,4 +87,53 @@ func TestPartialStopWithCorruptState(t *testing.T) {
 	}
 	p.mustCgdev("stop")
 	p.assertNothingLeft("web", "db")
+}
+
+// TestStartIgnoresForeignMainPID (issue 9): a state.json whose main PID
+// (with that process's start time, so it reads as alive) names a process
+// outside the service's group is not written back to .pids/ by the next
+// start: the group is the truth, and scripts signal what .pids/ lists.
+func TestStartIgnoresForeignMainPID(t *testing.T) {
+	p := newSvcProject(t, `services:
+  web:
+    command: 'echo $$ >> p/web; exec sleep 1000'
+`)
+	p.mustCgdev("start")
+	p.waitPids("web", 1)
+	stranger := startStranger(t, t.TempDir(), "sleep")
+	victim, err := proc.ReadProc(stranger.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(p.dir, ".cgdev", "state.json")
+	var st map[string]any
+	b, err := os.ReadFile(state)
+	if err != nil || json.Unmarshal(b, &st) != nil {
+		t.Fatalf("state.json: %v\n%s", err, b)
+	}
+	rec := st["services"].(map[string]any)["web"].(map[string]any)
+	rec["pid"], rec["start_ticks"] = victim.PID, victim.StartTicks
+	b, _ = json.Marshal(st)
+	testenv.WriteFile(t, state, string(b))
+
+	out := p.mustCgdev("start")
+	if !strings.Contains(out, "already running") {
+		t.Errorf("second start:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "web" && f[1] == strconv.Itoa(victim.PID) {
+			t.Errorf("second start shows web as PID %d, the stranger:\n%s", victim.PID, out)
+		}
+	}
+	for _, f := range []string{"services.pids", "services.pids.groups", "services.pids.services"} {
+		b, _ := os.ReadFile(filepath.Join(p.dir, ".pids", f))
+		if strings.Contains(string(b), strconv.Itoa(victim.PID)) {
+			t.Errorf(".pids/%s lists %d, a process outside web's group (a tampered state.json):\n%s", f, victim.PID, b)
+		}
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("web")
+	if !testenv.Alive(victim.PID) {
+		t.Errorf("the stranger %d named in state.json was killed", victim.PID)
+	}
 }

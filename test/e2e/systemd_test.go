@@ -17,39 +17,9 @@ import (
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
-// needUserManager skips unless a systemd user manager answers (as under
-// test/systemd/with-manager.sh) and systemctl is there to cross-check cgdev.
-func needUserManager(t *testing.T) *cgroup.Host {
-	t.Helper()
-	h, err := cgroup.Detect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !h.Systemd.UserBus {
-		t.Skip("no systemd user manager reachable; run under test/systemd/with-manager.sh")
-	}
-	if _, err := exec.LookPath("systemctl"); err != nil {
-		t.Skip("systemctl not installed")
-	}
-	return h
-}
+func needUserManager(t *testing.T) *cgroup.Host { return testenv.NeedUserManager(t) }
 
-// scopes lists the loaded cgdev units whose name contains part, as
-// `systemctl --user list-units 'cgdev-*'` shows them.
-func scopes(t *testing.T, part string) []string {
-	t.Helper()
-	out, err := exec.Command("systemctl", "--user", "list-units", "--all", "--plain", "--no-legend", "cgdev-*").Output()
-	if err != nil {
-		t.Fatalf("systemctl --user list-units: %v", err)
-	}
-	var units []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[0], part) {
-			units = append(units, f[0])
-		}
-	}
-	return units
-}
+func scopes(t *testing.T, part string) []string { return testenv.Scopes(t, part) }
 
 // runName returns a --name unique to this test and the escaped form it
 // takes in unit names.
@@ -60,21 +30,7 @@ func runName(prefix string) (name, inUnit string) {
 	return name, strings.ReplaceAll(name, "-", `\x2d`)
 }
 
-// assertNoScopes fails if a scope whose name contains part is loaded, and
-// then kills and stops it (its name is unique to the test: only processes
-// the test started are in it).
-func assertNoScopes(t *testing.T, part string) {
-	t.Helper()
-	left := scopes(t, part)
-	if len(left) > 0 {
-		t.Errorf("cgdev left scopes behind: %v", left)
-	}
-	for _, u := range left {
-		exec.Command("systemctl", "--user", "kill", "--signal=KILL", u).Run()
-		exec.Command("systemctl", "--user", "stop", u).Run()
-		exec.Command("systemctl", "--user", "reset-failed", u).Run()
-	}
-}
+func assertNoScopes(t *testing.T, part string) { testenv.AssertNoScopes(t, part) }
 
 func TestSystemdRunExitStatus(t *testing.T) {
 	needUserManager(t)

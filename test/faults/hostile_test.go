@@ -149,25 +149,25 @@ var hostiles = []hostile{
 func TestHostileProjectFiles(t *testing.T) {
 	for _, h := range hostiles {
 		t.Run(strings.ReplaceAll(h.name, " ", "_"), func(t *testing.T) {
-			p := newProject(t, "", cmp.Or(h.config, twoServices))
+			p := testenv.NewProject(t, "", cmp.Or(h.config, twoServices))
 			outside := t.TempDir()
-			h.setup(t, p.dir, outside)
-			before := userFiles(t, p.dir, outside)
-			code, out, errs := p.cgdev(time.Minute, "start")
+			h.setup(t, p.Dir, outside)
+			before := userFiles(t, p.Dir, outside)
+			code, out, errs := p.Cgdev(time.Minute, "start")
 			if (code == 0) != h.startOK {
 				t.Errorf("start: exit %d (want success: %v)\nstdout:\n%s\nstderr:\n%s", code, h.startOK, out, errs)
 			}
-			if code != 0 && !strings.Contains(out+errs, p.dir) {
+			if code != 0 && !strings.Contains(out+errs, p.Dir) {
 				t.Errorf("start failed without naming the file:\n%s%s", out, errs)
 			}
-			p.cgdev(time.Minute, "status")
-			p.cgdev(time.Minute, "logs", "-n", "5")
-			code, out, errs = p.cgdev(time.Minute, "stop")
+			p.Cgdev(time.Minute, "status")
+			p.Cgdev(time.Minute, "logs", "-n", "5")
+			code, out, errs = p.Cgdev(time.Minute, "stop")
 			if code != 0 || strings.Contains(out, "FAILED") {
 				t.Errorf("stop: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 			}
-			p.assertNothingLeft()
-			assertUnchanged(t, before, userFiles(t, p.dir, outside))
+			p.AssertNothingLeft()
+			assertUnchanged(t, before, userFiles(t, p.Dir, outside))
 		})
 	}
 }
@@ -179,45 +179,45 @@ func TestHostileProjectFiles(t *testing.T) {
 func TestFullDisk(t *testing.T) {
 	t.Run("before_start", func(t *testing.T) {
 		mnt := smallTmpfs(t)
-		p := newProject(t, mnt, twoServices)
+		p := testenv.NewProject(t, mnt, twoServices)
 		fill(t, filepath.Join(mnt, "filler"))
-		before := userFiles(t, p.dir)
-		code, out, errs := p.cgdev(time.Minute, "start")
+		before := userFiles(t, p.Dir)
+		code, out, errs := p.Cgdev(time.Minute, "start")
 		if code == 0 || !strings.Contains(out+errs, "no space left on device") {
 			t.Errorf("start on a full disk: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		code, out, errs = p.cgdev(time.Minute, "stop")
+		code, out, errs = p.Cgdev(time.Minute, "stop")
 		if code != 0 || strings.Contains(out, "FAILED") {
 			t.Errorf("stop on a full disk: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		p.assertNothingLeft()
-		assertUnchanged(t, before, userFiles(t, p.dir))
+		p.AssertNothingLeft()
+		assertUnchanged(t, before, userFiles(t, p.Dir))
 	})
 	t.Run("while_running", func(t *testing.T) {
 		mnt := smallTmpfs(t)
-		p := newProject(t, mnt, `services:
+		p := testenv.NewProject(t, mnt, `services:
   flood:
     command: 'yes flood | head -c 4000000; exec sleep 1000'
     logs: {max_size: 256K}
   web:
     command: exec sleep 1000
 `)
-		before := userFiles(t, p.dir)
-		if code, out, errs := p.cgdev(time.Minute, "start"); code != 0 {
+		before := userFiles(t, p.Dir)
+		if code, out, errs := p.Cgdev(time.Minute, "start"); code != 0 {
 			t.Fatalf("start: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		if code, out, errs := p.cgdev(time.Minute, "status"); code != 0 {
+		if code, out, errs := p.Cgdev(time.Minute, "status"); code != 0 {
 			t.Errorf("status on a full disk: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		if code, out, errs := p.cgdev(time.Minute, "logs", "-n", "3", "flood"); code != 0 || !strings.Contains(out, "flood | flood") {
+		if code, out, errs := p.Cgdev(time.Minute, "logs", "-n", "3", "flood"); code != 0 || !strings.Contains(out, "flood | flood") {
 			t.Errorf("logs on a full disk: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		code, out, errs := p.cgdev(time.Minute, "stop")
+		code, out, errs := p.Cgdev(time.Minute, "stop")
 		if code != 0 || strings.Contains(out, "FAILED") {
 			t.Errorf("stop on a full disk: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		p.assertNothingLeft()
-		assertUnchanged(t, before, userFiles(t, p.dir))
+		p.AssertNothingLeft()
+		assertUnchanged(t, before, userFiles(t, p.Dir))
 	})
 }
 
@@ -229,35 +229,35 @@ func TestFullDisk(t *testing.T) {
 // the file system, and starts nothing.
 func TestReadOnlyProject(t *testing.T) {
 	mnt := smallTmpfs(t)
-	p := newProject(t, mnt, `services:
+	p := testenv.NewProject(t, mnt, `services:
   web:
     command: exec sleep 1000 >/dev/null 2>&1
   db:
     command: exec sleep 1000 >/dev/null 2>&1
 `)
-	if code, out, errs := p.cgdev(time.Minute, "start"); code != 0 {
+	if code, out, errs := p.Cgdev(time.Minute, "start"); code != 0 {
 		t.Fatalf("start: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 	remount(t, mnt, unix.MS_RDONLY)
 	t.Cleanup(func() { remount(t, mnt, 0) })
-	before := userFiles(t, p.dir)
-	p.cgdev(time.Minute, "status")
-	p.cgdev(time.Minute, "logs")
-	code, out, errs := p.cgdev(time.Minute, "stop")
+	before := userFiles(t, p.Dir)
+	p.Cgdev(time.Minute, "status")
+	p.Cgdev(time.Minute, "logs")
+	code, out, errs := p.Cgdev(time.Minute, "stop")
 	if code != 0 || strings.Contains(out, "FAILED") || !strings.Contains(errs, "read-only file system") {
 		t.Errorf("stop on a read-only project: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	p.assertNothingLeft()
+	p.AssertNothingLeft()
 	remount(t, mnt, 0)
 	os.RemoveAll(filepath.Join(mnt, ".cgdev"))
 	os.RemoveAll(filepath.Join(mnt, ".pids"))
 	remount(t, mnt, unix.MS_RDONLY)
-	code, out, errs = p.cgdev(time.Minute, "start")
+	code, out, errs = p.Cgdev(time.Minute, "start")
 	if code == 0 || !strings.Contains(errs, "read-only file system") {
 		t.Errorf("start on a read-only project: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	p.assertNothingLeft()
-	assertUnchanged(t, before, userFiles(t, p.dir))
+	p.AssertNothingLeft()
+	assertUnchanged(t, before, userFiles(t, p.Dir))
 }
 
 // smallTmpfs mounts a 2 MiB tmpfs on a directory of the test's own and

@@ -1,7 +1,8 @@
 // Package faults is cgdev's fault suite: cgdev run against what goes wrong
 // on real machines (hostile project files, a full or read-only disk, …).
 // Every iteration checks the same three things: no process of the project
-// survives, no cgroup of it is left, and no file of the user changed.
+// survives, no cgroup of it is left (testenv.Project.AssertNothingLeft), and
+// no file of the user changed (userFiles, assertUnchanged).
 package faults
 
 import (
@@ -14,86 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
-
-	"github.com/cgdev/cgdev/cgroup"
-	"github.com/cgdev/cgdev/internal/proc"
-	"github.com/cgdev/cgdev/launcher"
-	"github.com/cgdev/cgdev/test/testenv"
 )
-
-// project is a temporary project run under a private cgroup base.
-type project struct {
-	t    *testing.T
-	host *cgroup.Host
-	dir  string
-	id   string
-}
-
-// newProject writes config as cgdev.yaml in dir (a fresh temporary
-// directory when dir is ""). At cleanup it force-stops the project and
-// SIGKILLs any process still carrying its marker (all started by the test).
-func newProject(t *testing.T, dir, config string) *project {
-	t.Helper()
-	h := testenv.CgroupBase(t)
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cgdev.yaml"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if real, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = real
-	}
-	p := &project{t: t, host: h, dir: dir, id: launcher.ProjectID(dir)}
-	t.Cleanup(func() {
-		if len(p.marked()) > 0 || p.groupExists() {
-			p.cgdev(time.Minute, "stop", "--force")
-		}
-		for _, pid := range p.marked() {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
-	return p
-}
-
-// cgdev runs the binary in the project, killing it (and failing the test)
-// when it has not finished within limit: a hang is one of the faults.
-func (p *project) cgdev(limit time.Duration, args ...string) (code int, stdout, stderr string) {
-	p.t.Helper()
-	return testenv.RunWithin(p.t, p.dir, limit, args...)
-}
-
-// marked lists the live processes carrying the project's marker.
-func (p *project) marked() []int {
-	tab, err := proc.Snapshot()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	var out []int
-	for pid, pr := range tab.Procs {
-		if pr.State != 'Z' && proc.ReadMarker(pid).Project == p.id {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-func (p *project) groupExists() bool {
-	_, err := os.Stat(filepath.Join(p.host.Cgroup2Mount, p.host.Base, p.id))
-	return err == nil
-}
-
-// assertNothingLeft: no process of the project, no cgroup of it.
-func (p *project) assertNothingLeft() {
-	p.t.Helper()
-	if !testenv.Eventually(10*time.Second, func() bool { return len(p.marked()) == 0 }) {
-		p.t.Errorf("processes of the project survived: %v", p.marked())
-	}
-	if p.groupExists() {
-		p.t.Errorf("the project's cgroup is left behind")
-	}
-}
 
 // userFiles describes every file under the roots that cgdev may not
 // change: a hash of each regular file's content, the target of each

@@ -89,10 +89,16 @@ var (
 	buildErr  error
 )
 
+// RaceEnv, when set, makes Binary build cgdev with the race detector: a
+// data race in a cgdev command then ends it with exit status 66 and a
+// "WARNING: DATA RACE" report on stderr (make race).
+const RaceEnv = "CGDEV_TEST_RACE"
+
 // Binary builds cmd/cgdev once per test process and returns its path. All
 // test processes of one checkout share one file (built to a temporary name,
 // then renamed over it, so a concurrent build never exposes a partial
-// binary), and nothing accumulates in $TMPDIR.
+// binary), and nothing accumulates in $TMPDIR. With $CGDEV_TEST_RACE set
+// it is built with -race, to a file of its own.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -102,8 +108,13 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "cgdev")
+		build := []string{"build"}
+		if os.Getenv(RaceEnv) != "" {
+			binPath += "-race"
+			build = append(build, "-race")
+		}
 		tmp := binPath + "." + randomHex(4)
-		cmd := exec.Command("go", "build", "-o", tmp, "./cmd/cgdev")
+		cmd := exec.Command("go", append(build, "-o", tmp, "./cmd/cgdev")...)
 		cmd.Dir = RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.Remove(tmp)

@@ -253,20 +253,7 @@ func PIDs(file string) []int {
 }
 
 // Marked lists every live process carrying project's CGDEV_PROJECT marker.
-func Marked(t testing.TB, project string) []int {
-	t.Helper()
-	tree, err := proc.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []int
-	for pid, pr := range tree.Procs {
-		if pr.State != 'Z' && proc.ReadMarker(pid).Project == project {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
+func Marked(t testing.TB, project string) []int { return testenv.Marked(t, project) }
 
 // WaitPIDs waits until file lists at least n PIDs and returns them.
 func WaitPIDs(t testing.TB, file string, n int, timeout time.Duration) []int {

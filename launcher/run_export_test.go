@@ -1,0 +1,4 @@
+package launcher
+
+// MarkOwned is markOwned, for the external tests.
+var MarkOwned = markOwned
