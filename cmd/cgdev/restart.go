@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
 )
@@ -40,8 +42,11 @@ func restartCmd(g *globals, names []string, opt launcher.StopOptions, ignoreUnsu
 		// leaves the containers up, which a full stop would bring down.
 		names = s.project.Config.DefaultNames()
 	}
-	if err := runStop(s, names, opt); err != nil {
+	if sig, err := runStop(g, s, names, opt, false); err != nil {
 		return err
+	} else if sig != 0 {
+		c := caughtSignal{sig}
+		return &exitError{code: c.exitCode(), msg: fmt.Sprintf("%v during the stop: the services were stopped and are not started again", c)}
 	}
 	ctx, cancel := interruptible()
 	defer cancel()

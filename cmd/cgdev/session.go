@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
 
@@ -125,11 +122,6 @@ func (s *session) checkNames(names []string, running bool) error {
 		return usageError("%v", err)
 	}
 	return nil
-}
-
-// interruptible returns a context cancelled by SIGINT, SIGTERM or SIGHUP.
-func interruptible() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM, unix.SIGHUP)
 }
 
 // completeServices completes service names from the project's config (as

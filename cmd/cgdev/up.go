@@ -77,7 +77,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 		return err
 	}
 	defer unlock()
-	if err := runStop(s, started, launcher.StopOptions{Out: g.stdout}); err != nil {
+	if _, err := runStop(g, s, started, launcher.StopOptions{Out: g.stdout}, ctx.Err() != nil); err != nil {
 		return err
 	}
 	if startErr != nil {
