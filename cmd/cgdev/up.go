@@ -72,7 +72,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 		}
 		fmt.Fprintln(g.stdout)
 	}
-	unlock, err := s.project.Lock()
+	unlock, err := g.lock(s.project)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 }
 
 func startLocked(ctx context.Context, g *globals, s *session, names []string, ignoreUnsupported bool) ([]launcher.StartResult, error) {
-	unlock, err := s.project.Lock()
+	unlock, err := g.lock(s.project)
 	if err != nil {
 		return nil, err
 	}
