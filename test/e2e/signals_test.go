@@ -169,3 +169,26 @@ func TestRestartInterruptedStops(t *testing.T) {
 		p.assertNoProcessLeft("stubborn")
 	})
 }
+
+// TestUpSecondCtrlCForces, with each driver: up's Ctrl-C starts the stop
+// (noted as the first signal), and a second one forces it: exit 0 well
+// before the 60 s grace, nothing left.
+func TestUpSecondCtrlCForces(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, stubbornConfig("60s"))
+		up := p.startCgdev(t, "up")
+		up.waitFor("following the logs")
+		p.waitPids("stubborn", 2)
+		up.signal(syscall.SIGINT)
+		up.waitFor(stopNote)
+		up.waitFor("[1/5]")
+		up.signal(syscall.SIGINT)
+		if code := up.wait(30 * time.Second); code != 0 {
+			t.Errorf("up after two Ctrl-C: exit %d, want 0:\n%s", code, up.output())
+		}
+		if out := up.stdout.String(); !strings.Contains(out, "stubborn (forced by a second signal)") || !strings.Contains(out, "[5/5] verify: no process left") {
+			t.Errorf("the report does not show the forced kill and the verify:\n%s", up.output())
+		}
+		p.assertNothingLeft("stubborn")
+	})
+}
