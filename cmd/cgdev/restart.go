@@ -15,7 +15,10 @@ func restartCommand(g *globals) *cobra.Command {
 		Short: "stop, then start, the named services (all without names)",
 		Long: `Stop the named services (every configured service without names) with stop's
 phases, then start them again, under one lock. Restarting every service
-leaves the compose file's containers up: only services are restarted.`,
+leaves the compose file's containers up: only services are restarted.
+Interrupted during the stop (SIGINT, SIGTERM, SIGHUP), restart completes
+the stop as stop does (a second signal forces it), does not start the
+services again, and exits 128+n.`,
 		ValidArgsFunction: g.completeServices,
 		RunE: func(_ *cobra.Command, args []string) error {
 			opt.Out = g.stdout

@@ -20,6 +20,10 @@ whole group after its grace period; an orphan sweep of the project's marked
 processes; docker compose down (full stop, when compose.file is set); and a
 verification. Exit 0 only when nothing is left.
 
+A signal does not leave a stop half-done: the first SIGINT (Ctrl-C),
+SIGTERM or SIGHUP is noted and the stop goes on; the second forces it, as
+--force would, and the stop still verifies.
+
 stop works without the config file (a project found by its .cgdev/ directory)
 and without any state file: the kernel's cgroups say what runs.`,
 		ValidArgsFunction: g.completeServices,

@@ -15,7 +15,8 @@ func upCommand(g *globals) *cobra.Command {
 		Short: "start, follow the logs, and stop everything on Ctrl-C",
 		Long: `Start the services (all, or those named with what they depend on), follow their
 logs from this start on (what they wrote before up began following included),
-and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started. The
+and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started (a
+second Ctrl-C forces that stop, as stop --force would). The
 project's supervisor starts and watches the services, and up prints a
 "cgdev | " line whenever one exits, is OOM-killed, becomes unhealthy, is
 restarted or given up on. Exits 1 when a service failed to start, after
