@@ -17,8 +17,7 @@ import (
 // once with exit 130 and nothing changed, and the holder goes on unaffected.
 func TestLockWaitNamesHolder(t *testing.T) {
 	p := newSvcProject(t, stubbornConfig("60s"))
-	p.mustCgdev("start")
-	p.waitPids("stubborn", 2)
+	p.startStubborn()
 	holder := p.startCgdev(t, "stop")
 	holder.waitFor("[1/5]")
 	waiter := p.startCgdev(t, "start")
@@ -42,9 +41,7 @@ func TestLockWaitNamesHolder(t *testing.T) {
 			t.Errorf("PID %d of the service died with the waiter (the holder's grace is 60 s)", pid)
 		}
 	}
-	holder.signal(syscall.SIGINT)
-	holder.waitFor(stopNote)
-	holder.signal(syscall.SIGINT)
+	holder.forceStop(syscall.SIGINT, syscall.SIGINT)
 	if code := holder.wait(30 * time.Second); code != 0 {
 		t.Errorf("the holder's stop: exit %d:\n%s", code, holder.output())
 	}
@@ -57,8 +54,7 @@ func TestLockWaitNamesHolder(t *testing.T) {
 // process holds the lock later.
 func TestLockFromDeadHolder(t *testing.T) {
 	p := newSvcProject(t, stubbornConfig("60s"))
-	p.mustCgdev("start")
-	p.waitPids("stubborn", 2)
+	p.startStubborn()
 	dead := p.startCgdev(t, "stop")
 	dead.waitFor("[1/5]")
 	dead.cmd.Process.Kill()

@@ -96,6 +96,32 @@ func (b *bgCgdev) running() bool {
 
 const stopNote = "cgdev: stopping; press Ctrl-C again to force"
 
+// startStubborn starts stubbornConfig's service and waits for its two PIDs.
+func (p *svcProject) startStubborn() {
+	p.t.Helper()
+	p.mustCgdev("start")
+	p.waitPids("stubborn", 2)
+}
+
+// forceStop sends first once the command's stop has begun, waits until it
+// is noted, then sends second.
+func (b *bgCgdev) forceStop(first, second syscall.Signal) {
+	b.t.Helper()
+	b.waitFor("[1/5]")
+	b.signal(first)
+	b.waitFor(stopNote)
+	b.signal(second)
+}
+
+// assertForced fails unless the stop's report shows the kill the second
+// signal forced, and the verify after it.
+func (b *bgCgdev) assertForced() {
+	b.t.Helper()
+	if out := b.stdout.String(); !strings.Contains(out, "stubborn (forced by a second signal)") || !strings.Contains(out, "[5/5] verify: no process left") {
+		b.t.Errorf("the report does not show the forced kill and the verify:\n%s", b.output())
+	}
+}
+
 // TestStopSurvivesOneSignal, with each driver and each of SIGINT, SIGTERM
 // and SIGHUP: a signal to `cgdev stop` while it waits out the grace of a
 // service ignoring SIGTERM is noted on stderr, and the stop goes on: the
@@ -105,8 +131,7 @@ func TestStopSurvivesOneSignal(t *testing.T) {
 		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 			t.Run(unix.SignalName(sig), func(t *testing.T) {
 				p := newDriverProject(t, driver, stubbornConfig("2s"))
-				p.mustCgdev("start")
-				p.waitPids("stubborn", 2)
+				p.startStubborn()
 				stop := p.startCgdev(t, "stop")
 				stop.waitFor("[1/5]")
 				stop.signal(sig)
@@ -130,19 +155,13 @@ func TestStopSurvivesOneSignal(t *testing.T) {
 func TestStopSecondSignalForces(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, driver string) {
 		p := newDriverProject(t, driver, stubbornConfig("60s"))
-		p.mustCgdev("start")
-		p.waitPids("stubborn", 2)
+		p.startStubborn()
 		stop := p.startCgdev(t, "stop")
-		stop.waitFor("[1/5]")
-		stop.signal(syscall.SIGINT)
-		stop.waitFor(stopNote)
-		stop.signal(syscall.SIGTERM)
+		stop.forceStop(syscall.SIGINT, syscall.SIGTERM)
 		if code := stop.wait(30 * time.Second); code != 0 {
 			t.Errorf("stop after two signals: exit %d, want 0:\n%s", code, stop.output())
 		}
-		if out := stop.stdout.String(); !strings.Contains(out, "stubborn (forced by a second signal)") || !strings.Contains(out, "[5/5] verify: no process left") {
-			t.Errorf("the report does not show the forced kill and the verify:\n%s", stop.output())
-		}
+		stop.assertForced()
 		p.assertNothingLeft("stubborn")
 	})
 }
@@ -153,18 +172,15 @@ func TestStopSecondSignalForces(t *testing.T) {
 func TestRestartInterruptedStops(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, driver string) {
 		p := newDriverProject(t, driver, stubbornConfig("60s"))
-		p.mustCgdev("start")
-		p.waitPids("stubborn", 2)
+		p.startStubborn()
 		restart := p.startCgdev(t, "restart")
-		restart.waitFor("[1/5]")
-		restart.signal(syscall.SIGHUP)
-		restart.waitFor(stopNote)
-		restart.signal(syscall.SIGINT)
+		restart.forceStop(syscall.SIGHUP, syscall.SIGINT)
 		if code := restart.wait(30 * time.Second); code != 128+int(syscall.SIGHUP) {
 			t.Errorf("restart interrupted by SIGHUP: exit %d, want %d:\n%s", code, 128+int(syscall.SIGHUP), restart.output())
 		}
-		if !strings.Contains(restart.stderr.String(), "not started again") || !strings.Contains(restart.stdout.String(), "[5/5] verify: no process left") {
-			t.Errorf("restart does not say it stopped and did not start:\n%s", restart.output())
+		restart.assertForced()
+		if !strings.Contains(restart.stderr.String(), "not started again") {
+			t.Errorf("restart does not say it did not start again:\n%s", restart.output())
 		}
 		p.assertNoProcessLeft("stubborn")
 	})
@@ -186,9 +202,7 @@ func TestUpSecondCtrlCForces(t *testing.T) {
 		if code := up.wait(30 * time.Second); code != 0 {
 			t.Errorf("up after two Ctrl-C: exit %d, want 0:\n%s", code, up.output())
 		}
-		if out := up.stdout.String(); !strings.Contains(out, "stubborn (forced by a second signal)") || !strings.Contains(out, "[5/5] verify: no process left") {
-			t.Errorf("the report does not show the forced kill and the verify:\n%s", up.output())
-		}
+		up.assertForced()
 		p.assertNothingLeft("stubborn")
 	})
 }
