@@ -63,3 +63,22 @@ func TestStopGroupForcesAfterGrace(t *testing.T) {
 		t.Error("process survived")
 	}
 }
+
+// TestStopGroupCancelledKillsAndWaits: a context ended during the grace
+// (kill-tree's Ctrl-C, a stop's second signal) ends the grace only: what
+// is left is killed, the kill waited for, and the group removed; no error.
+func TestStopGroupCancelledKillsAndWaits(t *testing.T) {
+	g, cmd := startGroup(t, "stubborn", "sh", "-c", `trap "" TERM; while :; do sleep 0.05; done`)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	res, err := cleanup.StopGroup(ctx, g, syscall.SIGTERM, time.Minute)
+	if err != nil {
+		t.Fatalf("StopGroup with its context ended in the grace: %v", err)
+	}
+	if !res.Forced || testenv.Alive(cmd.Process.Pid) {
+		t.Errorf("result %+v, process alive %v; want it killed", res, testenv.Alive(cmd.Process.Pid))
+	}
+	if pids, err := g.Procs(); err == nil && len(pids) > 0 {
+		t.Errorf("group %s still holds %v", g.Path(), pids)
+	}
+}
