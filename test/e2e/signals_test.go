@@ -1,7 +1,10 @@
 package e2e_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,8 +38,15 @@ type bgCgdev struct {
 // it is still running).
 func (p *svcProject) startCgdev(t *testing.T, args ...string) *bgCgdev {
 	t.Helper()
+	return startCgdevIn(t, p.dir, args...)
+}
+
+// startCgdevIn starts cgdev args in dir (SIGKILLed at cleanup if it is
+// still running).
+func startCgdevIn(t *testing.T, dir string, args ...string) *bgCgdev {
+	t.Helper()
 	b := &bgCgdev{t: t, cmd: exec.Command(testenv.Binary(t), args...), exited: make(chan struct{})}
-	b.cmd.Dir = p.dir
+	b.cmd.Dir = dir
 	b.cmd.Stdout, b.cmd.Stderr = &b.stdout, &b.stderr
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -130,7 +140,7 @@ func TestStopSurvivesOneSignal(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, driver string) {
 		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 			t.Run(unix.SignalName(sig), func(t *testing.T) {
-				p := newDriverProject(t, driver, stubbornConfig("2s"))
+				p := newDriverProject(t, driver, stubbornConfig("3s"))
 				p.startStubborn()
 				stop := p.startCgdev(t, "stop")
 				stop.waitFor("[1/5]")
@@ -140,7 +150,7 @@ func TestStopSurvivesOneSignal(t *testing.T) {
 					t.Errorf("stop after %v: exit %d, want 0 (the stop completed):\n%s", sig, code, stop.output())
 				}
 				out := stop.stdout.String()
-				if !strings.Contains(out, "stubborn (still running after its 2s grace)") || !strings.Contains(out, "[5/5] verify: no process left") {
+				if !strings.Contains(out, "stubborn (still running after its 3s grace)") || !strings.Contains(out, "[5/5] verify: no process left") {
 					t.Errorf("the stop did not wait out the grace, kill and verify:\n%s", stop.output())
 				}
 				p.assertNothingLeft("stubborn")
@@ -205,4 +215,40 @@ func TestUpSecondCtrlCForces(t *testing.T) {
 		up.assertForced()
 		p.assertNothingLeft("stubborn")
 	})
+}
+
+// TestRunReapingSurvivesSignals: SIGINT, SIGTERM and SIGHUP to `cgdev run`
+// once its command has exited, while it reaps a leftover ignoring SIGTERM,
+// do not end cgdev: the reaping goes on to the kill after --grace, the
+// group is removed, and the exit status is the command's.
+func TestRunReapingSurvivesSignals(t *testing.T) {
+	h := testenv.CgroupBase(t)
+	dir := t.TempDir()
+	name, _ := runName("reap-signals-")
+	run := startCgdevIn(t, dir, "--driver", "direct", "run", "--name", name, "--grace", "3s", "--",
+		"sh", "-c", `trap "" TERM; sleep 1000 & echo $! >> pids; echo $$ >> pids; exit 4`)
+	var pids []int
+	if !testenv.Eventually(20*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "pids"))
+		pids = nil
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, n)
+			}
+		}
+		return len(pids) == 2 && !testenv.Alive(pids[1])
+	}) {
+		t.Fatalf("the command did not start its leftover and exit: %v\n%s", pids, run.output())
+	}
+	testenv.KillOnCleanup(t, pids[0])
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		run.signal(sig)
+	}
+	if code := run.wait(30 * time.Second); code != 4 {
+		t.Errorf("run: exit %d, want the command's 4:\n%s", code, run.output())
+	}
+	if !strings.Contains(run.stderr.String(), "reaped 1 leftover process(es) with SIGKILL after the 3s grace period") || testenv.Alive(pids[0]) {
+		t.Errorf("the leftover (PID %d) was not reaped:\n%s", pids[0], run.output())
+	}
+	assertNoGroups(t, h)
 }
