@@ -54,7 +54,9 @@ func SignalGroup(g cgroup.Group, sig syscall.Signal) (int, error) {
 // empty or grace has passed (returning the moment it is empty, without
 // polling), then cgroup.kills whatever is left, waits for the group to drain
 // and removes it. Took is measured from signalled, when the stop signal went
-// out. A grace of 0 kills at once.
+// out. A grace of 0 kills at once. ctx ending ends the grace only: what is
+// left is then killed, and the kill still waited for (Kill's own bound), so
+// that a cancelled stop is a quicker one, never a half-done one.
 func Drain(ctx context.Context, g cgroup.Group, signalled time.Time, grace time.Duration) (GroupResult, error) {
 	res := GroupResult{Name: g.Name()}
 	if grace > 0 {
@@ -66,7 +68,7 @@ func Drain(ctx context.Context, g cgroup.Group, signalled time.Time, grace time.
 	res.Forced = true
 	left, _ := g.Procs()
 	res.Killed = len(left)
-	if err := Kill(ctx, g); err != nil {
+	if err := Kill(context.WithoutCancel(ctx), g); err != nil {
 		return res, err
 	}
 	res.Took = time.Since(signalled)

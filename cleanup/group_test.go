@@ -2,7 +2,10 @@ package cleanup_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -51,7 +54,9 @@ func TestStopGroupContinuesStopped(t *testing.T) {
 // the grace period ends, and the group is removed.
 func TestStopGroupForcesAfterGrace(t *testing.T) {
 	g, cmd := startGroup(t, "stubborn", "sh", "-c", `trap "" TERM; while :; do sleep 0.05; done`)
-	time.Sleep(50 * time.Millisecond) // let the trap be set
+	if !testenv.Eventually(5*time.Second, func() bool { return ignoresTERM(cmd.Process.Pid) }) {
+		t.Fatal("the shell did not set its trap")
+	}
 	res, err := cleanup.StopGroup(context.Background(), g, syscall.SIGTERM, 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -62,4 +67,38 @@ func TestStopGroupForcesAfterGrace(t *testing.T) {
 	if testenv.Alive(cmd.Process.Pid) {
 		t.Error("process survived")
 	}
+}
+
+// TestStopGroupCancelledKillsAndWaits: a context ended during the grace
+// (kill-tree's Ctrl-C, a stop's second signal) ends the grace only: what
+// is left is killed, the kill waited for, and the group removed; no error.
+func TestStopGroupCancelledKillsAndWaits(t *testing.T) {
+	g, cmd := startGroup(t, "stubborn", "sh", "-c", `trap "" TERM; while :; do sleep 0.05; done`)
+	if !testenv.Eventually(5*time.Second, func() bool { return ignoresTERM(cmd.Process.Pid) }) {
+		t.Fatal("the shell did not set its trap")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	res, err := cleanup.StopGroup(ctx, g, syscall.SIGTERM, time.Minute)
+	if err != nil {
+		t.Fatalf("StopGroup with its context ended in the grace: %v", err)
+	}
+	if !res.Forced || testenv.Alive(cmd.Process.Pid) {
+		t.Errorf("result %+v, process alive %v; want it killed", res, testenv.Alive(cmd.Process.Pid))
+	}
+	if pids, err := g.Procs(); err == nil && len(pids) > 0 {
+		t.Errorf("group %s still holds %v", g.Path(), pids)
+	}
+}
+
+// ignoresTERM reports whether pid ignores SIGTERM (SigIgn in /proc/PID/status).
+func ignoresTERM(pid int) bool {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if hex, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err == nil && mask&(1<<(syscall.SIGTERM-1)) != 0
+		}
+	}
+	return false
 }

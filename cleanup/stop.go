@@ -38,6 +38,11 @@ type StopOptions struct {
 	// OrphanGrace is what orphans get between SIGTERM and SIGKILL.
 	OrphanGrace time.Duration
 	Force       bool // no grace: cgroup.kill at once, SIGKILL to orphans
+	// Hurry, once closed (a second Ctrl-C), ends every grace still running
+	// as Force would have: what is left is killed at once, and the stop
+	// goes on to its sweep, compose down and verify. Closed before Stop
+	// begins, it is Force.
+	Hurry       <-chan struct{}
 	Containers  bool // phase 4 only
 	Patterns    []*regexp.Regexp
 	ComposeFile string
@@ -88,6 +93,9 @@ func Stop(ctx context.Context, groups []cgroup.Group, opt StopOptions) (*StopRep
 			return rep, err
 		}
 		return rep, nil
+	}
+	if opt.hurried() {
+		opt.Force = true
 	}
 	groups = servicesGroups(groups, opt.Services)
 	self := proc.Protected()
@@ -240,6 +248,8 @@ func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time,
 	}
 	results := make([]GroupResult, len(groups))
 	errs := make([]error, len(groups))
+	graceCtx, cancel := opt.graceContext(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	for i, g := range groups {
 		grace := opt.Grace(g.Name())
@@ -249,7 +259,7 @@ func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = Drain(ctx, g, signalled[i], grace)
+			results[i], errs[i] = Drain(graceCtx, g, signalled[i], grace)
 		}()
 	}
 	wg.Wait()
@@ -261,6 +271,8 @@ func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time,
 			forced = append(forced, fmt.Sprintf("%s FAILED: %v", res.Name, errs[i]))
 		case res.Forced && opt.Force:
 			forced = append(forced, fmt.Sprintf("%s in %s", res.Name, took))
+		case res.Forced && opt.hurried() && res.Took < opt.Grace(res.Name):
+			forced = append(forced, fmt.Sprintf("%s (forced by a second signal) in %s", res.Name, took))
 		case res.Forced:
 			forced = append(forced, fmt.Sprintf("%s (still running after its %s grace) in %s", res.Name, human.Duration(opt.Grace(res.Name)), took))
 		default:
@@ -276,6 +288,32 @@ func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time,
 	}
 	r.phase(2, "wait: %s", strings.Join(parts, "; "))
 	return results, errs
+}
+
+// hurried reports whether opt.Hurry is closed.
+func (opt StopOptions) hurried() bool {
+	select {
+	case <-opt.Hurry:
+		return true
+	default:
+		return false
+	}
+}
+
+// graceContext is ctx, ended early when opt.Hurry is closed: what a grace
+// period waits on.
+func (opt StopOptions) graceContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if opt.Hurry != nil {
+		go func() {
+			select {
+			case <-opt.Hurry:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
 
 func names(groups []cgroup.Group) string {

@@ -102,16 +102,19 @@ func sweep(ctx context.Context, opt StopOptions, protected map[int]bool, first o
 }
 
 // stopOrphans signals found (SIGTERM, or SIGKILL with --force), waits up to
-// the orphans' grace for them to exit, and SIGKILLs those left.
+// the orphans' grace for them to exit (less when opt.Hurry closes), and
+// SIGKILLs those left.
 func stopOrphans(ctx context.Context, found []Orphan, opt StopOptions) {
 	sig, grace := unix.SIGTERM, opt.OrphanGrace
-	if opt.Force {
+	if opt.Force || opt.hurried() {
 		sig, grace = unix.SIGKILL, 0
 	}
 	for i := range found {
 		found[i].Identity.Signal(sig)
 	}
-	if !waitGone(ctx, found, grace) {
+	graceCtx, cancel := opt.graceContext(ctx)
+	defer cancel()
+	if !waitGone(graceCtx, found, grace) {
 		for i := range found {
 			if found[i].Alive() {
 				found[i].Killed = true

@@ -1,16 +1,14 @@
 package launcher
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // Project is a directory of services: its configuration, its stable id and
@@ -156,36 +154,25 @@ func (p *Project) LogFile(name string) string { return filepath.Join(p.LogDir(),
 func (p *Project) PidsDir() string { return filepath.Join(p.Dir, ".pids") }
 
 // Lock takes an exclusive flock on .cgdev/lock, waiting for any other cgdev
-// invocation on this project to finish, and returns its release. A .cgdev
-// or lock that is not what cgdev makes (a symlink, a FIFO) is an error
-// satisfying safefile.IsNotOurs, and is left alone. On a read-only file
-// system an existing lock is taken read-only.
-func (p *Project) Lock() (unlock func(), err error) { return p.lockFile("lock") }
+// invocation on this project to finish, and returns its release; meanwhile
+// the lock file says who holds it (LockWait). A .cgdev or lock that is not
+// what cgdev makes (a symlink, a FIFO) is an error satisfying
+// safefile.IsNotOurs, and is left alone. On a read-only file system an
+// existing lock is taken read-only.
+func (p *Project) Lock() (unlock func(), err error) {
+	return p.LockWait(context.Background(), 0, nil)
+}
 
 // lockFile takes an exclusive flock on .cgdev/<name> as Lock does, waiting
-// for it.
+// for it, without saying who holds it.
 func (p *Project) lockFile(name string) (unlock func(), err error) {
-	d, err := p.stateDir(true)
+	f, err := p.openLock(name)
 	if err != nil {
-		return nil, fmt.Errorf("opening the lock: %w", err)
+		return nil, err
 	}
-	defer d.Close()
-	f, err := d.Open(name, os.O_RDWR|os.O_CREATE, 0o644)
-	if errors.Is(err, unix.EROFS) {
-		f, err = d.Open(name, os.O_RDONLY, 0) // flock needs no write access
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opening the lock: %w", err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
+	if err := lockExclusive(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+		return nil, err
 	}
 	return func() { f.Close() }, nil
 }

@@ -21,7 +21,9 @@ type StopOptions struct {
 	Force      bool           // cgroup.kill at once, no grace
 	Containers bool           // only docker compose down
 	Grace      *time.Duration // overrides every service's grace when set
-	Out        io.Writer
+	// Hurry, once closed, ends the graces still running (cleanup.StopOptions.Hurry).
+	Hurry <-chan struct{}
+	Out   io.Writer
 }
 
 // Stop stops the named services (all when names is empty) with the five
@@ -74,6 +76,7 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 		Grace:       grace,
 		OrphanGrace: orphanGrace,
 		Force:       opt.Force,
+		Hurry:       opt.Hurry,
 		Containers:  opt.Containers,
 		Patterns:    cfg.Patterns,
 		ComposeFile: cfg.Compose,

@@ -35,6 +35,7 @@ var exitStatuses = []struct{ code, meaning string }{
 	{"2", "bad invocation: an unknown command, flag or service name, a missing or extra argument, a bad flag value"},
 	{"3", "status only: a configured service is not up (neither running nor ready nor disabled)"},
 	{"N", "run only: the command's own exit status (128+n when signal n ended it)"},
+	{"128+n", "given up on signal n (130: Ctrl-C): a wait for the project lock (nothing changed), a restart whose stop was interrupted (stopped, not started again)"},
 }
 
 // globals are the flags every command accepts, and where output goes.

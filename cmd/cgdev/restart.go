@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
 )
@@ -13,7 +15,10 @@ func restartCommand(g *globals) *cobra.Command {
 		Short: "stop, then start, the named services (all without names)",
 		Long: `Stop the named services (every configured service without names) with stop's
 phases, then start them again, under one lock. Restarting every service
-leaves the compose file's containers up: only services are restarted.`,
+leaves the compose file's containers up: only services are restarted.
+Interrupted during the stop (SIGINT, SIGTERM, SIGHUP), restart completes
+the stop as stop does (a second signal forces it), does not start the
+services again, and exits 128+n.`,
 		ValidArgsFunction: g.completeServices,
 		RunE: func(_ *cobra.Command, args []string) error {
 			opt.Out = g.stdout
@@ -40,8 +45,11 @@ func restartCmd(g *globals, names []string, opt launcher.StopOptions, ignoreUnsu
 		// leaves the containers up, which a full stop would bring down.
 		names = s.project.Config.DefaultNames()
 	}
-	if err := runStop(s, names, opt); err != nil {
+	if sig, err := runStop(g, s, names, opt, false); err != nil {
 		return err
+	} else if sig != 0 {
+		c := caughtSignal{sig}
+		return &exitError{code: c.exitCode(), msg: fmt.Sprintf("%v during the stop: the services were stopped and are not started again", c)}
 	}
 	ctx, cancel := interruptible()
 	defer cancel()

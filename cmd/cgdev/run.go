@@ -180,7 +180,7 @@ func runWith(g *globals, with, args []string, opt launcher.RunOptions) (launcher
 	signal.Notify(held, os.Interrupt, unix.SIGTERM, unix.SIGHUP)
 	defer signal.Stop(held)
 	ctx, cancel := interruptible()
-	results, _, startErr := startLocked(ctx, s, with, false, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: opt.IgnoreUnsupported, Out: g.stderr})
+	results, _, startErr := startLocked(ctx, g, s, with, false, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: opt.IgnoreUnsupported, Out: g.stderr})
 	interrupted := ctx.Err() != nil
 	cancel()
 	var exit launcher.Exit
@@ -195,12 +195,12 @@ func runWith(g *globals, with, args []string, opt launcher.RunOptions) (launcher
 		}
 	}
 	if len(started) > 0 { // no names would stop every service
-		unlock, err := s.project.Lock()
+		unlock, err := g.lock(s.project)
 		if err != nil {
 			return exit, err
 		}
 		defer unlock()
-		if err := runStop(s, started, launcher.StopOptions{Out: g.stderr}); err != nil {
+		if _, err := runStop(g, s, started, launcher.StopOptions{Out: g.stderr}, interrupted); err != nil {
 			return exit, err
 		}
 	}

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/internal/safefile"
@@ -100,7 +98,7 @@ func openLocked(g *globals, need needs) (*session, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock, err := p.Lock()
+	unlock, err := g.lock(p)
 	if err != nil && need == anyProject && (safefile.IsNotOurs(err) || errors.Is(err, unix.EROFS)) {
 		// stop needs no file of cgdev's: it goes on from the kernel alone.
 		fmt.Fprintf(g.stderr, "cgdev: warning: %v; going on without the project lock\n", err)
@@ -117,6 +115,31 @@ func openLocked(g *globals, need needs) (*session, func(), error) {
 	return s, func() { s.close(); unlock() }, nil
 }
 
+// lockPatience is how long a command waits on the project lock before it
+// says whose lock it is.
+const lockPatience = time.Second
+
+// lock takes p's lock as a user can wait for it: after lockPatience without
+// it, it says once on stderr who holds it; SIGINT, SIGTERM or SIGHUP end the
+// wait at once, the lock not taken and nothing changed (exit 128+n).
+func (g *globals) lock(p *launcher.Project) (unlock func(), err error) {
+	ctx, cancel := interruptible()
+	defer cancel()
+	heldBy := ""
+	unlock, err = p.LockWait(ctx, lockPatience, func(h *launcher.LockHolder) {
+		heldBy = ", held by a process that did not say who it is"
+		if h != nil {
+			heldBy = ", held by " + h.String()
+		}
+		fmt.Fprintf(g.stderr, "cgdev: waiting for the project lock%s; Ctrl-C gives up\n", heldBy)
+	})
+	var caught caughtSignal
+	if errors.As(err, &caught) {
+		return nil, &exitError{code: caught.exitCode(), msg: fmt.Sprintf("%v while waiting for the project lock%s: gave up, nothing was changed", caught, heldBy)}
+	}
+	return unlock, err
+}
+
 // checkNames refuses, as a usage error, a service name that is not in the
 // config (nor, with running, the name of a group still running: a service
 // removed from the config while it ran).
@@ -129,11 +152,6 @@ func (s *session) checkNames(names []string, running bool) error {
 		return usageError("%v", err)
 	}
 	return nil
-}
-
-// interruptible returns a context cancelled by SIGINT, SIGTERM or SIGHUP.
-func interruptible() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM, unix.SIGHUP)
 }
 
 // completeServices completes service names from the project's config (as

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"syscall"
 
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
@@ -18,6 +19,10 @@ first); a wait that ends the moment each group is empty, then SIGKILL to the
 whole group after its grace period; an orphan sweep of the project's marked
 processes; docker compose down (full stop, when compose.file is set); and a
 verification. Exit 0 only when nothing is left.
+
+A signal does not leave a stop half-done: the first SIGINT (Ctrl-C),
+SIGTERM or SIGHUP is noted and the stop goes on; the second forces it, as
+--force would, and the stop still verifies.
 
 stop works without the config file (a project found by its .cgdev/ directory)
 and without any state file: the kernel's cgroups say what runs.`,
@@ -48,14 +53,23 @@ func stopCmd(g *globals, names []string, opt launcher.StopOptions) error {
 		return err
 	}
 	opt.Out = g.stdout
-	return runStop(s, names, opt)
+	_, err = runStop(g, s, names, opt, false)
+	return err
 }
 
 // runStop stops and turns an incomplete stop into exit status 1. Stopping
-// is not interrupted by Ctrl-C: a half-done stop is worse than a slow one.
-func runStop(s *session, names []string, opt launcher.StopOptions) error {
-	if err := launcher.Stop(context.Background(), s.project, s.driver, names, opt); err != nil {
-		return &exitError{code: exitFailure, msg: err.Error()}
+// is not ended by a signal: a half-done stop is worse than a slow one. The
+// first SIGINT, SIGTERM or SIGHUP is noted, the second forces the stop
+// (stopSignals); asked says that one already asked for it (up's Ctrl-C).
+// It returns the first signal received during the stop (0 for none): the
+// stop completed, and the caller decides what is left undone.
+func runStop(g *globals, s *session, names []string, opt launcher.StopOptions, asked bool) (syscall.Signal, error) {
+	signals := holdStopSignals(g.stderr, asked)
+	opt.Hurry = signals.Hurry()
+	err := launcher.Stop(context.Background(), s.project, s.driver, names, opt)
+	sig := signals.release()
+	if err != nil {
+		return sig, &exitError{code: exitFailure, msg: err.Error()}
 	}
-	return nil
+	return sig, nil
 }

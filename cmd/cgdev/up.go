@@ -17,7 +17,8 @@ func upCommand(g *globals) *cobra.Command {
 		Long: `Start the services (all, or those named with what they depend on), follow their
 logs from this start on (what they wrote before up began following included),
 and on Ctrl-C (SIGINT, SIGTERM, SIGHUP) stop everything it started (what
-ran before up began is left running). The
+ran before up began is left running; a second Ctrl-C forces that stop, as
+stop --force would). The
 project's supervisor starts and watches the services, and up prints a
 "cgdev | " line whenever one exits, is OOM-killed, becomes unhealthy, is
 restarted or given up on. Exits 1 when a service failed to start, after
@@ -57,7 +58,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 	eventsFrom := s.project.EventsEnd()
 	// up always runs the supervisor: it is what sees a service end and says
 	// so (the events up follows), whatever the restart policies.
-	results, ranBefore, startErr := startLocked(ctx, s, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: opt.ignoreUnsupported, Out: g.stdout})
+	results, ranBefore, startErr := startLocked(ctx, g, s, names, true, launcher.StartOptions{Driver: s.driver.Name(), IgnoreUnsupported: opt.ignoreUnsupported, Out: g.stdout})
 	var follow []string // all when no names were given
 	from := map[string]int64{}
 	for _, r := range results {
@@ -77,13 +78,13 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 		}
 		fmt.Fprintln(g.stdout)
 	}
-	unlock, err := s.project.Lock()
+	unlock, err := g.lock(s.project)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	if stop, all := ownServices(s, names, ranBefore); all || len(stop) > 0 {
-		if err := runStop(s, stop, launcher.StopOptions{Out: g.stdout}); err != nil {
+		if _, err := runStop(g, s, stop, launcher.StopOptions{Out: g.stdout}, ctx.Err() != nil); err != nil {
 			return err
 		}
 	}
@@ -96,8 +97,8 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 // startLocked starts names (launcher.StartServices) under the project's
 // lock, and says which services ran before (seen under the same lock, so
 // that a concurrent start's services are not taken for this one's).
-func startLocked(ctx context.Context, s *session, names []string, supervise bool, opt launcher.StartOptions) (results []launcher.StartResult, ranBefore []string, err error) {
-	unlock, err := s.project.Lock()
+func startLocked(ctx context.Context, g *globals, s *session, names []string, supervise bool, opt launcher.StartOptions) (results []launcher.StartResult, ranBefore []string, err error) {
+	unlock, err := g.lock(s.project)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -447,6 +447,7 @@ func TestExitStatusTable(t *testing.T) {
 		{"| 2 |", 2, []string{"status", "--bogus"}},
 		{"| 3 |", 3, []string{"status"}},
 		{"| N |", 7, []string{"run", "--", "sh", "-c", "exit 7"}},
+		// | 128+n |: TestLockWaitNamesHolder and TestRestartInterruptedStops.
 	} {
 		if !strings.Contains(string(doc), c.row) {
 			t.Errorf("docs/cli.md has no exit status row %q", c.row)
