@@ -291,7 +291,7 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	inst.rec = &ServiceState{PID: cmd.Process.Pid, StartTicks: leader.StartTicks, PGID: cmp.Or(leader.PGID, cmd.Process.Pid),
 		Cgroup: g.Path(), Started: started, Log: logPath}
 
-	renv := readyEnv{dir: svc.Dir, env: cmd.Env, log: log, logFrom: from, group: g, ownPorts: svc.Ports}
+	renv := readyEnv{exec: serviceHelper(p, drv, svc, helperReady, cmd.Env), log: log, logFrom: from, group: g, ownPorts: svc.Ports}
 	daemonized, err := waitStarted(ctx, svc, g, inst.main, renv)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -59,10 +59,8 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 	st, _ := p.LoadState()
 	p.touchLogs()
 	byName := map[string]cgroup.Group{}
-	for _, g := range groups {
-		if g.Name() != SupervisorGroup {
-			byName[g.Name()] = g
-		}
+	for _, g := range serviceGroups(groups) {
+		byName[g.Name()] = g
 	}
 	supervised := supervisorIn(groups) != nil
 	names := p.Config.Names()

@@ -165,11 +165,12 @@ func supervisorIn(groups []cgroup.Group) cgroup.Group {
 	return nil
 }
 
-// serviceGroups drops the supervisor's group from a project's groups.
+// serviceGroups drops the supervisor's group and the helpers' groups
+// (helper.go) from a project's groups.
 func serviceGroups(groups []cgroup.Group) []cgroup.Group {
 	out := groups[:0:0]
 	for _, g := range groups {
-		if g.Name() != SupervisorGroup {
+		if _, helper := helperOwner(g.Name()); g.Name() != SupervisorGroup && !helper {
 			out = append(out, g)
 		}
 	}

@@ -63,7 +63,7 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	rep, err := cleanup.Stop(ctx, groups, cleanup.StopOptions{
 		Project:  p.ID,
 		Dir:      p.Dir,
-		Services: names,
+		Services: withHelpers(names, groups),
 		Order:    dependantsFirst(cfg),
 		Signal: func(name string) syscall.Signal {
 			if s := cfg.Service(name); s != nil {
@@ -98,6 +98,9 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 func (p *Project) markStopped(groups []cleanup.GroupResult) {
 	now := time.Now().Format(time.RFC3339)
 	for _, g := range groups {
+		if _, helper := helperOwner(g.Name); helper {
+			continue // a check's or stop_command's leftovers: no log of their own
+		}
 		how := "exited after the stop signal"
 		switch {
 		case g.Forced && g.Signalled == 0:
@@ -142,6 +145,22 @@ func (p *Project) checkNames(names []string, groups []cgroup.Group, running bool
 		}
 	}
 	return nil
+}
+
+// withHelpers adds to the services a partial stop names the helper groups
+// of theirs among groups (helper.go: what a check killed mid-way left); a
+// full stop (no names) takes every group anyway.
+func withHelpers(names []string, groups []cgroup.Group) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := slices.Clone(names)
+	for _, g := range groups {
+		if svc, helper := helperOwner(g.Name()); helper && slices.Contains(names, svc) {
+			out = append(out, g.Name())
+		}
+	}
+	return out
 }
 
 // dependantsFirst orders every configured service after all that depend on it.
