@@ -78,6 +78,9 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 		if svc != nil && svc.Disabled && s.State == "stopped" {
 			s.State = "disabled" // not started without its name: not down
 		}
+		if svc != nil && svc.Oneshot() && s.State == "exited" && s.Detail == "code 0" {
+			s.State, s.Detail = "completed", "exit 0" // a oneshot's success: done, not down
+		}
 		out = append(out, s)
 	}
 	return out, nil
@@ -100,15 +103,16 @@ func (p *Project) touchLogs() {
 const StatusDown = 3
 
 // StatusCode is the exit status for a status report: 0 when every
-// configured service in list is up (running or ready) or disabled (stopped,
-// and started only when named), StatusDown otherwise: stopped, starting,
+// configured service in list is up (running or ready), completed (a
+// oneshot that exited 0) or disabled (stopped, and started only when
+// named), StatusDown otherwise: stopped, starting,
 // restarting, unhealthy, degraded, exited, killed, oom-killed or failed (a
 // disabled service started by name that then ended included). Groups
 // running for services no longer in the config do not count. This is the
 // one place that decides what "down" means.
 func StatusCode(list []ServiceStatus) int {
 	for _, s := range list {
-		if s.Configured && !s.Up() && s.State != "disabled" {
+		if s.Configured && !s.Up() && s.State != "disabled" && s.State != "completed" {
 			return StatusDown
 		}
 	}

@@ -226,7 +226,7 @@ func (sv *supervisor) afterEnd(ctx context.Context, inst *instance, end *Service
 	}
 	rec.Phase, rec.Next = phaseStarting, time.Time{}
 	p.SaveRecord(svc.Name, rec)
-	next, tail, err := startService(ctx, p, sv.drv, svc, inst.env)
+	next, tail, err := startService(ctx, p, sv.drv, svc, inst.env, nil)
 	if ctx.Err() != nil {
 		return nil, false
 	}
