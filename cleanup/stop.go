@@ -46,7 +46,12 @@ type StopOptions struct {
 	// stopped lists those whose groups are gone, running those that were to
 	// stop but whose groups still hold processes (their entries stay).
 	Forget func(stopped, running []string) error
-	Out    io.Writer
+	// BeforeSignal, when set and not Force, is called with the groups
+	// phase 1 is about to signal, in its order, before it signals them
+	// (the services' stop_commands). It must return within a bound of its
+	// own; whatever it reports, the groups are signalled after.
+	BeforeSignal func(ctx context.Context, groups []cgroup.Group)
+	Out          io.Writer
 
 	procDir string // where the sweep lists processes: /proc unless a test says otherwise
 }
@@ -97,6 +102,9 @@ func Stop(ctx context.Context, groups []cgroup.Group, opt StopOptions) (*StopRep
 		return rep, err
 	}
 	orderGroups(groups, opt.Order)
+	if opt.BeforeSignal != nil && !opt.Force {
+		opt.BeforeSignal(ctx, groups)
+	}
 	firstScan := make(chan orphanScan, 1)
 	go func() { firstScan <- scanOrphans(opt, self, members) }()
 	signalled := signalAll(groups, opt, r)
