@@ -16,7 +16,7 @@ import (
 // ServiceStatus is one line of cgdev status (and one object of --json).
 type ServiceStatus struct {
 	Name  string `json:"name"`
-	State string `json:"state"` // judge's states (status_state.go), or disabled: stopped, and started only when named
+	State string `json:"state"` // judge's states (status_state.go), disabled: stopped, and started only when named, or completed: a oneshot that exited 0
 	// Configured is false for a group still running for a service since
 	// removed from the config.
 	Configured bool   `json:"configured"`

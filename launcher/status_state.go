@@ -27,6 +27,8 @@ import (
 //	oom-killed   ended by the kernel's OOM killer (Detail: limit and peak)
 //	failed       cgdev gave up: a crash loop, a readiness or liveness failure
 //	stopped      not running, and nothing says it ended on its own
+//
+// Status turns a oneshot's exited (code 0) into completed (exit 0).
 func judge(s *ServiceStatus, st *ServiceState, er *ServiceRecord, supervised bool) {
 	if er != nil {
 		s.Restarts, s.LastExit = er.Restarts, er.Last
