@@ -59,7 +59,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 		if len(names) > 0 {
 			started = append(started, r.Name)
 		}
-		if r.State == "running" || r.State == "ready" {
+		if r.State == "running" || r.State == "ready" || r.State == "completed" {
 			from[r.Name] = r.LogFrom // this start's output, from its first line
 		}
 	}

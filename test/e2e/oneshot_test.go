@@ -107,3 +107,24 @@ func TestDependsOnStartedVsReady(t *testing.T) {
 	p.mustCgdev("stop")
 	p.assertNothingLeft("db", "pids")
 }
+
+// TestOneshotOnFailure: restart: on-failure runs a failing oneshot again
+// during start, at its delays, until it exits 0, and not once more after.
+func TestOneshotOnFailure(t *testing.T) {
+	p := newSvcProject(t, `services:
+  seed:
+    type: oneshot
+    command: 'echo $$ >> p/seed; [ $(wc -l < p/seed) -ge 3 ]'
+    restart: on-failure
+    restart_delay: 50ms
+`)
+	out := p.mustCgdev("start")
+	if n := len(p.pids("seed")); n != 3 || !strings.Contains(out, "seed: exited (code 1); running it again in 100ms (restart 2)") {
+		t.Errorf("seed ran %d times, want 3:\n%s", n, out)
+	}
+	if s := p.statusJSON()["seed"]; s.State != "completed" {
+		t.Errorf("seed: %+v", s)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("seed")
+}

@@ -46,31 +46,47 @@ func TestExecCheckLeavesNothing(t *testing.T) {
 // TestKilledStartMidCheck: cgdev start SIGKILLed while a slow exec check
 // runs (one that has started a process in a session of its own) leaves the
 // check's group behind; a later stop finds it by the project, and leaves 0
-// processes and 0 groups.
+// processes and 0 groups; so does a stop of the service by name, which
+// takes its helper groups with it.
 func TestKilledStartMidCheck(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, driver string) {
-		p := newDriverProject(t, driver, `services:
-  web:
-    command: 'echo $$ >> p/web; exec sleep 1000'
-    ready: {exec: 'echo $$ >> p/check; setsid sleep 302 & echo $! >> p/check; sleep 1000', timeout: 5m}
-`)
-		cmd := exec.Command(testenv.Binary(t), "start")
-		cmd.Dir = p.dir
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		check := p.waitPids("check", 2)
-		for _, pid := range check {
-			testenv.KillOnCleanup(t, pid)
-		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		for _, pid := range check {
-			if !p.ours(pid) {
-				t.Fatalf("check process %d is not found as the project's (%s, markers %+v): stop could not find it", pid, proc.Cmdline(pid), proc.ReadMarker(pid))
-			}
-		}
+		p := newDriverProject(t, driver, slowCheck)
+		killStartMidCheck(t, p)
 		p.mustCgdev("stop")
 		p.assertNothingLeft("web", "check")
 	})
+	t.Run("stop web", func(t *testing.T) {
+		p := newSvcProject(t, slowCheck)
+		killStartMidCheck(t, p)
+		p.mustCgdev("stop", "web")
+		p.assertNoProcessLeft("web", "check")
+	})
+}
+
+const slowCheck = `services:
+  web:
+    command: 'echo $$ >> p/web; exec sleep 1000'
+    ready: {exec: 'echo $$ >> p/check; setsid sleep 302 & echo $! >> p/check; sleep 1000', timeout: 5m}
+`
+
+// killStartMidCheck runs cgdev start of slowCheck and SIGKILLs it once the
+// check has started its processes, which must then be found as the project's.
+func killStartMidCheck(t *testing.T, p *svcProject) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), "start")
+	cmd.Dir = p.dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	check := p.waitPids("check", 2)
+	for _, pid := range check {
+		testenv.KillOnCleanup(t, pid)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	for _, pid := range check {
+		if !p.ours(pid) {
+			t.Fatalf("check process %d is not found as the project's (%s, markers %+v): stop could not find it", pid, proc.Cmdline(pid), proc.ReadMarker(pid))
+		}
+	}
 }
