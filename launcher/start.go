@@ -380,6 +380,15 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 		}
 		inst.after = oomStats(g)   // before the group goes: the OOM count and the peak
 		inst.ended = inst.end(err) // before the kill below, which would be taken for the end
+		if pids, _ := g.Procs(); len(pids) > 0 {
+			// It runs (not ready in time): what it started outside its
+			// group goes too. One that exited is not told to stop what
+			// may not be its own (a container of that name it could not
+			// replace).
+			if serr := runStopCommand(context.Background(), p, drv, svc, env); serr != nil {
+				err = fmt.Errorf("%w (and its stop_command: %v)", err, serr)
+			}
+		}
 		if _, kerr := cleanup.StopGroup(context.Background(), g, unix.SIGKILL, 0); kerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, kerr)
 		}

@@ -39,16 +39,26 @@ func (p *Project) stopCommands(drv cgroup.Driver, out io.Writer) func(ctx contex
 			if pids, err := g.Procs(); err == nil && len(pids) == 0 {
 				continue // nothing of it runs: nothing to tell to stop
 			}
-			h := serviceHelper(p, drv, svc, helperStop, serviceEnv(env, svc))
-			h.command = svc.StopCommand
 			started := time.Now()
-			if err := h.runWithin(ctx, cmp.Or(svc.StopTimeout, defaultStopTimeout)); err != nil {
+			if err := runStopCommand(ctx, p, drv, svc, env); err != nil {
 				fmt.Fprintf(out, "cgdev: warning: stop_command of %s: %v; stopping it by signal anyway\n", svc.Name, err)
 				continue
 			}
 			fmt.Fprintf(out, "stop_command of %s: %q exited 0 in %s\n", svc.Name, svc.StopCommand, human.Duration(time.Since(started)))
 		}
 	}
+}
+
+// runStopCommand runs svc's stop_command, when it has one, as a helper in
+// the service's directory and environment (env, then the service's own),
+// bounded by its stop_timeout; nil when it exited 0 or there is none.
+func runStopCommand(ctx context.Context, p *Project, drv cgroup.Driver, svc *Service, env []string) error {
+	if svc.StopCommand == "" {
+		return nil
+	}
+	h := serviceHelper(p, drv, svc, helperStop, serviceEnv(env, svc))
+	h.command = svc.StopCommand
+	return h.runWithin(ctx, cmp.Or(svc.StopTimeout, defaultStopTimeout))
 }
 
 func names(groups []cgroup.Group) string {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cgdev/cgdev/launcher"
 )
 
 // TestStopCommandRunsBeforeSignal: a service that ignores its stop signal
@@ -88,4 +90,42 @@ func TestStopCommandWithoutConfig(t *testing.T) {
 		t.Errorf("a stop_command ran from a config that could not be read")
 	}
 	p.assertNothingLeft("web")
+}
+
+// TestStopCommandOnRestartAndFailedStart: the stop_command also runs when
+// the supervisor empties a crashed instance's group before restarting it,
+// and when a start that is not ready in time removes a service that runs;
+// not for one that exited by itself before it was ready (what its command
+// names may not be its own).
+func TestStopCommandOnRestartAndFailedStart(t *testing.T) {
+	p := supervisedProject(t, `services:
+  web:
+    command: 'echo $$ >> p/web; [ $(wc -l < p/web) -ge 2 ] && exec sleep 1000; sleep 0.5; exit 3'
+    restart: on-failure
+    restart_delay: 100ms
+    stop_command: 'echo web >> p/stopped'
+  slow:
+    command: 'echo $$ >> p/slow; exec sleep 1000'
+    ready: {exec: 'false', timeout: 300ms}
+    stop_command: 'echo slow >> p/stopped'
+  quit:
+    command: 'exit 4'
+    stop_command: 'echo quit >> p/stopped'
+`)
+	if code, out, errs := p.cgdev("start"); code != 1 {
+		t.Fatalf("start: exit %d, want 1 (slow not ready, quit exited)\n%s%s", code, out, errs)
+	}
+	p.waitState("web", func(s launcher.ServiceStatus) bool { return s.Restarts == 1 && s.Up() })
+	read := func() string {
+		b, _ := os.ReadFile(filepath.Join(p.dir, "p", "stopped"))
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	if got := read(); got != "slow web" && got != "web slow" {
+		t.Errorf("stop commands run: %q, want slow's (not ready) and web's (restarted), not quit's", got)
+	}
+	p.mustCgdev("stop")
+	if got := read(); !strings.HasSuffix(got, " web") || strings.Count(got, "web") != 2 {
+		t.Errorf("stop commands after the stop: %q", got)
+	}
+	p.assertNothingLeft("web", "slow")
 }
