@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -60,11 +59,10 @@ type helper struct {
 	drv     cgroup.Driver
 	project string
 	service string
-	kind    string    // helperReady, helperHealth or helperStop
-	command string    // run with /bin/sh -c
-	dir     string    // working directory
-	env     []string  // environment; cgdev's markers in it are replaced by the helper group's
-	out     io.Writer // where its output goes besides the tail kept for errors; nil: nowhere else
+	kind    string   // helperReady, helperHealth or helperStop
+	command string   // run with /bin/sh -c
+	dir     string   // working directory
+	env     []string // environment; cgdev's markers in it are replaced by the helper group's
 }
 
 // helperWaitDelay is how long a helper's output is read after it exited.
@@ -87,11 +85,7 @@ func (h helper) run(ctx context.Context) error {
 	tail := &tailBuffer{max: helperTail}
 	cmd := exec.Command("/bin/sh", "-c", h.command)
 	cmd.Dir, cmd.Env = h.dir, proc.StripMarkers(h.env)
-	cmd.Stdout = io.Writer(tail)
-	if h.out != nil {
-		cmd.Stdout = io.MultiWriter(tail, h.out)
-	}
-	cmd.Stderr = cmd.Stdout
+	cmd.Stdout, cmd.Stderr = tail, tail
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// A process it left in the background holds the output pipe open until
 	// the group is emptied, which comes after Wait: Wait stops waiting for
