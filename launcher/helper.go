@@ -111,9 +111,7 @@ func (h helper) run(ctx context.Context) error {
 	case <-ctx.Done():
 		interrupted = true
 	}
-	// Whatever it left (a background process, a daemon) goes with it, and
-	// so does the command itself when ctx ended first.
-	_, kerr := cleanup.StopGroup(context.Background(), g, unix.SIGKILL, 0)
+	kerr := emptyGroup(g)
 	if interrupted {
 		<-done
 		return errors.Join(ctx.Err(), kerr)
@@ -124,6 +122,20 @@ func (h helper) run(ctx context.Context) error {
 	if kerr != nil {
 		err = errors.Join(err, fmt.Errorf("emptying the group of %q: %w", h.command, kerr))
 	}
+	return err
+}
+
+// emptyGroup kills whatever is in a helper's group (what the command left,
+// a background process or a daemon; the command itself when it was
+// interrupted), waits for it to empty and removes it. Remove comes first:
+// it removes a group that is empty, and leaves one that is not (the
+// contract of every driver); without a cgroup each look at a group is a
+// scan of /proc, and most checks leave nothing.
+func emptyGroup(g cgroup.Group) error {
+	if err := g.Remove(); err == nil {
+		return nil
+	}
+	_, err := cleanup.StopGroup(context.Background(), g, unix.SIGKILL, 0)
 	return err
 }
 

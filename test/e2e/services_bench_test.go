@@ -146,6 +146,7 @@ func (w *waitTimes) report(b *testing.B) {
 //
 //	go test ./test/e2e -run '^$' -bench ExecCheck -benchtime 10x
 func BenchmarkExecCheck(b *testing.B) {
+	testenv.Binary(b) // built before the first timed start
 	for _, driver := range drivers {
 		b.Run(driver, func(b *testing.B) {
 			if h, err := cgroup.Detect(); driver == "systemd" && (err != nil || !h.Systemd.UserBus) {
