@@ -50,7 +50,13 @@ type StopOptions struct {
 	// stopped lists those whose groups are gone, running those that were to
 	// stop but whose groups still hold processes (their entries stay).
 	Forget func(stopped, running []string) error
-	Out    io.Writer
+	// BeforeSignal, when set and not Force, is called with the groups
+	// phase 1 is about to signal, in its order, before it signals them
+	// (the services' stop_commands). It must return within a bound of its
+	// own; whatever it reports, the groups are signalled after. Its ctx
+	// ends early when Hurry closes.
+	BeforeSignal func(ctx context.Context, groups []cgroup.Group)
+	Out          io.Writer
 
 	procDir string // where the sweep lists processes: /proc unless a test says otherwise
 }
@@ -104,6 +110,11 @@ func Stop(ctx context.Context, groups []cgroup.Group, opt StopOptions) (*StopRep
 		return rep, err
 	}
 	orderGroups(groups, opt.Order)
+	if opt.BeforeSignal != nil && !opt.Force {
+		bctx, cancel := opt.graceContext(ctx) // a second Ctrl-C cuts it short too
+		opt.BeforeSignal(bctx, groups)
+		cancel()
+	}
 	firstScan := make(chan orphanScan, 1)
 	go func() { firstScan <- scanOrphans(opt, self, members) }()
 	signalled := signalAll(groups, opt, r)

@@ -77,11 +77,45 @@ type Service struct {
 	// only when named.
 	Disabled bool
 
-	// Read from a process-compose.yaml and checked, but not acted on yet (a
-	// warning says so when the file is loaded): the targets of the
-	// one-shot and stop-command work.
-	DependsOnCondition map[string]string // dependency → process_started, process_healthy, process_log_ready, process_completed(_successfully)
-	StopCommand        string            // shutdown.command
+	// Type is TypeSimple (a service that runs until stopped) or TypeOneshot
+	// (a task that runs to completion: exit 0 is success).
+	Type string
+	// DependsOnCondition says, for a dependency of DependsOn, what it must
+	// have done before this service starts: CondStarted, CondReady (the
+	// default, also for a dependency not in the map) or CondCompleted.
+	DependsOnCondition map[string]string
+	// StopCommand is run (helper.go) before the stop signal, bounded by
+	// StopTimeout; "" for none.
+	StopCommand string
+	StopTimeout time.Duration
+}
+
+// Service types.
+const (
+	TypeSimple  = "simple"
+	TypeOneshot = "oneshot"
+)
+
+// Dependency conditions: what a dependency must have done before its
+// dependant starts.
+const (
+	CondStarted   = "started"   // its process runs (its readiness check may still be waiting)
+	CondReady     = "ready"     // ready: its check passed, or it ran the settle period; a oneshot: completed
+	CondCompleted = "completed" // a oneshot that exited 0
+)
+
+// defaultStopTimeout bounds a stop_command that sets no stop_timeout.
+const defaultStopTimeout = 30 * time.Second
+
+// Oneshot says whether the service is a task that runs to completion.
+func (s *Service) Oneshot() bool { return s.Type == TypeOneshot }
+
+// Condition is what dependency dep must have done before s starts.
+func (s *Service) Condition(dep string) string {
+	if c := s.DependsOnCondition[dep]; c != "" {
+		return c
+	}
+	return CondReady
 }
 
 // Ready is a readiness check: exactly one of its kinds, and a timeout.

@@ -11,9 +11,15 @@ import (
 func (c *Config) checkDependencies() error {
 	for _, s := range c.Services {
 		for _, d := range s.DependsOn {
-			if c.Service(d) == nil {
-				return &configError{File: c.File, Line: s.Line, Field: c.servicesField() + "." + s.Name + ".depends_on",
+			field := c.servicesField() + "." + s.Name + ".depends_on"
+			dep := c.Service(d)
+			if dep == nil {
+				return &configError{File: c.File, Line: s.Line, Field: field,
 					Msg: fmt.Sprintf("unknown service %q (services: %s)", d, strings.Join(c.Names(), ", "))}
+			}
+			if s.Condition(d) == CondCompleted && !dep.Oneshot() {
+				return &configError{File: c.File, Line: s.Line, Field: field + "." + d,
+					Msg: fmt.Sprintf("condition completed needs %s to be type: oneshot (a task that runs to completion); %s runs until stopped", d, d)}
 			}
 		}
 	}

@@ -55,7 +55,8 @@ func checkServiceName(name string) error {
 }
 
 func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) {
-	s := &Service{Name: k.Value, Line: k.Line, Dir: c.Dir, StopSignal: unix.SIGTERM, Grace: unsetGrace, Restart: defaultRestart}
+	s := &Service{Name: k.Value, Line: k.Line, Dir: c.Dir, StopSignal: unix.SIGTERM, Grace: unsetGrace, Restart: defaultRestart,
+		Type: TypeSimple, StopTimeout: defaultStopTimeout}
 	var envFiles []string
 	var envFileNode *yaml.Node
 	handlers := map[string]func(k, v *yaml.Node, field string) error{
@@ -78,8 +79,21 @@ func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 			return err
 		},
 		"depends_on": func(_, v *yaml.Node, f string) (err error) {
-			s.DependsOn, err = c.strings(v, f)
+			s.DependsOn, s.DependsOnCondition, err = c.dependsOn(v, f)
 			return err
+		},
+		"type": func(_, v *yaml.Node, f string) (err error) {
+			if s.Type, err = c.scalar(v, f); err == nil && s.Type != TypeSimple && s.Type != TypeOneshot {
+				err = c.errAt(v, f, "%q is not a service type (choose simple or oneshot)", s.Type)
+			}
+			return err
+		},
+		"stop_command": func(_, v *yaml.Node, f string) (err error) {
+			s.StopCommand, err = c.command(v, f)
+			return err
+		},
+		"stop_timeout": func(_, v *yaml.Node, f string) error {
+			return c.positiveDuration(&s.StopTimeout)(nil, v, f)
 		},
 		"ready": func(_, v *yaml.Node, f string) (err error) {
 			s.Ready, err = c.ready(v, f)
@@ -127,12 +141,82 @@ func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 	if err := c.checkSupervision(s, v, prefix); err != nil {
 		return nil, err
 	}
+	if err := c.checkOneshot(s, v, prefix); err != nil {
+		return nil, err
+	}
 	fileEnv, err := c.envFiles(envFiles, envFileNode, prefix+".env_file")
 	if err != nil {
 		return nil, err
 	}
 	s.Env = append(fileEnv, s.Env...) // env: wins over env_file
 	return s, nil
+}
+
+// conditionNames are the depends_on conditions of cgdev.yaml, with
+// compose's names for them.
+var conditionNames = map[string]string{
+	CondStarted: CondStarted, CondReady: CondReady, CondCompleted: CondCompleted,
+	"service_started": CondStarted, "service_healthy": CondReady, "service_completed_successfully": CondCompleted,
+}
+
+// dependsOn reads depends_on: a list of names (each: ready), or, as in
+// compose, a mapping of names to {condition: started|ready|completed}.
+func (c *loader) dependsOn(v *yaml.Node, field string) ([]string, map[string]string, error) {
+	if v.Kind != yaml.MappingNode {
+		names, err := c.strings(v, field)
+		return names, nil, err
+	}
+	pairs, err := c.pairs(v, field+".")
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	conds := map[string]string{}
+	for _, kv := range pairs {
+		name, f := kv[0].Value, field+"."+kv[0].Value
+		cond := CondReady
+		err := c.eachKey(kv[1], f+".", map[string]func(k, v *yaml.Node, field string) error{
+			"condition": func(_, v *yaml.Node, f string) error {
+				s, err := c.scalar(v, f)
+				if err != nil {
+					return err
+				}
+				if cond = conditionNames[s]; cond == "" {
+					return c.errAt(v, f, "%q is not a condition (choose started, ready or completed)", s)
+				}
+				return nil
+			},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		names = append(names, name)
+		conds[name] = cond
+	}
+	return names, conds, nil
+}
+
+// checkOneshot refuses what a oneshot cannot have: a readiness check (it is
+// done when it exits 0), a liveness check or a watch (nothing runs to
+// check), and restart: always (a oneshot that succeeded is never run
+// again: on-failure runs a failed one again).
+func (c *loader) checkOneshot(s *Service, v *yaml.Node, prefix string) error {
+	if !s.Oneshot() {
+		return nil
+	}
+	why := map[string]string{
+		"ready":       "a oneshot is ready when it exits 0",
+		"healthcheck": "a oneshot runs to completion: nothing is left to check",
+		"watch":       "a oneshot runs to completion: nothing is left to restart",
+		"restart":     "a oneshot that exited 0 is done; on-failure runs a failed one again",
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k := v.Content[i]
+		if msg, ok := why[k.Value]; ok && (k.Value != "restart" || s.Restart.Policy == RestartAlways) {
+			return c.errAt(k, prefix+"."+k.Value, "not for type: oneshot: %s", msg)
+		}
+	}
+	return nil
 }
 
 // command reads a command: not empty, and one exec can pass.

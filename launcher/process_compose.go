@@ -77,6 +77,7 @@ type pcProc struct {
 	envFileNode  *yaml.Node
 	noDotenv     bool
 	dependsNodes map[string]*yaml.Node
+	conditions   map[string]string // depends_on's conditions as process-compose names them
 }
 
 // parseProcessCompose reads a process-compose.yaml: the .env files, the
@@ -250,8 +251,9 @@ func (p *pcLoader) processes(_, v *yaml.Node, field string) error {
 
 // process reads one process into a Service.
 func (p *pcLoader) process(k, v *yaml.Node, prefix string) error {
-	s := &Service{Name: k.Value, Line: k.Line, Dir: p.Dir, StopSignal: unix.SIGTERM, Grace: 10 * time.Second, Shell: p.shell, Restart: defaultRestart}
-	pr := &pcProc{svc: s, dependsNodes: map[string]*yaml.Node{}}
+	s := &Service{Name: k.Value, Line: k.Line, Dir: p.Dir, StopSignal: unix.SIGTERM, Grace: 10 * time.Second, Shell: p.shell, Restart: defaultRestart,
+		Type: TypeSimple, StopTimeout: defaultStopTimeout}
+	pr := &pcProc{svc: s, dependsNodes: map[string]*yaml.Node{}, conditions: map[string]string{}}
 	var entrypoint []string
 	var readiness *Probe
 	var readyLogLine string
@@ -459,11 +461,21 @@ func compatible(n *yaml.Node) *yaml.Node {
 	return &out
 }
 
-// dependsOn reads depends_on: {NAME: {condition: COND}}. cgdev starts a
-// service once its dependencies are ready (their readiness check passed,
-// or they ran 300 ms): process_healthy and process_log_ready are that
-// exactly, process_started waits that long too. The process_completed
-// conditions need services that run to completion: not yet.
+// pcConditions map process-compose's depends_on conditions to cgdev's.
+// process_completed (any exit code) becomes completed (exit 0), with a
+// warning: cgdev never starts a dependant after a failed task.
+var pcConditions = map[string]string{
+	"process_started":                CondStarted,
+	"process_healthy":                CondReady,
+	"process_log_ready":              CondReady,
+	"process_completed_successfully": CondCompleted,
+	"process_completed":              CondCompleted,
+}
+
+// dependsOn reads depends_on: {NAME: {condition: COND}} (default
+// process_started), keeping cgdev's condition in DependsOnCondition and
+// process-compose's in pcProc.conditions for finish's checks. A process
+// some other waits for to complete becomes a oneshot (finish).
 func (p *pcLoader) dependsOn(pr *pcProc, v *yaml.Node, field string) error {
 	if v.Kind != yaml.MappingNode {
 		return p.errAt(v, field, "expected a mapping of process names to {condition: ...}, found %s", kindName(v))
@@ -481,12 +493,11 @@ func (p *pcLoader) dependsOn(pr *pcProc, v *yaml.Node, field string) error {
 				if cond, err = p.scalar(v, f); err != nil {
 					return err
 				}
-				switch cond {
-				case "process_started", "process_healthy", "process_log_ready":
-				case "process_completed", "process_completed_successfully":
-					p.warn(v, f, notYet(cond+": cgdev waits for "+name+" to be ready (started), and a service that exits counts as failed"))
-				default:
+				if pcConditions[cond] == "" {
 					return p.errAt(v, f, "%q is not a condition (process_started, process_healthy, process_log_ready, process_completed, process_completed_successfully)", cond)
+				}
+				if cond == "process_completed" {
+					p.warn(v, f, "process_completed: cgdev starts this process only when "+name+" exits 0 (as process_completed_successfully); a failed "+name+" blocks it")
 				}
 				return nil
 			},
@@ -495,7 +506,8 @@ func (p *pcLoader) dependsOn(pr *pcProc, v *yaml.Node, field string) error {
 			return err
 		}
 		pr.svc.DependsOn = append(pr.svc.DependsOn, name)
-		pr.svc.DependsOnCondition[name] = cond
+		pr.svc.DependsOnCondition[name] = pcConditions[cond]
+		pr.conditions[name] = cond
 		pr.dependsNodes[name] = kv[0]
 	}
 	return nil
@@ -692,9 +704,7 @@ func (p *pcLoader) shutdown(s *Service, v *yaml.Node, field string) error {
 			return err
 		},
 		"command": func(k, v *yaml.Node, f string) (err error) {
-			if s.StopCommand, err = p.command(v, f); err == nil {
-				p.warn(k, f, notYet("cgdev sends the stop signal instead of running this command"))
-			}
+			s.StopCommand, err = p.command(v, f)
 			return err
 		},
 		"parent_only": func(k, v *yaml.Node, f string) error {
@@ -738,7 +748,7 @@ func (p *pcLoader) finish() error {
 			dep := p.procs[d]
 			n := pr.dependsNodes[d]
 			field := "processes." + s.Name + ".depends_on." + d
-			switch cond := s.DependsOnCondition[d]; {
+			switch cond := pr.conditions[d]; {
 			case dep == nil:
 				return p.errAt(n, field, "unknown process %q (processes: %s)", d, strings.Join(p.Names(), ", "))
 			case dep.svc.Disabled:
@@ -747,9 +757,33 @@ func (p *pcLoader) finish() error {
 				return p.errAt(n, field, "process_healthy needs a readiness_probe on %s", d)
 			case cond == "process_log_ready" && (dep.svc.Ready == nil || dep.svc.Ready.Kind != "log"):
 				return p.errAt(n, field, "process_log_ready needs a ready_log_line on %s", d)
+			case s.DependsOnCondition[d] == CondCompleted:
+				if err := p.makeOneshot(dep.svc, n, field); err != nil {
+					return err
+				}
 			}
 		}
 	}
+	return nil
+}
+
+// makeOneshot makes a process that another waits for to complete a
+// oneshot: cgdev waits for it to exit 0, and its dependants then start. A
+// process that is ready, checked or restarted while it runs cannot be one.
+func (p *pcLoader) makeOneshot(s *Service, n *yaml.Node, field string) error {
+	var why string
+	switch {
+	case s.Ready != nil:
+		why = "a readiness_probe or ready_log_line"
+	case s.Health != nil:
+		why = "a liveness_probe"
+	case s.Restart.Policy == RestartAlways:
+		why = "availability.restart: always"
+	}
+	if why != "" {
+		return p.errAt(n, field, "%s must run to completion for this condition, but has %s", s.Name, why)
+	}
+	s.Type = TypeOneshot
 	return nil
 }
 

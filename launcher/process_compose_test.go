@@ -80,7 +80,7 @@ processes:
 	if api.Command != "serve --dotenv=${FROM_DOTENV}" || api.Ready.Kind != "log" || !api.Disabled {
 		t.Errorf("api: %+v", api)
 	}
-	if api.DependsOnCondition["db"] != "process_healthy" || !slices.Equal(c.DefaultNames(), []string{"db"}) {
+	if api.Condition("db") != CondReady || !slices.Equal(c.DefaultNames(), []string{"db"}) {
 		t.Errorf("api depends %v; default names %v", api.DependsOnCondition, c.DefaultNames())
 	}
 	// process-compose's order: .env < the caller's < global < env_file < the process's own.
@@ -89,7 +89,7 @@ processes:
 		t.Errorf("api env\n%q\nwant\n%q", api.Env, want)
 	}
 	warnings := strings.Join(c.Warnings, "\n")
-	if !strings.Contains(warnings, "processes.db.shutdown.command: not supported by cgdev yet") ||
+	if strings.Contains(warnings, "shutdown.command") ||
 		!strings.Contains(warnings, "processes.db.liveness_probe.success_threshold: 2: cgdev counts one passing check as healthy again") {
 		t.Errorf("warnings: %q", c.Warnings)
 	}

@@ -8,16 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"regexp"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/internal/human"
-	"github.com/cgdev/cgdev/internal/proc"
-	"golang.org/x/sys/unix"
 )
 
 // validate checks the target of a readiness check when the config is read.
@@ -52,10 +48,11 @@ func (r *Ready) String() string { return r.Kind + " " + r.Target }
 // probe is one attempt of a check: nil when the service is ready.
 type probe func(ctx context.Context) error
 
-// readyEnv is what an exec check runs with: the service's directory and environment.
+// readyEnv is what a check needs of its service: for an exec check, the
+// helper it runs as (helper.go: the service's directory and environment,
+// the driver and the group's name); for a log check, the log.
 type readyEnv struct {
-	dir     string
-	env     []string
+	exec    helper // command is set per check
 	log     *serviceLog
 	logFrom int64 // the log's logical offset when the service started: only newer output counts
 	// group and ownPorts: a tcp or http check on one of ownPorts passes
@@ -127,34 +124,14 @@ func (r *Ready) probe(e readyEnv) probe {
 	}
 }
 
-// runCheck runs cmd with sh -c in its own process group, in the service's
-// directory and environment without cgdev's markers (a check is not part of
-// the service: nothing it leaves may pass for the service's), and kills that
-// group when the check ends, however it ends, so that it leaves nothing behind.
+// runCheck runs an exec check as a helper (helper.go): in a throwaway group
+// of its own with the project's markers, emptied when the check ends,
+// however it ends, so that it leaves nothing behind, and nothing it starts
+// passes for the service's.
 func runCheck(ctx context.Context, command string, e readyEnv) error {
-	cmd := exec.Command("/bin/sh", "-c", command)
-	cmd.Dir, cmd.Env = e.dir, proc.StripMarkers(e.env)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	// The group's ID (the shell's PID) is not reused while the group has
-	// members, even after the shell is reaped: this SIGKILL reaches the
-	// check's leftovers, or finds the group gone.
-	defer unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("%q: %v", command, err)
-		}
-		return nil
-	case <-ctx.Done():
-		unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
-		<-done
-		return ctx.Err()
-	}
+	h := e.exec
+	h.command = command
+	return h.run(ctx)
 }
 
 // logProbe returns a check that reports whether re matches a line the

@@ -52,7 +52,7 @@ type StartResult struct {
 	Name   string
 	PID    int
 	Cgroup string
-	State  string // ready, running (no check), already running, failed, skipped
+	State  string // ready, running (no check), completed (a oneshot), already running, already completed, failed, skipped
 	Took   time.Duration
 	Err    error
 	// LogFrom is where this start's output begins in the service's log.
@@ -111,8 +111,8 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		delete(st.Services, name) // nor shown as its PID when already running
 	}
 	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
-		env: opt.Env, onStart: opt.onStart,
-		done: map[string]chan struct{}{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{}}
+		env: opt.Env, onStart: opt.onStart, named: names,
+		done: map[string]chan struct{}{}, launched: map[string]*latch{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{}}
 	results := s.startAll(ctx, services)
 	err = p.UpdateState(func(cur *State) {
 		cur.Project, cur.Dir, cur.Driver = p.ID, p.Dir, drv.Name()
@@ -172,10 +172,12 @@ type starter struct {
 	state   *State // as read before starting: the recorded PIDs of what runs
 	env     []string
 	onStart func(inst *instance)
+	named   []string // the services asked for by name
 
 	mu       sync.Mutex
 	finished int
-	done     map[string]chan struct{} // closed when the service is ready, failed or skipped
+	done     map[string]chan struct{} // closed when the service is ready, completed, failed or skipped
+	launched map[string]*latch        // fired when its process runs, or when it is done
 	results  map[string]*StartResult
 	started  map[string]*ServiceState
 }
@@ -183,6 +185,7 @@ type starter struct {
 func (s *starter) startAll(ctx context.Context, services []*Service) []StartResult {
 	for _, svc := range services {
 		s.done[svc.Name] = make(chan struct{})
+		s.launched[svc.Name] = newLatch()
 	}
 	var wg sync.WaitGroup
 	for _, svc := range services {
@@ -190,6 +193,7 @@ func (s *starter) startAll(ctx context.Context, services []*Service) []StartResu
 		go func() {
 			defer wg.Done()
 			defer close(s.done[svc.Name])
+			defer s.launched[svc.Name].fire()
 			r := s.startWhenDepsReady(ctx, svc)
 			s.mu.Lock()
 			s.results[svc.Name] = &r
@@ -216,15 +220,22 @@ func (s *starter) result(name string) *StartResult {
 func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartResult {
 	r := StartResult{Name: svc.Name}
 	for _, d := range svc.DependsOn {
-		<-s.done[d]
-		if dr := s.result(d); dr.State == "failed" || dr.State == "skipped" {
-			r.State, r.Err = "skipped", fmt.Errorf("not started: it depends on %s, which %s", d, dr.State)
+		if err := s.waitFor(d, svc.Condition(d)); err != nil {
+			r.State, r.Err = "skipped", fmt.Errorf("not started: it depends on %s, which %v", d, err)
 			return r
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		r.State, r.Err = "skipped", fmt.Errorf("not started: %w", err)
 		return r
+	}
+	if svc.Oneshot() && s.running[svc.Name] == nil && !slices.Contains(s.named, svc.Name) {
+		if rec := s.p.LoadRecord(svc.Name); completed(rec) {
+			// Run once since the last stop: a start of what depends on
+			// it does not run it again (cgdev start NAME or restart does).
+			r.State, r.PID = "already completed", rec.Last.PID
+			return r
+		}
 	}
 	if g := s.running[svc.Name]; g != nil {
 		r.State, r.Cgroup = "already running", g.Path()
@@ -235,7 +246,7 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 		s.mu.Unlock()
 		return r
 	}
-	inst, tail, err := startService(ctx, s.p, s.drv, svc, s.env)
+	inst, tail, err := s.launch(ctx, svc)
 	if ctx.Err() == nil {
 		s.p.recordStart(svc.Name, inst, err)
 	}
@@ -250,10 +261,14 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 		return r
 	}
 	rec := inst.rec
+	r.PID, r.Cgroup, r.Took, r.State, r.LogFrom = rec.PID, rec.Cgroup, time.Duration(rec.ReadyAfter), "running", inst.logFrom
+	if svc.Oneshot() {
+		r.State, r.Cgroup = "completed", "" // its group is gone: nothing of it runs
+		return r
+	}
 	s.mu.Lock()
 	s.started[svc.Name] = rec
 	s.mu.Unlock()
-	r.PID, r.Cgroup, r.Took, r.State, r.LogFrom = rec.PID, rec.Cgroup, time.Duration(rec.ReadyAfter), "running", inst.logFrom
 	if svc.Ready != nil {
 		r.State = "ready"
 	}
@@ -263,11 +278,64 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 	return r
 }
 
+// waitFor waits until dependency dep meets cond, and says why it never will.
+func (s *starter) waitFor(dep, cond string) error {
+	if cond == CondStarted {
+		s.launched[dep].wait()
+	} else {
+		<-s.done[dep]
+	}
+	r := s.result(dep)
+	switch {
+	case r == nil: // started, still on its way to ready
+		return nil
+	case r.State == "failed":
+		first, _, _ := strings.Cut(r.Err.Error(), "\n")
+		return fmt.Errorf("failed (%s)", first)
+	case r.State == "skipped":
+		return errors.New("was skipped")
+	case cond == CondCompleted && r.State != "completed" && r.State != "already completed":
+		return fmt.Errorf("is %s, not completed", r.State)
+	}
+	return nil
+}
+
+// launch starts svc (startService). A oneshot that fails is run again
+// while its restart policy (on-failure) says so, at its delays, as a
+// supervisor would restart a service.
+func (s *starter) launch(ctx context.Context, svc *Service) (*instance, string, error) {
+	launched := s.launched[svc.Name].fire
+	var rec ServiceRecord
+	for {
+		inst, tail, err := startService(ctx, s.p, s.drv, svc, s.env, launched)
+		if err == nil || !svc.Oneshot() || inst == nil || inst.ended == nil || ctx.Err() != nil {
+			return inst, tail, err
+		}
+		d := svc.Restart.decide(&rec, inst.ended, time.Now())
+		if !d.restart {
+			if d.gaveUp != "" {
+				err = fmt.Errorf("%w; gave up (%s)", err, d.gaveUp)
+			}
+			return inst, tail, err
+		}
+		s.out.printf("      %s: %s; running it again in %s (restart %d)\n", svc.Name, inst.ended, human.Duration(d.delay), rec.Restarts)
+		select {
+		case <-ctx.Done():
+			return inst, tail, err
+		case <-time.After(d.delay):
+		}
+	}
+}
+
 func (s *starter) progress(k int, r StartResult) {
 	var what string
 	switch r.State {
 	case "ready":
 		what = fmt.Sprintf("ready in %s", human.Duration(r.Took))
+	case "completed":
+		what = fmt.Sprintf("completed (exit 0) in %s", human.Duration(r.Took))
+	case "already completed":
+		what = "already completed since the last stop, not run again (cgdev start " + r.Name + " runs it again)"
 	case "running":
 		what = fmt.Sprintf("running (PID %d, no readiness check)", r.PID)
 	case "already running":
@@ -279,10 +347,13 @@ func (s *starter) progress(k int, r StartResult) {
 }
 
 // startService starts one service, with env as the environment before its
-// own, and waits until it is ready. On failure its group is killed and
-// removed, and the tail of its log is returned with the instance that
-// failed (nil when the driver could not start it), whose end says how.
-func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Service, env []string) (*instance, string, error) {
+// own, and waits until it is ready; a oneshot, until it has exited 0 (its
+// group is then emptied and removed, and inst.ended says how it ended).
+// launched, when set, is called once its process runs. On failure its
+// group is killed and removed, and the tail of its log is returned with the
+// instance that failed (nil when the driver could not start it), whose end
+// says how.
+func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Service, env []string, launched func()) (*instance, string, error) {
 	logPath, log := p.LogFile(svc.Name), p.serviceLog(svc.Name)
 	logf, from, err := log.openForService(svc.Name)
 	if err != nil {
@@ -308,7 +379,16 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	inst.rec = &ServiceState{PID: cmd.Process.Pid, StartTicks: leader.StartTicks, PGID: cmp.Or(leader.PGID, cmd.Process.Pid),
 		Cgroup: g.Path(), Started: started, Log: logPath}
 
-	renv := readyEnv{dir: svc.Dir, env: cmd.Env, log: log, logFrom: from, group: g, ownPorts: svc.Ports}
+	if launched != nil {
+		launched()
+	}
+	if svc.Oneshot() {
+		if err := completeOneshot(ctx, inst, started); err != nil {
+			return inst, log.tailText(logTailLines, from), err
+		}
+		return inst, "", nil
+	}
+	renv := readyEnv{exec: serviceHelper(p, drv, svc, helperReady, cmd.Env), log: log, logFrom: from, group: g, ownPorts: svc.Ports}
 	daemonized, err := waitStarted(ctx, svc, g, inst.main, renv)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -316,6 +396,15 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 		}
 		inst.after = oomStats(g)   // before the group goes: the OOM count and the peak
 		inst.ended = inst.end(err) // before the kill below, which would be taken for the end
+		if pids, _ := g.Procs(); len(pids) > 0 {
+			// It runs (not ready in time): what it started outside its
+			// group goes too. One that exited is not told to stop what
+			// may not be its own (a container of that name it could not
+			// replace).
+			if serr := runStopCommand(context.Background(), p, drv, svc, env); serr != nil {
+				err = fmt.Errorf("%w (and its stop_command: %v)", err, serr)
+			}
+		}
 		if _, kerr := cleanup.StopGroup(context.Background(), g, unix.SIGKILL, 0); kerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, kerr)
 		}
@@ -327,6 +416,45 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 	}
 	return inst, "", nil
 }
+
+// completeOneshot waits for a oneshot's main process to exit, records how
+// in inst.ended, and empties and removes its group: whatever it left running
+// is stopped, so a oneshot leaves nothing behind. It fails unless the main
+// process exited 0.
+func completeOneshot(ctx context.Context, inst *instance, started time.Time) error {
+	var err error
+	select {
+	case <-inst.main.done:
+		if inst.main.err != nil {
+			err = fmt.Errorf("oneshot %s failed: %v", inst.svc.Name, describeExit(inst.main.err))
+		}
+	case <-ctx.Done():
+		err = errors.New("interrupted before it completed")
+	}
+	inst.after = oomStats(inst.group)
+	inst.ended = inst.end(err)
+	inst.rec.ReadyAfter = Duration(time.Since(started))
+	if _, kerr := cleanup.StopGroup(context.Background(), inst.group, unix.SIGKILL, 0); kerr != nil {
+		err = errors.Join(err, fmt.Errorf("emptying its group: %w", kerr))
+	}
+	return err
+}
+
+// completed says whether an exit record is that of a oneshot that
+// completed: it ended with exit code 0.
+func completed(rec *ServiceRecord) bool {
+	return rec != nil && rec.Phase == phaseEnded && rec.Last != nil && rec.Last.Code != nil && *rec.Last.Code == 0 && rec.Last.Reason == ""
+}
+
+// latch is a one-time event many can wait for.
+type latch struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func newLatch() *latch { return &latch{c: make(chan struct{})} }
+func (s *latch) fire() { s.once.Do(func() { close(s.c) }) }
+func (s *latch) wait() { <-s.c }
 
 // errNotStarted marks a failure of the driver to start the command at all.
 var errNotStarted = errors.New("could not start")

@@ -16,7 +16,7 @@ import (
 // ServiceStatus is one line of cgdev status (and one object of --json).
 type ServiceStatus struct {
 	Name  string `json:"name"`
-	State string `json:"state"` // judge's states (status_state.go), or disabled: stopped, and started only when named
+	State string `json:"state"` // judge's states (status_state.go), disabled: stopped, and started only when named, or completed: a oneshot that exited 0
 	// Configured is false for a group still running for a service since
 	// removed from the config.
 	Configured bool   `json:"configured"`
@@ -63,10 +63,8 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 	st, _ := p.LoadState()
 	p.touchLogs()
 	byName := map[string]cgroup.Group{}
-	for _, g := range groups {
-		if g.Name() != SupervisorGroup {
-			byName[g.Name()] = g
-		}
+	for _, g := range serviceGroups(groups) {
+		byName[g.Name()] = g
 	}
 	supervised := supervisorIn(groups) != nil
 	names := p.Config.Names()
@@ -83,6 +81,9 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 		judge(&s, st.Services[n], p.LoadRecord(n), supervised)
 		if svc != nil && svc.Disabled && s.State == "stopped" {
 			s.State = "disabled" // not started without its name: not down
+		}
+		if svc != nil && svc.Oneshot() && s.State == "exited" && s.Detail == "code 0" {
+			s.State, s.Detail = "completed", "exit 0" // a oneshot's success: done, not down
 		}
 		out = append(out, s)
 	}
@@ -106,15 +107,16 @@ func (p *Project) touchLogs() {
 const StatusDown = 3
 
 // StatusCode is the exit status for a status report: 0 when every
-// configured service in list is up (running or ready) or disabled (stopped,
-// and started only when named), StatusDown otherwise: stopped, starting,
+// configured service in list is up (running or ready), completed (a
+// oneshot that exited 0) or disabled (stopped, and started only when
+// named), StatusDown otherwise: stopped, starting,
 // restarting, unhealthy, degraded, exited, killed, oom-killed or failed (a
 // disabled service started by name that then ended included). Groups
 // running for services no longer in the config do not count. This is the
 // one place that decides what "down" means.
 func StatusCode(list []ServiceStatus) int {
 	for _, s := range list {
-		if s.Configured && !s.Up() && s.State != "disabled" {
+		if s.Configured && !s.Up() && s.State != "disabled" && s.State != "completed" {
 			return StatusDown
 		}
 	}

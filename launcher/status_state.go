@@ -27,6 +27,8 @@ import (
 //	oom-killed   ended by the kernel's OOM killer (Detail: limit and peak)
 //	failed       cgdev gave up: a crash loop, a readiness or liveness failure
 //	stopped      not running, and nothing says it ended on its own
+//
+// Status turns a oneshot's exited (code 0) into completed (exit 0).
 func judge(s *ServiceStatus, st *ServiceState, er *ServiceRecord, supervised bool) {
 	if er != nil {
 		s.Restarts, s.LastExit = er.Restarts, er.Last
@@ -165,11 +167,12 @@ func supervisorIn(groups []cgroup.Group) cgroup.Group {
 	return nil
 }
 
-// serviceGroups drops the supervisor's group from a project's groups.
+// serviceGroups drops the supervisor's group and the helpers' groups
+// (helper.go) from a project's groups.
 func serviceGroups(groups []cgroup.Group) []cgroup.Group {
 	out := groups[:0:0]
 	for _, g := range groups {
-		if g.Name() != SupervisorGroup {
+		if _, helper := helperOwner(g.Name()); g.Name() != SupervisorGroup && !helper {
 			out = append(out, g)
 		}
 	}

@@ -65,7 +65,7 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	rep, err := cleanup.Stop(ctx, groups, cleanup.StopOptions{
 		Project:  p.ID,
 		Dir:      p.Dir,
-		Services: names,
+		Services: withHelpers(names, groups),
 		Order:    dependantsFirst(cfg),
 		Signal: func(name string) syscall.Signal {
 			if s := cfg.Service(name); s != nil {
@@ -73,15 +73,16 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 			}
 			return unix.SIGTERM
 		},
-		Grace:       grace,
-		OrphanGrace: orphanGrace,
-		Force:       opt.Force,
-		Hurry:       opt.Hurry,
-		Containers:  opt.Containers,
-		Patterns:    cfg.Patterns,
-		ComposeFile: cfg.Compose,
-		Forget:      p.forget(len(names) == 0),
-		Out:         opt.Out,
+		Grace:        grace,
+		OrphanGrace:  orphanGrace,
+		Force:        opt.Force,
+		Hurry:        opt.Hurry,
+		Containers:   opt.Containers,
+		Patterns:     cfg.Patterns,
+		ComposeFile:  cfg.Compose,
+		Forget:       p.forget(len(names) == 0),
+		BeforeSignal: p.stopCommands(drv, opt.Out),
+		Out:          opt.Out,
 	})
 	if rep != nil {
 		p.markStopped(rep.Groups)
@@ -101,6 +102,9 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 func (p *Project) markStopped(groups []cleanup.GroupResult) {
 	now := time.Now().Format(time.RFC3339)
 	for _, g := range groups {
+		if _, helper := helperOwner(g.Name); helper {
+			continue // a check's or stop_command's leftovers: no log of their own
+		}
 		how := "exited after the stop signal"
 		switch {
 		case g.Forced && g.Signalled == 0:
@@ -145,6 +149,22 @@ func (p *Project) checkNames(names []string, groups []cgroup.Group, running bool
 		}
 	}
 	return nil
+}
+
+// withHelpers adds to the services a partial stop names the helper groups
+// of theirs among groups (helper.go: what a check killed mid-way left); a
+// full stop (no names) takes every group anyway.
+func withHelpers(names []string, groups []cgroup.Group) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := slices.Clone(names)
+	for _, g := range groups {
+		if svc, helper := helperOwner(g.Name()); helper && slices.Contains(names, svc) {
+			out = append(out, g.Name())
+		}
+	}
+	return out
 }
 
 // dependantsFirst orders every configured service after all that depend on it.

@@ -226,7 +226,7 @@ func (sv *supervisor) afterEnd(ctx context.Context, inst *instance, end *Service
 	}
 	rec.Phase, rec.Next = phaseStarting, time.Time{}
 	p.SaveRecord(svc.Name, rec)
-	next, tail, err := startService(ctx, p, sv.drv, svc, inst.env)
+	next, tail, err := startService(ctx, p, sv.drv, svc, inst.env, nil)
 	if ctx.Err() != nil {
 		return nil, false
 	}
@@ -253,10 +253,14 @@ func (sv *supervisor) afterEnd(ctx context.Context, inst *instance, end *Service
 	return next, false
 }
 
-// empty stops what is left of an instance with the service's stop signal
-// and grace, and removes its group, so leftovers of a crashed instance
+// empty stops what is left of an instance: its stop_command first (what a
+// crashed `docker run` left to the engine goes too), then its stop signal
+// and grace; and removes its group, so leftovers of a crashed instance
 // never pile up.
 func (sv *supervisor) empty(inst *instance) {
+	if err := runStopCommand(context.Background(), sv.p, sv.drv, inst.svc, inst.env); err != nil {
+		sv.p.event("%s: stop_command: %v", inst.svc.Name, err)
+	}
 	if pids, err := inst.group.Procs(); err != nil || len(pids) == 0 {
 		inst.group.Remove()
 		return

@@ -66,9 +66,10 @@ type Watch struct {
 var alwaysIgnored = []string{stateDirName, ".pids", ".git", "node_modules"}
 
 // Supervised says whether the service needs cgdev's supervisor: it has a
-// restart policy, a liveness check or a watch.
+// restart policy, a liveness check or a watch. A oneshot never does: start
+// waits for it to complete, running it again on failure under on-failure.
 func (s *Service) Supervised() bool {
-	return s.Restart.Policy != RestartNo || s.Health != nil || s.Watch != nil
+	return !s.Oneshot() && (s.Restart.Policy != RestartNo || s.Health != nil || s.Watch != nil)
 }
 
 type keyHandler = func(k, v *yaml.Node, field string) error

@@ -14,7 +14,7 @@ import (
 func (sv *supervisor) liveness(ctx context.Context, inst *instance, triggers chan<- trigger) {
 	h, name := inst.svc.Health, inst.svc.Name
 	log := sv.p.serviceLog(name)
-	probe := h.Check.probe(readyEnv{dir: inst.svc.Dir, env: serviceEnv(inst.env, inst.svc), log: log, logFrom: inst.logFrom,
+	probe := h.Check.probe(readyEnv{exec: serviceHelper(sv.p, sv.drv, inst.svc, helperHealth, serviceEnv(inst.env, inst.svc)), log: log, logFrom: inst.logFrom,
 		group: inst.group, ownPorts: inst.svc.Ports})
 	if h.Check.Kind == "log" {
 		probe = freshLogLine(&h.Check, log, inst.logFrom)

@@ -68,14 +68,15 @@ func (inst *instance) end(failure error) *ServiceExit {
 }
 
 // recordStart writes the exit record of a start by hand: up, with the
-// restart count reset; or ended, saying how, when the start failed (err).
+// restart count reset; or ended, saying how, when the start failed (err)
+// or a oneshot completed.
 func (p *Project) recordStart(name string, inst *instance, err error) {
 	r := &ServiceRecord{Phase: phaseUp, Since: time.Now()}
-	if err != nil {
-		if inst == nil {
-			p.RemoveRecords([]string{name}) // never started: nothing ended
-			return
-		}
+	if err != nil && inst == nil {
+		p.RemoveRecords([]string{name}) // never started: nothing ended
+		return
+	}
+	if err != nil || inst.svc.Oneshot() {
 		r.Phase, r.Last = phaseEnded, inst.ended
 	}
 	p.SaveRecord(name, r)

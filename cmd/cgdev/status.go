@@ -19,8 +19,9 @@ number of processes, memory current and peak, CPU % (the group's CPU time over
 its uptime: 100 = one core), uptime and readiness, in the config's order; then
 any group still running for a service since removed from the config.
 
-Exit status 0 when every configured service shown runs, 3 when one does not
-(as systemctl status and LSB init scripts use 3), also with --json: so
+Exit status 0 when every configured service shown runs (or, a oneshot,
+completed with exit 0), 3 when one does not (as systemctl status and LSB
+init scripts use 3), also with --json: so
 "cgdev status db >/dev/null || cgdev start db" works in scripts. With names,
 only those services are shown and counted.`,
 		ValidArgsFunction: g.completeServices,

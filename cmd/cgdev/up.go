@@ -65,7 +65,7 @@ func upCmd(g *globals, names []string, opt upOptions) error {
 		if len(names) > 0 {
 			follow = append(follow, r.Name)
 		}
-		if r.State == "running" || r.State == "ready" {
+		if r.State == "running" || r.State == "ready" || r.State == "completed" {
 			from[r.Name] = r.LogFrom // this start's output, from its first line
 		}
 	}

@@ -139,6 +139,9 @@ func TestProcessComposeRefusals(t *testing.T) {
 		}
 	}
 
+	// What was warned about as not supported is now honoured: migrate
+	// becomes a oneshot that app waits for, and shutdown.command runs
+	// before app's stop signal.
 	p := newPCProject(t, `processes:
   migrate:
     command: "true"
@@ -148,13 +151,15 @@ func TestProcessComposeRefusals(t *testing.T) {
       migrate: {condition: process_completed_successfully}
     shutdown: {command: "echo bye", timeout_seconds: 1}
 `, map[string]string{})
-	_, _, stderr := p.cgdev("status")
-	for _, want := range []string{
-		"process-compose.yaml:7: processes.app.depends_on.migrate.condition: not supported by cgdev yet: process_completed_successfully",
-		"process-compose.yaml:8: processes.app.shutdown.command: not supported by cgdev yet: cgdev sends the stop signal instead",
-	} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("warnings lack %q:\n%s", want, stderr)
-		}
+	code, out, stderr := p.cgdev("start")
+	if code != 0 || strings.Contains(stderr, "not supported") || !strings.Contains(out, "migrate … completed (exit 0)") {
+		t.Errorf("start: exit %d\n%s%s", code, out, stderr)
 	}
+	if st := p.statusJSON(); st["migrate"].State != "completed" || !st["app"].Up() {
+		t.Errorf("status: %+v", st)
+	}
+	if out := p.mustCgdev("stop"); !strings.Contains(out, `stop_command of app: "echo bye" exited 0`) {
+		t.Errorf("stop did not run shutdown.command:\n%s", out)
+	}
+	p.assertNothingLeft()
 }

@@ -2,35 +2,91 @@ package e2e_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
 // TestExecCheckLeavesNothing: an exec readiness check that passes while a
-// process it started runs on leaves no process behind, and runs without the
-// service's markers (what it starts is not the service's).
+// process it started runs on (in the background, in a session of its own)
+// leaves nothing behind once start returns, with every driver; it runs in
+// a group of its own, marked as the project's but not as the service
+// (web.ready.…), so what it starts never passes for the service's.
 func TestExecCheckLeavesNothing(t *testing.T) {
-	p := newSvcProject(t, `services:
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, `services:
   web:
     command: 'echo $$ >> p/web; exec sleep 1000'
-    ready: {exec: 'sleep 1000 & echo $! >> p/check; echo "${CGDEV_PROJECT:-none}" > p/checkenv; true'}
+    ready: {exec: 'setsid sleep 301 & echo $! >> p/check; echo "$CGDEV_PROJECT $CGDEV_SERVICE" > p/checkenv; true'}
 `)
-	p.mustCgdev("start")
-	check := p.waitPids("check", 1)[0]
-	testenv.KillOnCleanup(t, check)
-	if !testenv.Eventually(5*time.Second, func() bool { return !testenv.Alive(check) }) {
-		m := proc.ReadMarker(check)
-		t.Errorf("the check's background process %d survived it (markers %+v): %s", check, m, proc.Cmdline(check))
+		p.mustCgdev("start")
+		check := p.waitPids("check", 1)[0]
+		testenv.KillOnCleanup(t, check)
+		if testenv.Alive(check) {
+			t.Errorf("the check's background process %d (%s) survived the start, markers %+v", check, proc.Cmdline(check), proc.ReadMarker(check))
+		}
+		b, _ := os.ReadFile(filepath.Join(p.dir, "p", "checkenv"))
+		project, service, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+		if project != p.id || !strings.HasPrefix(service, "web.ready.") {
+			t.Errorf("the check ran with CGDEV_PROJECT=%q CGDEV_SERVICE=%q, want %s and web.ready.…", project, service, p.id)
+		}
+		if st := p.statusJSON(); len(st) != 1 {
+			t.Errorf("status shows %d services, want web alone: %+v", len(st), st)
+		}
+		p.mustCgdev("stop")
+		p.assertNothingLeft("web", "check")
+	})
+}
+
+// TestKilledStartMidCheck: cgdev start SIGKILLed while a slow exec check
+// runs (one that has started a process in a session of its own) leaves the
+// check's group behind; a later stop finds it by the project, and leaves 0
+// processes and 0 groups; so does a stop of the service by name, which
+// takes its helper groups with it.
+func TestKilledStartMidCheck(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, slowCheck)
+		killStartMidCheck(t, p)
+		p.mustCgdev("stop")
+		p.assertNothingLeft("web", "check")
+	})
+	t.Run("stop web", func(t *testing.T) {
+		p := newSvcProject(t, slowCheck)
+		killStartMidCheck(t, p)
+		p.mustCgdev("stop", "web")
+		p.assertNoProcessLeft("web", "check")
+	})
+}
+
+const slowCheck = `services:
+  web:
+    command: 'echo $$ >> p/web; exec sleep 1000'
+    ready: {exec: 'echo $$ >> p/check; setsid sleep 302 & echo $! >> p/check; sleep 1000', timeout: 5m}
+`
+
+// killStartMidCheck runs cgdev start of slowCheck and SIGKILLs it once the
+// check has started its processes, which must then be found as the project's.
+func killStartMidCheck(t *testing.T, p *svcProject) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), "start")
+	cmd.Dir = p.dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(filepath.Join(p.dir, "p", "checkenv"))
-	if env := strings.TrimSpace(string(b)); env != "none" {
-		t.Errorf("the check ran with CGDEV_PROJECT=%q", env)
+	check := p.waitPids("check", 2)
+	for _, pid := range check {
+		testenv.KillOnCleanup(t, pid)
 	}
-	p.mustCgdev("stop")
-	p.assertNothingLeft("web")
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	for _, pid := range check {
+		if !p.ours(pid) {
+			t.Fatalf("check process %d is not found as the project's (%s, markers %+v): stop could not find it", pid, proc.Cmdline(pid), proc.ReadMarker(pid))
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -135,5 +136,34 @@ func (w *waitTimes) add(out string) {
 func (w *waitTimes) report(b *testing.B) {
 	if w.n > 0 {
 		b.ReportMetric(float64(w.total.Microseconds())/float64(w.n)/1000, "wait-ms/op")
+	}
+}
+
+// BenchmarkExecCheck times `cgdev start` of one service whose readiness
+// check is `exec: true`, per driver: each attempt of an exec check runs
+// in a helper group of its own, created and removed around it (docs/
+// services.md, Helper groups). The stop after each start is not timed.
+//
+//	go test ./test/e2e -run '^$' -bench ExecCheck -benchtime 10x
+func BenchmarkExecCheck(b *testing.B) {
+	testenv.Binary(b) // built before the first timed start
+	for _, driver := range drivers {
+		b.Run(driver, func(b *testing.B) {
+			if h, err := cgroup.Detect(); driver == "systemd" && (err != nil || !h.Systemd.UserBus) {
+				b.Skip("no systemd user manager reachable; run under test/systemd/with-manager.sh")
+			}
+			b.Setenv(launcher.DriverEnv, driver)
+			p := newSvcProject(b, `services:
+  web:
+    command: exec sleep 1000
+    ready: {exec: "true"}
+`)
+			for b.Loop() {
+				p.mustCgdev("start")
+				b.StopTimer()
+				p.mustCgdev("stop")
+				b.StartTimer()
+			}
+		})
 	}
 }

@@ -107,8 +107,8 @@ func (p *svcProject) assertNoProcessLeft(files ...string) {
 
 // statusJSON runs cgdev status --json, checks the output against the
 // documented schema (docs/json.md) and the exit status against the
-// services' states (0 when every configured service is running or ready,
-// else 3).
+// services' states (0 when every configured service is running, ready,
+// completed or disabled, else 3).
 func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
 	p.t.Helper()
 	code, stdout, stderr := p.cgdev("status", "--json")
@@ -127,7 +127,7 @@ func (p *svcProject) statusJSON() map[string]launcher.ServiceStatus {
 	want := 0
 	for _, s := range st.Services {
 		out[s.Name] = s
-		if s.Configured && s.State != "running" && s.State != "ready" && s.State != "disabled" {
+		if s.Configured && s.State != "running" && s.State != "ready" && s.State != "disabled" && s.State != "completed" {
 			want = 3
 		}
 	}
