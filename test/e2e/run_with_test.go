@@ -33,40 +33,42 @@ const withConfig = `services:
 
 // TestRunWithServices: run --with starts the services (and what they depend
 // on) and waits until they are ready before the command runs, passes the
-// command's status, and stops what it started, no more.
+// command's status, and stops what it started, no more; with every driver.
 func TestRunWithServices(t *testing.T) {
-	t.Run("not-running-before", func(t *testing.T) {
-		p := newSvcProject(t, withConfig)
-		code, stdout, stderr := p.cgdev("run", "--with", "api", "--", "sh", "-c", `test -s p/db && test -s p/api && echo saw-services; exit 3`)
-		if code != 3 {
-			t.Fatalf("run --with api -- sh -c 'exit 3': exit %d; want 3\nstderr:\n%s", code, stderr)
-		}
-		if stdout != "saw-services\n" {
-			t.Errorf("stdout %q: the command must see db ready and api started, and stdout must be the command's alone", stdout)
-		}
-		p.assertNoProcessLeft("db", "api")
-	})
-	t.Run("db-running-before", func(t *testing.T) {
-		p := newSvcProject(t, withConfig)
-		p.mustCgdev("start", "db")
-		db := p.waitPids("db", 1)
-		code, _, stderr := p.cgdev("run", "--with", "db,api", "--", "sh", "-c", "exit 3")
-		if code != 3 {
-			t.Fatalf("exit %d; want 3\nstderr:\n%s", code, stderr)
-		}
-		if !p.ours(db[0]) {
-			t.Errorf("db (PID %d) was running before run --with and must be left running", db[0])
-		}
-		if pids := p.pids("db"); len(pids) != 1 {
-			t.Errorf("db was started again: PIDs %v", pids)
-		}
-		for _, pid := range p.pids("api") {
-			if p.ours(pid) {
-				t.Errorf("api (PID %d), started by run --with, survived it", pid)
+	forEachDriver(t, func(t *testing.T, driver string) {
+		t.Run("not-running-before", func(t *testing.T) {
+			p := newDriverProject(t, driver, withConfig)
+			code, stdout, stderr := p.cgdev("run", "--with", "api", "--", "sh", "-c", `test -s p/db && test -s p/api && echo saw-services; exit 3`)
+			if code != 3 {
+				t.Fatalf("run --with api -- sh -c 'exit 3': exit %d; want 3\nstderr:\n%s", code, stderr)
 			}
-		}
-		p.mustCgdev("stop")
-		p.assertNothingLeft("db", "api")
+			if stdout != "saw-services\n" {
+				t.Errorf("stdout %q: the command must see db ready and api started, and stdout must be the command's alone", stdout)
+			}
+			p.assertNoProcessLeft("db", "api")
+		})
+		t.Run("db-running-before", func(t *testing.T) {
+			p := newDriverProject(t, driver, withConfig)
+			p.mustCgdev("start", "db")
+			db := p.waitPids("db", 1)
+			code, _, stderr := p.cgdev("run", "--with", "db,api", "--", "sh", "-c", "exit 3")
+			if code != 3 {
+				t.Fatalf("exit %d; want 3\nstderr:\n%s", code, stderr)
+			}
+			if !p.ours(db[0]) {
+				t.Errorf("db (PID %d) was running before run --with and must be left running", db[0])
+			}
+			if pids := p.pids("db"); len(pids) != 1 {
+				t.Errorf("db was started again: PIDs %v", pids)
+			}
+			for _, pid := range p.pids("api") {
+				if p.ours(pid) {
+					t.Errorf("api (PID %d), started by run --with, survived it", pid)
+				}
+			}
+			p.mustCgdev("stop")
+			p.assertNothingLeft("db", "api")
+		})
 	})
 }
 
