@@ -94,6 +94,60 @@ func TestServiceOOMReported(t *testing.T) {
 	p.assertNothingLeft()
 }
 
+// TestServiceOOMRestarted: under the systemd driver, as dev (the user
+// manager's scopes) and as root (the system manager's), a service outgrowing
+// its memory_max is recorded as oom-killed with the limit and the group's
+// peak, and under restart: on-failure it is restarted (an OOM kill is a
+// failure) until its crash loop ends it; a service without a restart
+// policy, watched by the same supervisor, stays oom-killed. Under systemd the
+// scope is gone when the supervisor looks: the report must survive that.
+func TestServiceOOMRestarted(t *testing.T) {
+	// The systemd driver's passes: the direct driver's is TestServiceOOMKilled (test/vmtests).
+	inPass(t, "dev", "root")
+	// sleep first: a start counts once the service has run 300 ms.
+	p := newProject(t, "oomrestart", `services:
+  hog:
+    command: sleep 1; exec `+self(t)+`
+    env: {`+vmkit.HelperEnv+`: "alloc 200 hold"}
+    memory_max: 64M
+    restart: on-failure
+    restart_delay: 100ms
+    max_restarts: 1
+  once:
+    command: sleep 1; exec `+self(t)+`
+    env: {`+vmkit.HelperEnv+`: "alloc 200 hold"}
+    memory_max: 64M
+`)
+	p.must("start")
+	var st map[string]launcher.ServiceStatus
+	ok := testenv.Eventually(3*time.Minute, func() bool {
+		time.Sleep(200 * time.Millisecond) // each look is a cgdev process in an emulated VM
+		st = p.status()
+		return st["hog"].State == "failed" && st["once"].State == "oom-killed"
+	})
+	t.Logf("cgdev status:\n%s", strings.TrimSpace(p.statusText()))
+	events, _ := os.ReadFile(filepath.Join(p.dir, ".cgdev", "events.log"))
+	t.Logf("events:\n%s", events)
+	if !ok {
+		t.Fatalf("hog: %+v\nonce: %+v\nwant hog failed after its restarts, once oom-killed", st["hog"], st["once"])
+	}
+	if once := st["once"]; !strings.HasPrefix(once.Detail, "MemoryMax=64M, peak ") {
+		t.Errorf("once (restart: no): %+v, want oom-killed (MemoryMax=64M, peak …)", once)
+	}
+	hog := st["hog"]
+	if hog.Restarts != 1 || hog.LastExit == nil || hog.LastExit.OOM == nil {
+		t.Fatalf("hog (restart: on-failure): %+v, want failed after 1 restart, the last exit an OOM kill", hog)
+	}
+	if o := hog.LastExit.OOM; o.Limit != "MemoryMax=64M" || o.Peak < 50*mib || o.Peak > 65*mib {
+		t.Errorf("hog's last exit: %+v, OOM %+v: want the limit MemoryMax=64M and a peak near it", hog.LastExit, o)
+	}
+	if !strings.Contains(string(events), "hog: oom-killed (MemoryMax=64M, peak ") || !strings.Contains(string(events), "restarting in 100ms (restart 1)") {
+		t.Errorf("events lack the OOM kill and the restart")
+	}
+	p.must("stop")
+	p.assertNothingLeft()
+}
+
 // TestStopHardCases: services that fork background children, setsid
 // children, double-forked daemons (one that also left the session), renamed
 // and stopped processes, processes ignoring SIGTERM, one forking during the
