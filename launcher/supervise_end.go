@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/internal/proc"
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +26,15 @@ type trigger struct {
 func (sv *supervisor) watchInstance(ctx context.Context, inst *instance) *ServiceExit {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The group's memory.peak and oom_kill, read as they change, for a
+	// service with a memory limit: a systemd scope's cgroup is gone by the
+	// time an OOM-killed instance is looked at, and with it the peak (the
+	// manager keeps only the result).
+	var memory *cgroup.MemoryWatch
+	if _, limited := inst.svc.Limits.Get("MemoryMax"); limited {
+		memory = cgroup.WatchMemory(inst.group.Path())
+		defer memory.Stop()
+	}
 	triggers := make(chan trigger, 1)
 	if inst.svc.Health != nil {
 		go sv.liveness(ctx, inst, triggers)
@@ -50,7 +60,10 @@ func (sv *supervisor) watchInstance(ctx context.Context, inst *instance) *Servic
 	} else {
 		end = ServiceExit{At: time.Now(), PID: inst.rec.PID, Unknown: true}
 	}
-	noteOOM(&end, inst.before, oomStats(inst.group), inst.svc.Limits)
+	after := oomStats(inst.group)
+	peak, kills := memory.Stop()
+	after.MemoryPeak, after.OOMKills = max(after.MemoryPeak, peak), max(after.OOMKills, kills)
+	noteOOM(&end, inst.before, after, inst.svc.Limits)
 	if pids, _ := inst.group.Procs(); len(pids) > 0 {
 		end.Left = len(pids)
 	}
