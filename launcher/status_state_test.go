@@ -32,6 +32,7 @@ func TestJudge(t *testing.T) {
 		{"main gone, unwatched", 4, 0, started, nil, false, "degraded (main exited, 4 process(es) left)"},
 		{"main killed, watched", 1, 0, started, &ServiceRecord{Phase: phaseUp, Last: killed}, true, "degraded (main killed (SIGKILL), 1 process(es) left)"},
 		{"unhealthy", 1, 100, ready, &ServiceRecord{Phase: phaseUnhealthy, Health: "x"}, true, "unhealthy"},
+		{"being started by the supervisor", 1, 0, started, &ServiceRecord{Phase: phaseStarting}, true, "starting"},
 		{"being restarted", 1, 0, started, &ServiceRecord{Phase: phaseStarting, Restarts: 2}, true, "restarting (2)"},
 		{"gone, unwatched", 0, 0, started, &ServiceRecord{Phase: phaseUp}, false, "exited (code unknown: no supervisor watched it (restart:, healthcheck:, watch: or cgdev up run one, which records how a service ends))"},
 		{"just ended, supervised", 0, 0, started, &ServiceRecord{Phase: phaseUp, Last: killed}, true, "exited (being recorded by the supervisor)"},
