@@ -29,7 +29,7 @@ type ServiceExit struct {
 // OOMKill is an OOM kill inside a group, with the group's limit and peak.
 type OOMKill struct {
 	Limit string `json:"limit"` // e.g. MemoryMax=512M; "" when the group has no memory limit
-	Peak  uint64 `json:"peak"`  // memory.peak, bytes (0 when the kernel does not report it)
+	Peak  uint64 `json:"peak"`  // memory.peak, bytes (0 when unknown: the kernel does not report it, or the group was gone before it was read)
 }
 
 // Record phases: what the last process to watch a service said of it.
@@ -175,12 +175,19 @@ func noteOOM(e *ServiceExit, before, after cgroup.Stats, limits cgroup.Limits) {
 	if after.OOMKills <= before.OOMKills || e.Signal != "SIGKILL" {
 		return
 	}
-	e.OOM = &OOMKill{Peak: after.MemoryPeak}
+	e.OOM = oomKillOf(after, limits)
+}
+
+// oomKillOf is an OOM kill in a group whose counters are stats: the limit
+// the service was given (limits), else the group's memory.max, and its peak.
+func oomKillOf(stats cgroup.Stats, limits cgroup.Limits) *OOMKill {
+	k := &OOMKill{Peak: stats.MemoryPeak}
 	if v, ok := limits.Get("MemoryMax"); ok {
-		e.OOM.Limit = "MemoryMax=" + v
-	} else if after.MemoryMax > 0 && after.MemoryMax != cgroup.Infinity {
-		e.OOM.Limit = "MemoryMax=" + cgroup.HumanBytes(uint64(after.MemoryMax))
+		k.Limit = "MemoryMax=" + v
+	} else if stats.MemoryMax > 0 && stats.MemoryMax != cgroup.Infinity {
+		k.Limit = "MemoryMax=" + cgroup.HumanBytes(uint64(stats.MemoryMax))
 	}
+	return k
 }
 
 // oomStats reads the counters noteOOM compares: those of a cgroup (a few
@@ -205,6 +212,11 @@ func (e *ServiceExit) State() (state, detail string) {
 	switch {
 	case e.OOM != nil:
 		d := "peak " + cgroup.HumanBytes(e.OOM.Peak)
+		if e.OOM.Peak == 0 {
+			// Nothing read memory.peak before the group went (a systemd
+			// scope collected after the kill), or the kernel has none.
+			d = "peak unknown"
+		}
 		if e.OOM.Limit != "" {
 			d = e.OOM.Limit + ", " + d
 		}

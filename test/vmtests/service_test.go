@@ -166,3 +166,95 @@ services:
 		t.Errorf("events lack the OOM kill and the restart")
 	}
 }
+
+// TestServiceOOMKilledUnwatched: a service with no restart:, healthcheck:
+// or watch: (so no supervisor watches it) that outgrows its memory_max is
+// judged oom-killed, with its limit and peak, from the kernel's evidence
+// (its empty group's memory.events oom_kill), not "exited (code unknown)".
+func TestServiceOOMKilledUnwatched(t *testing.T) {
+	inVM(t)
+	dir := t.TempDir()
+	conf := `driver: direct
+services:
+  hog:
+    command: sleep 1; exec ` + self(t) + `
+    env: {` + helperEnv + `: "alloc 64 hold"}
+    memory_max: 32M
+    memory_swap_max: 0
+`
+	file := filepath.Join(dir, "cgdev.yaml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCgdev(t, time.Minute, nil, "stop", "-f", file) })
+	if r := runCgdev(t, 3*time.Minute, nil, "start", "-f", file); r.code != 0 {
+		t.Fatalf("cgdev start: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	type service struct {
+		Name     string `json:"name"`
+		State    string `json:"state"`
+		Detail   string `json:"detail"`
+		OOMKills int    `json:"oom_kills"`
+	}
+	var hog service
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) && (hog.State == "" || hog.State == "running") {
+		time.Sleep(200 * time.Millisecond)
+		js := runCgdev(t, time.Minute, nil, "status", "--json", "-f", file)
+		var st struct{ Services []service }
+		if err := json.Unmarshal([]byte(js.stdout), &st); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, js.stdout)
+		}
+		hog = st.Services[0]
+	}
+	table := runCgdev(t, time.Minute, nil, "status", "-f", file)
+	t.Logf("cgdev status:\n%s", strings.TrimRight(table.stdout, "\n"))
+	if hog.State != "oom-killed" || !strings.HasPrefix(hog.Detail, "MemoryMax=32M, peak ") || strings.Contains(hog.Detail, "unknown") || hog.OOMKills == 0 {
+		t.Errorf("hog, unwatched: %+v, want oom-killed (MemoryMax=32M, peak …) with oom_kills", hog)
+	}
+	if !strings.Contains(table.stdout, "oom-killed (MemoryMax=32M, peak ") || strings.Contains(table.stdout, "code unknown") {
+		t.Errorf("the table does not say oom-killed:\n%s", table.stdout)
+	}
+}
+
+// TestMemoryNAReason: under the direct driver, a service without a memory
+// limit gets no memory controller (its parent's cgroup.subtree_control lacks
+// memory): status estimates its memory and says so, not that the driver
+// does not report memory (it does, where the controller is enabled).
+func TestMemoryNAReason(t *testing.T) {
+	inVM(t)
+	dir := t.TempDir()
+	conf := `driver: direct
+services:
+  plain:
+    command: exec sleep 1000
+`
+	file := filepath.Join(dir, "cgdev.yaml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCgdev(t, time.Minute, nil, "stop", "-f", file) })
+	if r := runCgdev(t, 3*time.Minute, nil, "start", "-f", file); r.code != 0 {
+		t.Fatalf("cgdev start: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	js := runCgdev(t, time.Minute, nil, "status", "--json", "-f", file)
+	var st struct {
+		Services []struct {
+			Cgroup         string `json:"cgroup"`
+			MemoryEstimate bool   `json:"memory_estimate"`
+			MemoryNA       string `json:"memory_na"`
+		}
+	}
+	if err := json.Unmarshal([]byte(js.stdout), &st); err != nil || len(st.Services) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, js.stdout)
+	}
+	plain := st.Services[0]
+	ctrl, _ := os.ReadFile(filepath.Join(plain.Cgroup, "cgroup.controllers"))
+	t.Logf("%s/cgroup.controllers: %q; memory_na: %q", plain.Cgroup, strings.TrimSpace(string(ctrl)), plain.MemoryNA)
+	if strings.Contains(string(ctrl), "memory") {
+		t.Fatalf("the service's group has the memory controller without a limit: the test's premise fails")
+	}
+	if !plain.MemoryEstimate || !strings.Contains(plain.MemoryNA, "not enabled for this group") {
+		t.Errorf("memory_na %q (estimate %v), want the true reason: the memory controller is not enabled for this group", plain.MemoryNA, plain.MemoryEstimate)
+	}
+}
