@@ -52,6 +52,7 @@ type ServiceStatus struct {
 	// oomKill is the kernel's evidence that the OOM killer ended a service
 	// whose group is now empty (OOMKills > 0), with its limit and peak.
 	oomKill *OOMKill
+	cpu     time.Duration // the group's CPU time, for CPUPercent
 }
 
 // Status reports every configured service, and every group of the project
@@ -82,6 +83,9 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 		s := serviceStatus(n, byName[n], st.Services[n], svc, h)
 		s.Configured = svc != nil
 		judge(&s, st.Services[n], p.LoadRecord(n), supervised)
+		if (s.State == "starting" || s.State == "restarting") && s.Procs > 0 && s.PID == 0 {
+			s.sinceRestart(byName[n])
+		}
 		if svc != nil && svc.Disabled && s.State == "stopped" {
 			s.State = "disabled" // not started without its name: not down
 		}
@@ -164,13 +168,7 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, svc *Service,
 			s.PID = rec.PID
 		}
 	}
-	s.Started = rec.Started
-	up := time.Since(rec.Started)
-	s.Uptime = Duration(up.Round(time.Second))
-	if up > 0 {
-		pct := float64(stats.CPUUsage) / float64(up) * 100
-		s.CPUPercent = &pct
-	}
+	s.since(rec.Started, stats.CPUUsage)
 	switch {
 	case rec.Guessed:
 		s.Ready = "unknown (no state.json)"
@@ -180,6 +178,35 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, svc *Service,
 		s.Ready = "no check"
 	}
 	return s
+}
+
+// since sets Started, Uptime and CPU% for a main process started at
+// started in a group that used cpu. Uptime is exact to the millisecond
+// under a second (a service up for 400 ms is not up for "0ms"), to the
+// second beyond.
+func (s *ServiceStatus) since(started time.Time, cpu time.Duration) {
+	s.Started, s.cpu = started, cpu
+	up := time.Since(started)
+	if up < time.Second {
+		s.Uptime = Duration(max(up.Round(time.Millisecond), time.Millisecond))
+	} else {
+		s.Uptime = Duration(up.Round(time.Second))
+	}
+	if up > 0 {
+		pct := float64(cpu) / float64(up) * 100
+		s.CPUPercent = &pct
+	}
+}
+
+// sinceRestart is since for a service being restarted whose recorded main
+// process is gone (s.PID 0): state.json still describes the instance that
+// ended, until the supervisor records the new one once it is ready; the
+// new one leads the group (g). Ready is not yet known.
+func (s *ServiceStatus) sinceRestart(g cgroup.Group) {
+	s.Ready, s.Started, s.Uptime, s.CPUPercent = "", time.Time{}, 0, nil
+	if m := guessMain(g); m != nil {
+		s.since(m.Started, s.cpu)
+	}
 }
 
 // memoryNA says why the group at dir (a cgroup path; "" for none) has no

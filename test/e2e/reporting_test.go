@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cgdev/cgdev/test/testenv"
 )
 
 // stoppedLine is the last "--- cgdev: stopped" line of service's log.
@@ -60,5 +62,52 @@ func TestStoppedLineSaysForced(t *testing.T) {
 				p.assertNothingLeft("stubborn")
 			})
 		}
+	})
+}
+
+// TestUptimeOfThisInstance, with each driver: status's uptime is that of
+// the instance running now, and says so from the first moment: right after
+// a start it is the time since `started` (never "0ms" for a service up
+// for 400 ms, nor left out of --json), and while the supervisor restarts
+// a service (its new instance waiting to be ready), neither started nor
+// uptime are those of the instance that ended.
+func TestUptimeOfThisInstance(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, `services:
+  flaky:
+    command: 'echo $$ >> p/flaky; sleep 1; echo up; sleep 1; exit 1'
+    ready: {log: up, timeout: 30s}
+    restart: always
+    restart_delay: 100ms
+`)
+		p.mustCgdev("start")
+		s := p.statusJSON()["flaky"]
+		if s.Procs > 0 && s.State == "ready" {
+			up, since := time.Duration(s.Uptime), time.Since(s.Started)
+			if up <= 0 || up > since || since-up > time.Second {
+				t.Errorf("uptime %v, want the time since started %v (%v ago)", up, s.Started, since)
+			}
+		}
+		// The first instance ends 2 s after it started; its successor is
+		// "restarting (1)" for the second it takes to be ready.
+		var seen bool
+		testenv.Eventually(60*time.Second, func() bool {
+			s = p.statusJSON()["flaky"]
+			if s.State == "restarting" && s.Procs > 0 && s.LastExit != nil && len(p.pids("flaky")) >= 2 {
+				seen = true
+				if !s.Started.IsZero() && s.Started.Before(s.LastExit.At) {
+					t.Errorf("restarting: started %v, before the last instance ended (%v): the ended instance's start", s.Started, s.LastExit.At)
+				}
+				if up := time.Duration(s.Uptime); up > time.Since(s.LastExit.At) {
+					t.Errorf("restarting: uptime %v, more than the %v since the last instance ended", up, time.Since(s.LastExit.At))
+				}
+			}
+			return seen || s.Restarts >= 2
+		})
+		if !seen {
+			t.Fatalf("never saw flaky restarting with its new instance running: %+v", s)
+		}
+		p.mustCgdev("stop")
+		p.assertNothingLeft("flaky")
 	})
 }
