@@ -109,9 +109,11 @@ func (p *Project) SaveRecord(name string, r *ServiceRecord) error {
 }
 
 // RemoveRecords deletes the exit records of the named services (all when
-// names is empty, and then the directory when nothing else is in it), as a
-// stop does: a stopped service has no story to tell. Only regular files are
-// removed; anything else is left alone with a warning.
+// names is empty), each with what a writer that died left of one being
+// written, and then the directory when nothing else is in it, as a stop
+// does: a stopped service has no story to tell, whether the stop named it
+// or not. Only regular files are removed; anything else is left alone with
+// a warning.
 func (p *Project) RemoveRecords(names []string) error {
 	d, err := p.openDir(false, stateDirName, recordsDirName)
 	if missing(err) {
@@ -119,33 +121,38 @@ func (p *Project) RemoveRecords(names []string) error {
 	} else if err != nil {
 		return p.tolerate(err)
 	}
-	all := len(names) == 0
-	if all {
-		names, err = d.Names()
-		if err != nil {
-			d.Close()
-			return err
-		}
+	entries, err := d.Names()
+	if err != nil {
+		d.Close()
+		return err
 	}
 	var errs []error
-	for _, n := range names {
-		file := recordFile(n)
-		if all {
-			if !strings.HasSuffix(n, ".json") && !strings.Contains(n, ".json.tmp") {
-				continue // not a record (nor one being written): not cgdev's
-			}
-			file = n
+	for _, e := range entries {
+		if recordOf(e, names) {
+			errs = append(errs, p.tolerate(d.Remove(e)))
 		}
-		errs = append(errs, p.tolerate(d.Remove(file)))
 	}
 	d.Close()
-	if all {
-		if sd, err := p.stateDir(false); err == nil {
-			sd.RemoveDirIfEmpty(recordsDirName)
-			sd.Close()
-		}
+	if sd, err := p.stateDir(false); err == nil {
+		sd.RemoveDirIfEmpty(recordsDirName)
+		sd.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// recordOf says whether the directory entry is the exit record of one of
+// names (of any service when names is empty), or one being written
+// (safefile's temporary ".<svc>.json.tmp…"); anything else is not cgdev's.
+func recordOf(entry string, names []string) bool {
+	if len(names) == 0 {
+		return strings.HasSuffix(entry, ".json") || strings.Contains(entry, ".json.tmp")
+	}
+	for _, n := range names {
+		if entry == recordFile(n) || strings.HasPrefix(entry, "."+recordFile(n)+".tmp") {
+			return true
+		}
+	}
+	return false
 }
 
 // serviceExitOf describes how a child ended from what Wait returned.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
@@ -110,4 +111,58 @@ func TestUptimeOfThisInstance(t *testing.T) {
 		p.mustCgdev("stop")
 		p.assertNothingLeft("flaky")
 	})
+}
+
+// TestStopNamedForgetsRecords: `cgdev stop SVC` clears the exit records of
+// the services it names as a full stop does (a record being written when
+// its writer died included), so that status then says stopped, not how an
+// earlier instance ended; the other services' records stay, and the
+// directory goes with the last record.
+func TestStopNamedForgetsRecords(t *testing.T) {
+	p := newSvcProject(t, `services:
+  crashy:
+    command: 'sleep 0.3; exit 3'
+    restart: on-failure
+    restart_delay: 100ms
+    max_restarts: 1
+  once:
+    command: 'sleep 0.3; exit 4'
+  steady:
+    command: exec sleep 1000
+    restart: always
+`)
+	p.cgdev("start")
+	var st map[string]launcher.ServiceStatus
+	if !testenv.Eventually(60*time.Second, func() bool {
+		st = p.statusJSON()
+		return st["crashy"].State == "failed" && st["once"].State == "exited"
+	}) {
+		t.Fatalf("crashy not failed, once not exited: %+v", st)
+	}
+	records := filepath.Join(p.dir, ".cgdev", "services")
+	// What a writer killed mid-write leaves (safefile's temporary name).
+	writeFile(t, filepath.Join(records, ".crashy.json.tmp4711"), "{")
+	p.mustCgdev("stop", "crashy", "once")
+	st = p.statusJSON()
+	for _, n := range []string{"crashy", "once"} {
+		if st[n].State != "stopped" || st[n].LastExit != nil || st[n].Restarts != 0 {
+			t.Errorf("%s after stop %s: %s (last exit %v, restarts %d), want stopped with no story", n, n, st[n].StateText(), st[n].LastExit, st[n].Restarts)
+		}
+	}
+	if st["steady"].State != "running" {
+		t.Errorf("steady: %s, want running", st["steady"].StateText())
+	}
+	left, _ := filepath.Glob(filepath.Join(records, "*")) // dotfiles too
+	for _, f := range left {
+		if b := filepath.Base(f); strings.Contains(b, "crashy") || strings.Contains(b, "once") {
+			t.Errorf("%s left behind by stop crashy once", f)
+		}
+	}
+	p.mustCgdev("stop", "steady")
+	if _, err := os.Stat(records); !os.IsNotExist(err) {
+		names, _ := os.ReadDir(records)
+		t.Errorf("%s kept after every service was stopped by name (%v): a full stop removes it", records, names)
+	}
+	p.mustCgdev("stop") // the supervisor, idle, would leave on its own a few seconds later
+	p.assertNothingLeft()
 }
