@@ -166,3 +166,39 @@ func TestStopNamedForgetsRecords(t *testing.T) {
 	p.mustCgdev("stop") // the supervisor, idle, would leave on its own a few seconds later
 	p.assertNothingLeft()
 }
+
+// TestRunsSeenWithRunList: a `cgdev run` started in a project's directory
+// is no service of the project: status and ps show the project's services
+// only, and `cgdev run --list` shows the run (docs/cli.md says where runs
+// are seen).
+func TestRunsSeenWithRunList(t *testing.T) {
+	p := newSvcProject(t, `services:
+  web:
+    command: exec sleep 1000
+`)
+	p.mustCgdev("start")
+	name, _ := runName("seen-")
+	run := p.startCgdev(t, "run", "--name", name, "--", "sh", "-c", "echo started; exec sleep 1000")
+	run.waitFor("started")
+	out, _ := listRuns(t)
+	listed := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, name) {
+			listed = strings.Fields(l)[0]
+		}
+	}
+	if listed == "" {
+		t.Fatalf("run --list does not show run %s:\n%s", name, out)
+	}
+	for _, cmd := range []string{"status", "ps"} {
+		if out := p.mustCgdev(cmd); strings.Contains(out, name) || !strings.Contains(out, "web") {
+			t.Errorf("cgdev %s shows the run %s, or not web:\n%s", cmd, name, out)
+		}
+	}
+	if code, stdout, stderr := cgdevRun(t, "run", "--stop", listed, "--grace", "5s"); code != 0 {
+		t.Fatalf("run --stop %s: exit %d\n%s%s", listed, code, stdout, stderr)
+	}
+	run.wait(30 * time.Second)
+	p.mustCgdev("stop")
+	p.assertNothingLeft()
+}
