@@ -228,3 +228,27 @@ func TestUsersDoNotSeeEachOther(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryNAInDelegation: under the direct driver in a delegated subtree,
+// a service without a memory limit gets no memory controller (cgdev
+// enables it where a limit needs it); status estimates its memory and says
+// that truly, not that the driver does not report memory.
+func TestMemoryNAInDelegation(t *testing.T) {
+	inPass(t, "dev-delegate", "root-delegate")
+	p := newProject(t, "memna", `services:
+  plain:
+    command: exec sleep 1000
+`)
+	p.must("start")
+	plain := p.status()["plain"]
+	t.Logf("cgdev status:\n%s", strings.TrimSpace(p.statusText()))
+	ctrl, err := os.ReadFile(filepath.Join(plain.Cgroup, "cgroup.controllers"))
+	if err != nil || strings.Contains(string(ctrl), "memory") {
+		t.Fatalf("%s/cgroup.controllers: %q, %v: want a group without the memory controller", plain.Cgroup, ctrl, err)
+	}
+	if !plain.MemoryEstimate || !strings.Contains(plain.MemoryNA, "not enabled for this group") {
+		t.Errorf("memory_na %q (estimate %v), want the true reason: the memory controller is not enabled for this group", plain.MemoryNA, plain.MemoryEstimate)
+	}
+	p.must("stop")
+	p.assertNothingLeft()
+}
