@@ -221,7 +221,7 @@ func memoryNA(h *cgroup.Host, dir string) string {
 	case !h.Has("memory"):
 		return "the memory controller is not enabled for cgdev's cgroups"
 	case dir != "" && !hasController(dir, "memory"):
-		return "the memory controller is not enabled for this group: its parent's cgroup.subtree_control lacks memory (cgdev enables it only where a service has a memory limit)"
+		return "the memory controller is not enabled for this group: its parent's cgroup.subtree_control lacks memory, which cgdev enables only where a service has a memory limit"
 	}
 	return "the kernel reports no memory.current for this group"
 }
