@@ -14,11 +14,20 @@ import (
 // GroupResult says how one group was stopped.
 type GroupResult struct {
 	Name      string
-	Signalled int           // processes the stop signal reached
-	Forced    bool          // the grace period ran out and cgroup.kill was needed
-	Killed    int           // processes still in the group when Drain killed it (when Forced)
-	Took      time.Duration // from the stop signal to an empty group
+	Signalled int  // processes the stop signal reached
+	Forced    bool // cgroup.kill was needed: the grace ran out, or the stop was forced
+	// ForcedBy says who forced the kill when it was not the grace running
+	// out: ForcedByFlag or ForcedBySignal (set by Stop); "" otherwise.
+	ForcedBy string
+	Killed   int           // processes still in the group when Drain killed it (when Forced)
+	Took     time.Duration // from the stop signal to an empty group
 }
+
+// What forced a kill before its grace ran out (GroupResult.ForcedBy).
+const (
+	ForcedByFlag   = "--force"         // no grace at all: cgroup.kill at once
+	ForcedBySignal = "a second signal" // Hurry closed during the grace
+)
 
 // StopGroup sends sig to every process in g, waits until g is empty or grace
 // has passed (returning the moment it is empty), then kills whatever is left,

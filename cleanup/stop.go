@@ -275,14 +275,22 @@ func drainAll(ctx context.Context, groups []cgroup.Group, signalled []time.Time,
 	}
 	wg.Wait()
 	var exited, forced []string
-	for i, res := range results {
+	for i := range results {
+		res := &results[i]
+		switch {
+		case !res.Forced:
+		case opt.Force:
+			res.ForcedBy = ForcedByFlag
+		case opt.hurried() && res.Took < opt.Grace(res.Name):
+			res.ForcedBy = ForcedBySignal
+		}
 		took := human.Duration(res.Took)
 		switch {
 		case errs[i] != nil:
 			forced = append(forced, fmt.Sprintf("%s FAILED: %v", res.Name, errs[i]))
-		case res.Forced && opt.Force:
+		case res.ForcedBy == ForcedByFlag:
 			forced = append(forced, fmt.Sprintf("%s in %s", res.Name, took))
-		case res.Forced && opt.hurried() && res.Took < opt.Grace(res.Name):
+		case res.ForcedBy == ForcedBySignal:
 			forced = append(forced, fmt.Sprintf("%s (forced by a second signal) in %s", res.Name, took))
 		case res.Forced:
 			forced = append(forced, fmt.Sprintf("%s (still running after its %s grace) in %s", res.Name, human.Duration(opt.Grace(res.Name)), took))

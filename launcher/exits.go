@@ -29,7 +29,7 @@ type ServiceExit struct {
 // OOMKill is an OOM kill inside a group, with the group's limit and peak.
 type OOMKill struct {
 	Limit string `json:"limit"` // e.g. MemoryMax=512M; "" when the group has no memory limit
-	Peak  uint64 `json:"peak"`  // memory.peak, bytes (0 when the kernel does not report it)
+	Peak  uint64 `json:"peak"`  // memory.peak, bytes (0 when unknown: the kernel does not report it, or the group was gone before it was read)
 }
 
 // Record phases: what the last process to watch a service said of it.
@@ -109,9 +109,11 @@ func (p *Project) SaveRecord(name string, r *ServiceRecord) error {
 }
 
 // RemoveRecords deletes the exit records of the named services (all when
-// names is empty, and then the directory when nothing else is in it), as a
-// stop does: a stopped service has no story to tell. Only regular files are
-// removed; anything else is left alone with a warning.
+// names is empty), each with what a writer that died left of one being
+// written, and then the directory when nothing else is in it, as a stop
+// does: a stopped service has no story to tell, whether the stop named it
+// or not. Only regular files are removed; anything else is left alone with
+// a warning.
 func (p *Project) RemoveRecords(names []string) error {
 	d, err := p.openDir(false, stateDirName, recordsDirName)
 	if missing(err) {
@@ -119,33 +121,38 @@ func (p *Project) RemoveRecords(names []string) error {
 	} else if err != nil {
 		return p.tolerate(err)
 	}
-	all := len(names) == 0
-	if all {
-		names, err = d.Names()
-		if err != nil {
-			d.Close()
-			return err
-		}
+	entries, err := d.Names()
+	if err != nil {
+		d.Close()
+		return err
 	}
 	var errs []error
-	for _, n := range names {
-		file := recordFile(n)
-		if all {
-			if !strings.HasSuffix(n, ".json") && !strings.Contains(n, ".json.tmp") {
-				continue // not a record (nor one being written): not cgdev's
-			}
-			file = n
+	for _, e := range entries {
+		if recordOf(e, names) {
+			errs = append(errs, p.tolerate(d.Remove(e)))
 		}
-		errs = append(errs, p.tolerate(d.Remove(file)))
 	}
 	d.Close()
-	if all {
-		if sd, err := p.stateDir(false); err == nil {
-			sd.RemoveDirIfEmpty(recordsDirName)
-			sd.Close()
-		}
+	if sd, err := p.stateDir(false); err == nil {
+		sd.RemoveDirIfEmpty(recordsDirName)
+		sd.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// recordOf says whether the directory entry is the exit record of one of
+// names (of any service when names is empty), or one being written
+// (safefile's temporary ".<svc>.json.tmp…"); anything else is not cgdev's.
+func recordOf(entry string, names []string) bool {
+	if len(names) == 0 {
+		return strings.HasSuffix(entry, ".json") || strings.Contains(entry, ".json.tmp")
+	}
+	for _, n := range names {
+		if entry == recordFile(n) || strings.HasPrefix(entry, "."+recordFile(n)+".tmp") {
+			return true
+		}
+	}
+	return false
 }
 
 // serviceExitOf describes how a child ended from what Wait returned.
@@ -175,12 +182,19 @@ func noteOOM(e *ServiceExit, before, after cgroup.Stats, limits cgroup.Limits) {
 	if after.OOMKills <= before.OOMKills || e.Signal != "SIGKILL" {
 		return
 	}
-	e.OOM = &OOMKill{Peak: after.MemoryPeak}
+	e.OOM = oomKillOf(after, limits)
+}
+
+// oomKillOf is an OOM kill in a group whose counters are stats: the limit
+// the service was given (limits), else the group's memory.max, and its peak.
+func oomKillOf(stats cgroup.Stats, limits cgroup.Limits) *OOMKill {
+	k := &OOMKill{Peak: stats.MemoryPeak}
 	if v, ok := limits.Get("MemoryMax"); ok {
-		e.OOM.Limit = "MemoryMax=" + v
-	} else if after.MemoryMax > 0 && after.MemoryMax != cgroup.Infinity {
-		e.OOM.Limit = "MemoryMax=" + cgroup.HumanBytes(uint64(after.MemoryMax))
+		k.Limit = "MemoryMax=" + v
+	} else if stats.MemoryMax > 0 && stats.MemoryMax != cgroup.Infinity {
+		k.Limit = "MemoryMax=" + cgroup.HumanBytes(uint64(stats.MemoryMax))
 	}
+	return k
 }
 
 // oomStats reads the counters noteOOM compares: those of a cgroup (a few
@@ -205,6 +219,11 @@ func (e *ServiceExit) State() (state, detail string) {
 	switch {
 	case e.OOM != nil:
 		d := "peak " + cgroup.HumanBytes(e.OOM.Peak)
+		if e.OOM.Peak == 0 {
+			// Nothing read memory.peak before the group went (a systemd
+			// scope collected after the kill), or the kernel has none.
+			d = "peak unknown"
+		}
 		if e.OOM.Limit != "" {
 			d = e.OOM.Limit + ", " + d
 		}

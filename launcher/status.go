@@ -49,6 +49,10 @@ type ServiceStatus struct {
 	// service's group (memory.events oom_kill; under systemd, also a scope
 	// that ended with result oom-kill and is gone).
 	OOMKills uint64 `json:"oom_kills,omitempty"`
+	// oomKill is the kernel's evidence that the OOM killer ended a service
+	// whose group is now empty (OOMKills > 0), with its limit and peak.
+	oomKill *OOMKill
+	cpu     time.Duration // the group's CPU time, for CPUPercent
 }
 
 // Status reports every configured service, and every group of the project
@@ -75,10 +79,13 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 	}
 	var out []ServiceStatus
 	for _, n := range inConfigOrder(p.Config, names, func(n string) string { return n }) {
-		s := serviceStatus(n, byName[n], st.Services[n], h)
 		svc := p.Config.Service(n)
+		s := serviceStatus(n, byName[n], st.Services[n], svc, h)
 		s.Configured = svc != nil
 		judge(&s, st.Services[n], p.LoadRecord(n), supervised)
+		if (s.State == "starting" || s.State == "restarting") && s.Procs > 0 && s.PID == 0 {
+			s.sinceRestart(byName[n])
+		}
 		if svc != nil && svc.Disabled && s.State == "stopped" {
 			s.State = "disabled" // not started without its name: not down
 		}
@@ -126,7 +133,9 @@ func StatusCode(list []ServiceStatus) int {
 // Up says whether the service counts as up: running, or ready.
 func (s ServiceStatus) Up() bool { return s.State == "running" || s.State == "ready" }
 
-func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Host) ServiceStatus {
+// serviceStatus reads the group of service name (svc nil when it is no
+// longer configured) and state.json's record of its start.
+func serviceStatus(name string, g cgroup.Group, rec *ServiceState, svc *Service, h *cgroup.Host) ServiceStatus {
 	s := ServiceStatus{Name: name, State: "stopped"}
 	if g == nil {
 		return s
@@ -137,6 +146,13 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 	}
 	s.OOMKills = stats.OOMKills
 	if stats.Procs == 0 {
+		if stats.OOMKills > 0 {
+			var limits cgroup.Limits
+			if svc != nil {
+				limits = svc.Limits
+			}
+			s.oomKill = oomKillOf(stats, limits)
+		}
 		return s
 	}
 	s.State, s.Procs, s.Cgroup = "running", stats.Procs, g.Path()
@@ -152,13 +168,7 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 			s.PID = rec.PID
 		}
 	}
-	s.Started = rec.Started
-	up := time.Since(rec.Started)
-	s.Uptime = Duration(up.Round(time.Second))
-	if up > 0 {
-		pct := float64(stats.CPUUsage) / float64(up) * 100
-		s.CPUPercent = &pct
-	}
+	s.since(rec.Started, stats.CPUUsage)
 	switch {
 	case rec.Guessed:
 		s.Ready = "unknown (no state.json)"
@@ -170,8 +180,39 @@ func serviceStatus(name string, g cgroup.Group, rec *ServiceState, h *cgroup.Hos
 	return s
 }
 
-// memoryNA says why a group has no memory.current.
-func memoryNA(h *cgroup.Host) string {
+// since sets Started, Uptime and CPU% for a main process started at
+// started in a group that used cpu. Uptime is exact to the millisecond
+// under a second (a service up for 400 ms is not up for "0ms"), to the
+// second beyond.
+func (s *ServiceStatus) since(started time.Time, cpu time.Duration) {
+	s.Started, s.cpu = started, cpu
+	up := time.Since(started)
+	if up < time.Second {
+		s.Uptime = Duration(max(up.Round(time.Millisecond), time.Millisecond))
+	} else {
+		s.Uptime = Duration(up.Round(time.Second))
+	}
+	if up > 0 {
+		pct := float64(cpu) / float64(up) * 100
+		s.CPUPercent = &pct
+	}
+}
+
+// sinceRestart is since for a service being restarted whose recorded main
+// process is gone (s.PID 0): state.json still describes the instance that
+// ended, until the supervisor records the new one once it is ready; the
+// new one leads the group (g). Ready is not yet known.
+func (s *ServiceStatus) sinceRestart(g cgroup.Group) {
+	s.Ready, s.Started, s.Uptime, s.CPUPercent = "", time.Time{}, 0, nil
+	if m := guessMain(g); m != nil {
+		s.since(m.Started, s.cpu)
+	}
+}
+
+// memoryNA says why the group at dir (a cgroup path; "" for none) has no
+// memory.current: the first reason that holds, from the host down to the
+// group itself.
+func memoryNA(h *cgroup.Host, dir string) string {
 	switch {
 	case h == nil:
 		return "the memory controller is not available"
@@ -179,8 +220,18 @@ func memoryNA(h *cgroup.Host) string {
 		return "the memory controller is bound to cgroup v1 on this host (hybrid mode)"
 	case !h.Has("memory"):
 		return "the memory controller is not enabled for cgdev's cgroups"
+	case dir != "" && !hasController(dir, "memory"):
+		return "the memory controller is not enabled for this group: its parent's cgroup.subtree_control lacks memory, which cgdev enables only where a service has a memory limit"
 	}
-	return "this driver does not report memory"
+	return "the kernel reports no memory.current for this group"
+}
+
+// hasController says whether the cgroup at dir has controller c (its
+// cgroup.controllers: what its parent enabled for it); true when that
+// cannot be read, so that no reason is made up.
+func hasController(dir, c string) bool {
+	list, err := cgroup.Dir(dir).ReadFile("cgroup.controllers")
+	return err != nil || slices.Contains(strings.Fields(list), c)
 }
 
 // PrintStatus writes the status table.

@@ -21,7 +21,7 @@ func (s *ServiceStatus) memory(g cgroup.Group, stats cgroup.Stats, h *cgroup.Hos
 		s.MemoryCurrent, s.MemoryEstimate = &stats.MemoryCurrent, true
 		return
 	}
-	s.MemoryNA = memoryNA(h)
+	s.MemoryNA = memoryNA(h, g.Path())
 	if rss, ok := groupRSS(g); ok {
 		s.MemoryCurrent, s.MemoryEstimate = &rss, true
 	}

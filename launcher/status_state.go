@@ -24,7 +24,9 @@ import (
 //	degraded     the main process ended, processes remain in its group
 //	exited       ended with an exit code (Detail: "code 3", "code unknown")
 //	killed       ended by a signal (Detail: "SIGKILL")
-//	oom-killed   ended by the kernel's OOM killer (Detail: limit and peak)
+//	oom-killed   ended by the kernel's OOM killer (Detail: limit and peak),
+//	             from its exit record, or, when nobody watched it end, from
+//	             its empty group's oom_kill count (s.oomKill)
 //	failed       cgdev gave up: a crash loop, a readiness or liveness failure
 //	stopped      not running, and nothing says it ended on its own
 //
@@ -38,7 +40,7 @@ func judge(s *ServiceStatus, st *ServiceState, er *ServiceRecord, supervised boo
 		return
 	}
 	switch {
-	case er == nil && st == nil:
+	case er == nil && st == nil && s.oomKill == nil:
 		s.State = "stopped"
 	case er != nil && er.Phase == phaseFailed:
 		s.State, s.Detail = "failed", er.GaveUp
@@ -49,6 +51,10 @@ func judge(s *ServiceStatus, st *ServiceState, er *ServiceRecord, supervised boo
 	case er != nil && supervised:
 		// It has just ended: its supervisor is recording how.
 		s.State, s.Detail, s.LastExit = "exited", "being recorded by the supervisor", nil
+	case s.oomKill != nil:
+		// Nobody watched it end, but the kernel says how: its group
+		// emptied after the OOM killer acted in it.
+		s.State, s.Detail = (&ServiceExit{OOM: s.oomKill}).State()
 	default:
 		// Started, and gone without anyone seeing it end.
 		s.State, s.Detail, s.LastExit = "exited", "code unknown: no supervisor watched it (restart:, healthcheck:, watch: or cgdev up run one, which records how a service ends)", nil

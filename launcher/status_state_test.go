@@ -50,3 +50,32 @@ func TestJudge(t *testing.T) {
 		}
 	}
 }
+
+// TestJudgeOOMUnwatched: a service nobody watched end whose empty group
+// the OOM killer acted in is oom-killed, from the kernel's evidence, with
+// what is known of its limit and peak; an exit record saying otherwise wins.
+func TestJudgeOOMUnwatched(t *testing.T) {
+	now := time.Now()
+	started := &ServiceState{PID: 100, Started: now}
+	code3 := &ServiceExit{At: now, PID: 100, Code: new(int)}
+	*code3.Code = 3
+	for _, c := range []struct {
+		name       string
+		st         *ServiceState
+		er         *ServiceRecord
+		oom        *OOMKill
+		supervised bool
+		want       string
+	}{
+		{"no supervisor", started, &ServiceRecord{Phase: phaseUp}, &OOMKill{Limit: "MemoryMax=32M", Peak: 32 << 20}, false, "oom-killed (MemoryMax=32M, peak 32.0M)"},
+		{"scope collected", started, nil, &OOMKill{Limit: "MemoryMax=64M"}, false, "oom-killed (MemoryMax=64M, peak unknown)"},
+		{"no state.json", nil, nil, &OOMKill{Peak: 1 << 20}, false, "oom-killed (peak 1.0M)"},
+		{"recorded exit wins", started, &ServiceRecord{Phase: phaseEnded, Last: code3}, &OOMKill{Limit: "MemoryMax=32M"}, true, "exited (code 3)"},
+	} {
+		s := ServiceStatus{oomKill: c.oom, OOMKills: 1}
+		judge(&s, c.st, c.er, c.supervised)
+		if got := s.StateText(); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

@@ -107,8 +107,10 @@ func (p *Project) markStopped(groups []cleanup.GroupResult) {
 		}
 		how := "exited after the stop signal"
 		switch {
-		case g.Forced && g.Signalled == 0:
-			how = "killed"
+		case g.ForcedBy == cleanup.ForcedByFlag:
+			how = "forced: killed at once by stop --force"
+		case g.ForcedBy == cleanup.ForcedBySignal:
+			how = "forced: killed during its grace by a second signal"
 		case g.Forced:
 			how = "killed after its grace"
 		}

@@ -83,8 +83,15 @@ func TestServiceOOMReported(t *testing.T) {
 	if !ok {
 		t.Fatalf("status of hog, 200 MiB under memory_max 64M: %+v, want stopped with oom_kills > 0", st["hog"])
 	}
-	if text := p.statusText(); !strings.Contains(text, "OOM") {
-		t.Errorf("cgdev status does not mention the OOM kill:\n%s", text)
+	// No supervisor watched it (no restart:, healthcheck:, watch:): the
+	// kernel's evidence (oom_kill, or the scope's Result=oom-kill once
+	// systemd removed its cgroup) makes it oom-killed, with the limit (the
+	// peak may be gone with the cgroup: "peak unknown").
+	if h := st["hog"]; h.State != "oom-killed" || !strings.HasPrefix(h.Detail, "MemoryMax=64M, peak ") {
+		t.Errorf("hog: %s, want oom-killed (MemoryMax=64M, peak …)", h.StateText())
+	}
+	if text := p.statusText(); !strings.Contains(text, "oom-killed (MemoryMax=64M, peak ") || strings.Contains(text, "code unknown") {
+		t.Errorf("cgdev status does not say oom-killed:\n%s", text)
 	}
 	if st["calm"].State != "running" {
 		t.Errorf("the other service was affected: %+v", st["calm"])
@@ -274,4 +281,28 @@ func TestUsersDoNotSeeEachOther(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMemoryNAInDelegation: under the direct driver in a delegated subtree,
+// a service without a memory limit gets no memory controller (cgdev
+// enables it where a limit needs it); status estimates its memory and says
+// that truly, not that the driver does not report memory.
+func TestMemoryNAInDelegation(t *testing.T) {
+	inPass(t, "dev-delegate", "root-delegate")
+	p := newProject(t, "memna", `services:
+  plain:
+    command: exec sleep 1000
+`)
+	p.must("start")
+	plain := p.status()["plain"]
+	t.Logf("cgdev status:\n%s", strings.TrimSpace(p.statusText()))
+	ctrl, err := os.ReadFile(filepath.Join(plain.Cgroup, "cgroup.controllers"))
+	if err != nil || strings.Contains(string(ctrl), "memory") {
+		t.Fatalf("%s/cgroup.controllers: %q, %v: want a group without the memory controller", plain.Cgroup, ctrl, err)
+	}
+	if !plain.MemoryEstimate || !strings.Contains(plain.MemoryNA, "not enabled for this group") {
+		t.Errorf("memory_na %q (estimate %v), want the true reason: the memory controller is not enabled for this group", plain.MemoryNA, plain.MemoryEstimate)
+	}
+	p.must("stop")
+	p.assertNothingLeft()
 }

@@ -87,36 +87,26 @@ services:
 // kill counts as a failure) until its crash loop ends it.
 func TestServiceOOMKilled(t *testing.T) {
 	inVM(t)
-	dir := t.TempDir()
 	// sleep first: a start counts once the service has run 300 ms.
-	conf := `driver: direct
+	file := startProject(t, `driver: direct
 services:
   hog:
-    command: sleep 1; exec ` + self(t) + `
-    env: {` + helperEnv + `: "alloc 64 hold"}
+    command: sleep 1; exec `+self(t)+`
+    env: {`+helperEnv+`: "alloc 64 hold"}
     memory_max: 32M
     memory_swap_max: 0
     restart: on-failure
     restart_delay: 100ms
     max_restarts: 2
   once:
-    command: sleep 1; exec ` + self(t) + `
-    env: {` + helperEnv + `: "alloc 64 hold"}
+    command: sleep 1; exec `+self(t)+`
+    env: {`+helperEnv+`: "alloc 64 hold"}
     memory_max: 32M
     memory_swap_max: 0
   steady:
     command: exec sleep 1000
     restart: always
-`
-	file := filepath.Join(dir, "cgdev.yaml")
-	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { runCgdev(t, time.Minute, nil, "stop", "-f", file) })
-	r := runCgdev(t, 3*time.Minute, nil, "start", "-f", file)
-	if r.code != 0 {
-		t.Fatalf("cgdev start: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
+`)
 	type exit struct {
 		Signal string `json:"signal"`
 		OOM    *struct {
@@ -135,11 +125,8 @@ services:
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) && (hog.State != "failed" || once.State != "oom-killed") {
 		time.Sleep(200 * time.Millisecond)
-		js := runCgdev(t, time.Minute, nil, "status", "--json", "-f", file)
 		var st struct{ Services []service }
-		if err := json.Unmarshal([]byte(js.stdout), &st); err != nil {
-			t.Fatalf("status --json: %v\n%s", err, js.stdout)
-		}
+		statusOf(t, file, &st)
 		for _, s := range st.Services {
 			switch s.Name {
 			case "hog":
@@ -151,7 +138,7 @@ services:
 	}
 	table := runCgdev(t, time.Minute, nil, "status", "-f", file)
 	t.Logf("cgdev status:\n%s", strings.TrimRight(table.stdout, "\n"))
-	events, _ := os.ReadFile(filepath.Join(dir, ".cgdev", "events.log"))
+	events, _ := os.ReadFile(filepath.Join(filepath.Dir(file), ".cgdev", "events.log"))
 	t.Logf("events:\n%s", events)
 	if once.State != "oom-killed" || !strings.HasPrefix(once.Detail, "MemoryMax=32M, peak ") {
 		t.Errorf("once (restart: no): %+v, want oom-killed (MemoryMax=32M, peak …)", once)
@@ -164,5 +151,99 @@ services:
 	}
 	if !strings.Contains(string(events), "hog: oom-killed (MemoryMax=32M, peak ") || !strings.Contains(string(events), "restarting in 100ms (restart 1)") {
 		t.Errorf("events lack the OOM kill and the restart")
+	}
+}
+
+// TestServiceOOMKilledUnwatched: a service with no restart:, healthcheck:
+// or watch: (so no supervisor watches it) that outgrows its memory_max is
+// judged oom-killed, with its limit and peak, from the kernel's evidence
+// (its empty group's memory.events oom_kill), not "exited (code unknown)".
+func TestServiceOOMKilledUnwatched(t *testing.T) {
+	inVM(t)
+	file := startProject(t, `driver: direct
+services:
+  hog:
+    command: sleep 1; exec `+self(t)+`
+    env: {`+helperEnv+`: "alloc 64 hold"}
+    memory_max: 32M
+    memory_swap_max: 0
+`)
+	type service struct {
+		Name     string `json:"name"`
+		State    string `json:"state"`
+		Detail   string `json:"detail"`
+		OOMKills int    `json:"oom_kills"`
+	}
+	var hog service
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) && (hog.State == "" || hog.State == "running") {
+		time.Sleep(200 * time.Millisecond)
+		var st struct{ Services []service }
+		statusOf(t, file, &st)
+		hog = st.Services[0]
+	}
+	table := runCgdev(t, time.Minute, nil, "status", "-f", file)
+	t.Logf("cgdev status:\n%s", strings.TrimRight(table.stdout, "\n"))
+	if hog.State != "oom-killed" || !strings.HasPrefix(hog.Detail, "MemoryMax=32M, peak ") || strings.Contains(hog.Detail, "unknown") || hog.OOMKills == 0 {
+		t.Errorf("hog, unwatched: %+v, want oom-killed (MemoryMax=32M, peak …) with oom_kills", hog)
+	}
+	if !strings.Contains(table.stdout, "oom-killed (MemoryMax=32M, peak ") || strings.Contains(table.stdout, "code unknown") {
+		t.Errorf("the table does not say oom-killed:\n%s", table.stdout)
+	}
+}
+
+// TestMemoryNAReason: under the direct driver, a service without a memory
+// limit gets no memory controller (its parent's cgroup.subtree_control lacks
+// memory): status estimates its memory and says so, not that the driver
+// does not report memory (it does, where the controller is enabled).
+func TestMemoryNAReason(t *testing.T) {
+	inVM(t)
+	file := startProject(t, `driver: direct
+services:
+  plain:
+    command: exec sleep 1000
+`)
+	var st struct {
+		Services []struct {
+			Cgroup         string `json:"cgroup"`
+			MemoryEstimate bool   `json:"memory_estimate"`
+			MemoryNA       string `json:"memory_na"`
+		}
+	}
+	if statusOf(t, file, &st); len(st.Services) != 1 {
+		t.Fatalf("status --json: %d services, want 1", len(st.Services))
+	}
+	plain := st.Services[0]
+	ctrl, _ := os.ReadFile(filepath.Join(plain.Cgroup, "cgroup.controllers"))
+	t.Logf("%s/cgroup.controllers: %q; memory_na: %q", plain.Cgroup, strings.TrimSpace(string(ctrl)), plain.MemoryNA)
+	if strings.Contains(string(ctrl), "memory") {
+		t.Fatalf("the service's group has the memory controller without a limit: the test's premise fails")
+	}
+	if !plain.MemoryEstimate || !strings.Contains(plain.MemoryNA, "not enabled for this group") {
+		t.Errorf("memory_na %q (estimate %v), want the true reason: the memory controller is not enabled for this group", plain.MemoryNA, plain.MemoryEstimate)
+	}
+}
+
+// startProject writes conf as the cgdev.yaml of a new project directory
+// and starts it (stopped when the test ends); it returns the file.
+func startProject(t *testing.T, conf string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "cgdev.yaml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runCgdev(t, time.Minute, nil, "stop", "-f", file) })
+	if r := runCgdev(t, 3*time.Minute, nil, "start", "-f", file); r.code != 0 {
+		t.Fatalf("cgdev start: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	return file
+}
+
+// statusOf decodes `cgdev status --json` of the project file into v.
+func statusOf(t *testing.T, file string, v any) {
+	t.Helper()
+	js := runCgdev(t, time.Minute, nil, "status", "--json", "-f", file)
+	if err := json.Unmarshal([]byte(js.stdout), v); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, js.stdout)
 	}
 }
