@@ -112,8 +112,10 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 	}
 	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
 		env: opt.Env, onStart: opt.onStart, named: names,
-		done: map[string]chan struct{}{}, launched: map[string]*latch{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{}}
+		done: map[string]chan struct{}{}, launched: map[string]*latch{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{},
+		mains: map[string]*mainProc{}}
 	results := s.startAll(ctx, services)
+	s.noteDaemonized()
 	err = p.UpdateState(func(cur *State) {
 		cur.Project, cur.Dir, cur.Driver = p.ID, p.Dir, drv.Name()
 		for _, name := range stale {
@@ -180,6 +182,25 @@ type starter struct {
 	launched map[string]*latch        // fired when its process runs, or when it is done
 	results  map[string]*StartResult
 	started  map[string]*ServiceState
+	mains    map[string]*mainProc // the main process of each service in started
+}
+
+// noteDaemonized marks as daemonized each service started whose main
+// process has exited 0 by now, before this start records them: a main that
+// exits 0 while start still waits (for other services, or in a loaded
+// machine just after its settle period) is a daemonizing command, as one
+// that exits within the settle period is. The decision is taken once the
+// last service is ready, so it does not hinge on the scheduler's timing
+// around the 300 ms mark. The records are replaced, not changed: a
+// supervisor may read the ones it was handed.
+func (s *starter) noteDaemonized() {
+	for name, m := range s.mains {
+		if rec := s.started[name]; !rec.Daemonized && m.exitedZero(rec.Identity()) {
+			marked := *rec
+			marked.Daemonized = true
+			s.started[name] = &marked
+		}
+	}
 }
 
 func (s *starter) startAll(ctx context.Context, services []*Service) []StartResult {
@@ -267,7 +288,7 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 		return r
 	}
 	s.mu.Lock()
-	s.started[svc.Name] = rec
+	s.started[svc.Name], s.mains[svc.Name] = rec, inst.main
 	s.mu.Unlock()
 	if svc.Ready != nil {
 		r.State = "ready"

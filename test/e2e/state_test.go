@@ -52,6 +52,39 @@ func TestStartDropsDeadMainProcess(t *testing.T) {
 	p.assertNothingLeft("daemon", "web")
 }
 
+// TestDaemonizingAfterSettle: whether a main process that exits 0 leaving
+// its work behind is a daemonizing command (running) or a main that died
+// (degraded) does not depend on how fast the machine is. Here late's main
+// exits 0 after the 300 ms settle period, but while `cgdev start` still
+// waits (for gate, ready only once late's main is gone): a daemonizer. A
+// main that exits 0 after start has ended is degraded.
+func TestDaemonizingAfterSettle(t *testing.T) {
+	p := newSvcProject(t, `services:
+  late:
+    command: 'echo $$ >> p/late; sleep 1000 & sleep 0.4; exit 0'
+  gate:
+    command: 'exec sleep 1000'
+    ready: {exec: 'test -s p/late && ! kill -0 "$(cat p/late)" 2>/dev/null', timeout: 2m}
+  after:
+    command: 'echo $$ >> p/after; sleep 1000 & until test -e p/go; do sleep 0.05; done; exit 0'
+`)
+	p.mustCgdev("start")
+	after := p.waitPids("after", 1)[0]
+	must(t, os.WriteFile(filepath.Join(p.dir, "p", "go"), nil, 0o644))
+	if !testenv.Eventually(30*time.Second, func() bool { return !testenv.Alive(after) }) {
+		t.Fatalf("after's main process %d did not exit", after)
+	}
+	st := p.statusJSON()
+	if s := st["late"]; s.State != "running" || s.Procs != 1 {
+		t.Errorf("late (main exited 0 while start waited): %+v; want running, 1 process", s)
+	}
+	if s := st["after"]; s.State != "degraded" || s.Procs != 1 {
+		t.Errorf("after (main exited 0 after start ended): %+v; want degraded, 1 process", s)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("late", "gate", "after")
+}
+
 // TestPartialStopWithCorruptState: a partial stop cannot read state.json;
 // it must leave the tracking files alone rather than rewrite them from
 // nothing, which would drop the entries of the services still running.
