@@ -43,7 +43,8 @@ type StartOptions struct {
 	Env []string
 
 	// onStart, when set, is told of each service started, with the
-	// instance to watch (the supervisor's hook).
+	// instance to watch (the supervisor's hook), once all are started and
+	// the daemonizing ones known (noteDaemonized).
 	onStart func(inst *instance)
 }
 
@@ -111,11 +112,15 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		delete(st.Services, name) // nor shown as its PID when already running
 	}
 	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
-		env: opt.Env, onStart: opt.onStart, named: names,
-		done: map[string]chan struct{}{}, launched: map[string]*latch{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{},
-		mains: map[string]*mainProc{}}
+		env: opt.Env, named: names,
+		done: map[string]chan struct{}{}, launched: map[string]*latch{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{}}
 	results := s.startAll(ctx, services)
 	s.noteDaemonized()
+	if opt.onStart != nil {
+		for _, inst := range s.insts {
+			opt.onStart(inst)
+		}
+	}
 	err = p.UpdateState(func(cur *State) {
 		cur.Project, cur.Dir, cur.Driver = p.ID, p.Dir, drv.Name()
 		for _, name := range stale {
@@ -173,7 +178,6 @@ type starter struct {
 	running map[string]cgroup.Group
 	state   *State // as read before starting: the recorded PIDs of what runs
 	env     []string
-	onStart func(inst *instance)
 	named   []string // the services asked for by name
 
 	mu       sync.Mutex
@@ -182,7 +186,7 @@ type starter struct {
 	launched map[string]*latch        // fired when its process runs, or when it is done
 	results  map[string]*StartResult
 	started  map[string]*ServiceState
-	mains    map[string]*mainProc // the main process of each service in started
+	insts    []*instance // those in started
 }
 
 // noteDaemonized marks as daemonized each service started whose main
@@ -191,14 +195,12 @@ type starter struct {
 // machine just after its settle period) is a daemonizing command, as one
 // that exits within the settle period is. The decision is taken once the
 // last service is ready, so it does not hinge on the scheduler's timing
-// around the 300 ms mark. The records are replaced, not changed: a
-// supervisor may read the ones it was handed.
+// around the 300 ms mark. The supervisor is handed the instances after
+// this, so that it too takes such a main's exit for a daemonizer's.
 func (s *starter) noteDaemonized() {
-	for name, m := range s.mains {
-		if rec := s.started[name]; !rec.Daemonized && m.exitedZero(rec.Identity()) {
-			marked := *rec
-			marked.Daemonized = true
-			s.started[name] = &marked
+	for _, inst := range s.insts {
+		if !inst.rec.Daemonized && inst.main.exitedZero(inst.rec.Identity()) {
+			inst.rec.Daemonized = true
 		}
 	}
 }
@@ -288,13 +290,11 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 		return r
 	}
 	s.mu.Lock()
-	s.started[svc.Name], s.mains[svc.Name] = rec, inst.main
+	s.started[svc.Name] = rec
+	s.insts = append(s.insts, inst)
 	s.mu.Unlock()
 	if svc.Ready != nil {
 		r.State = "ready"
-	}
-	if s.onStart != nil {
-		s.onStart(inst)
 	}
 	return r
 }

@@ -85,6 +85,33 @@ func TestDaemonizingAfterSettle(t *testing.T) {
 	p.assertNothingLeft("late", "gate", "after")
 }
 
+// TestDaemonizingAfterSettleSupervised: the supervisor takes the same main
+// for a daemonizer's: with restart: always it does not restart late when
+// its main exits 0 while start waits, it watches its group instead.
+func TestDaemonizingAfterSettleSupervised(t *testing.T) {
+	p := newSvcProject(t, `services:
+  late:
+    command: 'echo $$ >> p/late; sleep 1000 & sleep 0.4; exit 0'
+    restart: always
+    restart_delay: 100ms
+  gate:
+    command: 'exec sleep 1000'
+    ready: {exec: 'test -s p/late && ! kill -0 "$(cat p/late)" 2>/dev/null', timeout: 2m}
+`)
+	p.mustCgdev("start")
+	if s := p.statusJSON()["late"]; s.State != "running" || s.Procs != 1 || s.Restarts != 0 || s.LastExit != nil {
+		t.Errorf("late (main exited 0 while start waited, restart: always): %+v; want running, 1 process, not restarted", s)
+	}
+	if pids := p.waitPids("late", 1); len(pids) != 1 {
+		t.Errorf("late was started %d times: %v", len(pids), pids)
+	}
+	if ev := p.events(); strings.Contains(ev, "late: ") {
+		t.Errorf("the supervisor saw late end:\n%s", ev)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("late", "gate")
+}
+
 // TestPartialStopWithCorruptState: a partial stop cannot read state.json;
 // it must leave the tracking files alone rather than rewrite them from
 // nothing, which would drop the entries of the services still running.
