@@ -284,6 +284,24 @@ func (s CPUStat) ThrottledShare() float64 {
 	return float64(s.NrThrottled) / float64(s.NrPeriods)
 }
 
+// CheckQuota fails t unless s is that of one busy loop held to quota (0.5
+// for CPUQuota=50%): it ran at most quota + 10 points of the time it
+// wanted a CPU (QuotaShare), was throttled in at least half of the periods,
+// and got at least 15% of a CPU by the wall clock (else the VM was starved
+// and the figures say nothing).
+func CheckQuota(t testing.TB, what string, s CPUStat, quota float64) {
+	t.Helper()
+	if share := s.QuotaShare(); share > quota+0.10 {
+		t.Errorf("%s: the loop ran %.0f%% of the time it wanted a CPU (used + throttled)", what, share*100)
+	}
+	if s.ThrottledShare() < 0.5 {
+		t.Errorf("%s: throttled in only %d of %d periods: the quota hardly bit", what, s.NrThrottled, s.NrPeriods)
+	}
+	if s.WallShare() < 0.15 {
+		t.Errorf("%s: the loop got only %.0f%% of a CPU: the VM is starved, the measurement says nothing", what, s.WallShare()*100)
+	}
+}
+
 // String is the evidence a test logs.
 func (s CPUStat) String() string {
 	return fmt.Sprintf("over %s: usage %dms, throttled %dms (%.0f%% of usage+throttled), %d/%d periods throttled, %.0f%% of a CPU by the wall clock",
