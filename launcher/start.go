@@ -499,7 +499,13 @@ func waitStarted(ctx context.Context, svc *Service, g cgroup.Group, m *mainProc,
 	go func() { empty <- g.WaitEmpty(ctx) }()
 	ready := make(chan error, 1)
 	if svc.Ready != nil {
-		go func() { ready <- svc.Ready.wait(ctx, env) }()
+		// An exec check runs in a helper group of its own, emptied and
+		// removed when the check ends: waitStarted returns only after,
+		// so that no helper group outlives an interrupted or failed start
+		// (and keeps its project's group from being removed).
+		checked := make(chan struct{})
+		go func() { defer close(checked); ready <- svc.Ready.wait(ctx, env) }()
+		defer func() { cancel(); <-checked }()
 	} else {
 		t := time.AfterFunc(settle, func() { ready <- nil })
 		defer t.Stop()
