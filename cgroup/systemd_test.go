@@ -197,18 +197,23 @@ func failScope(t *testing.T, unit string) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
+	// The shell says when its trap is in place: a scope merely active may
+	// still run a shell that has not read its trap, which SIGTERM ends at
+	// once, leaving the scope inactive instead of failed.
+	trapped := filepath.Join(t.TempDir(), "trapped")
 	run := exec.Command("systemd-run", "--user", "--scope", "-q", "--unit", unit,
 		"-p", "TimeoutStopSec=50ms", "-p", "CollectMode=inactive",
-		"sh", "-c", "trap '' TERM; while :; do sleep 0.05; done")
+		"sh", "-c", "trap '' TERM; : > \"$0\"; while :; do sleep 0.05; done", trapped)
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
 	testenv.KillOnCleanup(t, run.Process.Pid)
 	defer run.Wait()
-	if !testenv.Eventually(5*time.Second, func() bool {
-		return exec.Command("systemctl", "--user", "is-active", "-q", unit).Run() == nil
+	if !testenv.Eventually(30*time.Second, func() bool {
+		_, err := os.Stat(trapped)
+		return err == nil && exec.Command("systemctl", "--user", "is-active", "-q", unit).Run() == nil
 	}) {
-		t.Fatalf("systemd-run did not start %s", unit)
+		t.Fatalf("systemd-run did not start %s with its TERM trap in place", unit)
 	}
 	if out, err := exec.Command("systemctl", "--user", "stop", unit).CombinedOutput(); err != nil {
 		t.Logf("systemctl stop %s: %v %s", unit, err, out)

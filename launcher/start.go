@@ -43,7 +43,8 @@ type StartOptions struct {
 	Env []string
 
 	// onStart, when set, is told of each service started, with the
-	// instance to watch (the supervisor's hook).
+	// instance to watch (the supervisor's hook), once all are started and
+	// the daemonizing ones known (noteDaemonized).
 	onStart func(inst *instance)
 }
 
@@ -111,9 +112,15 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		delete(st.Services, name) // nor shown as its PID when already running
 	}
 	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
-		env: opt.Env, onStart: opt.onStart, named: names,
+		env: opt.Env, named: names,
 		done: map[string]chan struct{}{}, launched: map[string]*latch{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{}}
 	results := s.startAll(ctx, services)
+	s.noteDaemonized()
+	if opt.onStart != nil {
+		for _, inst := range s.insts {
+			opt.onStart(inst)
+		}
+	}
 	err = p.UpdateState(func(cur *State) {
 		cur.Project, cur.Dir, cur.Driver = p.ID, p.Dir, drv.Name()
 		for _, name := range stale {
@@ -171,7 +178,6 @@ type starter struct {
 	running map[string]cgroup.Group
 	state   *State // as read before starting: the recorded PIDs of what runs
 	env     []string
-	onStart func(inst *instance)
 	named   []string // the services asked for by name
 
 	mu       sync.Mutex
@@ -180,6 +186,23 @@ type starter struct {
 	launched map[string]*latch        // fired when its process runs, or when it is done
 	results  map[string]*StartResult
 	started  map[string]*ServiceState
+	insts    []*instance // those in started
+}
+
+// noteDaemonized marks as daemonized each service started whose main
+// process has exited 0 by now, before this start records them: a main that
+// exits 0 while start still waits (for other services, or in a loaded
+// machine just after its settle period) is a daemonizing command, as one
+// that exits within the settle period is. The decision is taken once the
+// last service is ready, so it does not hinge on the scheduler's timing
+// around the 300 ms mark. The supervisor is handed the instances after
+// this, so that it too takes such a main's exit for a daemonizer's.
+func (s *starter) noteDaemonized() {
+	for _, inst := range s.insts {
+		if !inst.rec.Daemonized && inst.main.exitedZero(inst.rec.Identity()) {
+			inst.rec.Daemonized = true
+		}
+	}
 }
 
 func (s *starter) startAll(ctx context.Context, services []*Service) []StartResult {
@@ -268,12 +291,10 @@ func (s *starter) startWhenDepsReady(ctx context.Context, svc *Service) StartRes
 	}
 	s.mu.Lock()
 	s.started[svc.Name] = rec
+	s.insts = append(s.insts, inst)
 	s.mu.Unlock()
 	if svc.Ready != nil {
 		r.State = "ready"
-	}
-	if s.onStart != nil {
-		s.onStart(inst)
 	}
 	return r
 }
@@ -478,7 +499,13 @@ func waitStarted(ctx context.Context, svc *Service, g cgroup.Group, m *mainProc,
 	go func() { empty <- g.WaitEmpty(ctx) }()
 	ready := make(chan error, 1)
 	if svc.Ready != nil {
-		go func() { ready <- svc.Ready.wait(ctx, env) }()
+		// An exec check runs in a helper group of its own, emptied and
+		// removed when the check ends: waitStarted returns only after,
+		// so that no helper group outlives an interrupted or failed start
+		// (and keeps its project's group from being removed).
+		checked := make(chan struct{})
+		go func() { defer close(checked); ready <- svc.Ready.wait(ctx, env) }()
+		defer func() { cancel(); <-checked }()
 	} else {
 		t := time.AfterFunc(settle, func() { ready <- nil })
 		defer t.Stop()

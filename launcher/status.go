@@ -79,10 +79,15 @@ func Status(p *Project, drv cgroup.Driver, h *cgroup.Host) ([]ServiceStatus, err
 	}
 	var out []ServiceStatus
 	for _, n := range inConfigOrder(p.Config, names, func(n string) string { return n }) {
+		// The exit record is read before the group: its watcher writes it
+		// after the end it tells of, so the processes seen are never older
+		// than the record (a main killed, still a zombie in the scan, and
+		// its end already recorded would read "2 process(es) left").
+		er := p.LoadRecord(n)
 		svc := p.Config.Service(n)
 		s := serviceStatus(n, byName[n], st.Services[n], svc, h)
 		s.Configured = svc != nil
-		judge(&s, st.Services[n], p.LoadRecord(n), supervised)
+		judge(&s, st.Services[n], er, supervised)
 		if (s.State == "starting" || s.State == "restarting") && s.Procs > 0 && s.PID == 0 {
 			s.sinceRestart(byName[n])
 		}

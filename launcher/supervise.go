@@ -15,6 +15,7 @@ import (
 	"github.com/cgdev/cgdev/cleanup"
 	"github.com/cgdev/cgdev/internal/human"
 	"github.com/cgdev/cgdev/internal/proc"
+	"github.com/fsnotify/fsnotify"
 )
 
 // supervisor is a project's supervising process (`cgdev __supervise`): the
@@ -121,6 +122,7 @@ func (sv *supervisor) quitting() bool {
 func (sv *supervisor) watch(ctx context.Context, inst *instance) {
 	name := inst.svc.Name
 	sv.release([]string{name})
+	files := sv.openFileWatch(inst.svc) // in place before the start is reported
 	wctx, cancel := context.WithCancel(ctx)
 	w := &watcher{cancel: cancel, done: make(chan struct{})}
 	sv.mu.Lock()
@@ -130,7 +132,10 @@ func (sv *supervisor) watch(ctx context.Context, inst *instance) {
 	go func() {
 		defer sv.wg.Done()
 		defer close(w.done)
-		sv.supervise(wctx, inst)
+		if files != nil {
+			defer files.Close()
+		}
+		sv.supervise(wctx, inst, files)
 		sv.mu.Lock()
 		if sv.watchers[name] == w {
 			delete(sv.watchers, name)
@@ -162,14 +167,14 @@ func (sv *supervisor) release(names []string) {
 
 // supervise watches inst until it ends, then applies the restart policy,
 // over and over, until the service stays down or ctx ends.
-func (sv *supervisor) supervise(ctx context.Context, inst *instance) {
-	end := sv.watchInstance(ctx, inst)
+func (sv *supervisor) supervise(ctx context.Context, inst *instance, files *fsnotify.Watcher) {
+	end := sv.watchInstance(ctx, inst, files)
 	for end != nil {
 		next, again := sv.afterEnd(ctx, inst, end)
 		switch {
 		case next != nil:
 			inst = next
-			end = sv.watchInstance(ctx, inst)
+			end = sv.watchInstance(ctx, inst, files)
 		case again:
 			end = inst.ended
 		default:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/internal/proc"
+	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,7 +24,9 @@ type trigger struct {
 // was adopted), its group emptied (a daemonized service), or its liveness
 // check failed or a watched file changed (then the group is emptied here).
 // It returns nil when ctx ends first, leaving the instance as it is.
-func (sv *supervisor) watchInstance(ctx context.Context, inst *instance) *ServiceExit {
+// files, when set, is the service's watch of its files (openFileWatch),
+// read here until inst ends.
+func (sv *supervisor) watchInstance(ctx context.Context, inst *instance, files *fsnotify.Watcher) *ServiceExit {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The group's memory.peak and oom_kill, read as they change, for a
@@ -39,8 +42,12 @@ func (sv *supervisor) watchInstance(ctx context.Context, inst *instance) *Servic
 	if inst.svc.Health != nil {
 		go sv.liveness(ctx, inst, triggers)
 	}
-	if inst.svc.Watch != nil {
-		go sv.watchFiles(ctx, inst, triggers)
+	if files != nil {
+		// Its reader ends before the next instance's starts: a change is
+		// read by the one reader that will act on it.
+		read := make(chan struct{})
+		go func() { defer close(read); sv.watchFiles(ctx, inst, files, triggers) }()
+		defer func() { cancel(); <-read }()
 	}
 	mainDone, known := sv.mainDone(ctx, inst)
 	select {

@@ -11,24 +11,36 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// watchFiles ends inst through triggers once a file under the service's
-// watch paths has changed (created, written, removed, renamed) and no
-// further change has come for the debounce period. Directories are watched
-// recursively (inotify watches one directory each), new ones as they
-// appear; ignored names are never descended into.
-func (sv *supervisor) watchFiles(ctx context.Context, inst *instance, triggers chan<- trigger) {
-	w := inst.svc.Watch
+// openFileWatch watches svc's watch paths; nil when it has none, or when
+// inotify refuses (an event says why). Directories are watched recursively
+// (inotify watches one directory each), new ones as they appear; ignored
+// names are never descended into. The watch is in place when it returns, so
+// that a change made once the service is reported started is seen; it lives
+// as long as the service's watcher, across restarts, so that a change saved
+// while the service restarts is not lost but restarts the new instance.
+func (sv *supervisor) openFileWatch(svc *Service) *fsnotify.Watcher {
+	if svc.Watch == nil {
+		return nil
+	}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		sv.p.event("%s: watch: %v", inst.svc.Name, err)
-		return
+		sv.p.event("%s: watch: %v", svc.Name, err)
+		return nil
 	}
-	defer fw.Close()
-	for _, root := range w.Paths {
-		if err := addTree(fw, root, w.Ignore); err != nil {
-			sv.p.event("%s: watch %s: %v", inst.svc.Name, root, err)
+	for _, root := range svc.Watch.Paths {
+		if err := addTree(fw, root, svc.Watch.Ignore); err != nil {
+			sv.p.event("%s: watch %s: %v", svc.Name, root, err)
 		}
 	}
+	return fw
+}
+
+// watchFiles ends inst through triggers once a file under the service's
+// watch paths has changed (created, written, removed, renamed) and no
+// further change has come for the debounce period, as fw (openFileWatch)
+// reports.
+func (sv *supervisor) watchFiles(ctx context.Context, inst *instance, fw *fsnotify.Watcher, triggers chan<- trigger) {
+	w := inst.svc.Watch
 	var debounce <-chan time.Time
 	var changed string
 	for {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cgdev/cgdev/cgroup"
+	"github.com/cgdev/cgdev/internal/proc"
 )
 
 // instance is one run of a service: its group, its main process and what
@@ -52,6 +53,19 @@ func (m *mainProc) exited() bool {
 	default:
 		return false
 	}
+}
+
+// exitedZero says whether the main process has exited 0. One that has
+// exited but is not yet reaped (id no longer alive: a zombie, or reaped a
+// moment ago) is waited for, briefly: its waiter is about to report it.
+func (m *mainProc) exitedZero(id proc.Identity) bool {
+	if !m.exited() && !id.Alive() {
+		select {
+		case <-m.done:
+		case <-time.After(time.Second):
+		}
+	}
+	return m.exited() && m.err == nil
 }
 
 // end describes how a failed start ended: the main process's status when it

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sort"
@@ -135,11 +136,7 @@ func (sv *supervisor) handle(ctx context.Context, c net.Conn) {
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { // the client sends nothing more: a read ends when it goes away
-		var b [1]byte
-		c.Read(b[:])
-		cancel()
-	}()
+	go cancelWhenGone(c, cancel)
 	w := &replyWriter{enc: json.NewEncoder(c)}
 	done := svReply{Done: true}
 	switch req.Op {
@@ -209,4 +206,14 @@ func (sv *supervisor) start(ctx, rctx context.Context, req svRequest, w *replyWr
 	})
 	sv.adopt(ctx)
 	return results, err
+}
+
+// cancelWhenGone calls cancel once the client has gone away (its end of c
+// closed). The client sends nothing after its request but the newline
+// json.Encoder ends it with, which the request's decoder leaves unread when
+// the request ends exactly where the decoder's buffer does: what is read
+// here is discarded, only the end of the stream counts.
+func cancelWhenGone(c net.Conn, cancel context.CancelFunc) {
+	io.Copy(io.Discard, c)
+	cancel()
 }

@@ -52,6 +52,66 @@ func TestStartDropsDeadMainProcess(t *testing.T) {
 	p.assertNothingLeft("daemon", "web")
 }
 
+// TestDaemonizingAfterSettle: whether a main process that exits 0 leaving
+// its work behind is a daemonizing command (running) or a main that died
+// (degraded) does not depend on how fast the machine is. Here late's main
+// exits 0 after the 300 ms settle period, but while `cgdev start` still
+// waits (for gate, ready only once late's main is gone): a daemonizer. A
+// main that exits 0 after start has ended is degraded.
+func TestDaemonizingAfterSettle(t *testing.T) {
+	p := newSvcProject(t, `services:
+  late:
+    command: 'echo $$ >> p/late; sleep 1000 & sleep 0.4; exit 0'
+  gate:
+    command: 'exec sleep 1000'
+    ready: {exec: 'test -s p/late && ! kill -0 "$(cat p/late)" 2>/dev/null', timeout: 2m}
+  after:
+    command: 'echo $$ >> p/after; sleep 1000 & until test -e p/go; do sleep 0.05; done; exit 0'
+`)
+	p.mustCgdev("start")
+	after := p.waitPids("after", 1)[0]
+	must(t, os.WriteFile(filepath.Join(p.dir, "p", "go"), nil, 0o644))
+	if !testenv.Eventually(30*time.Second, func() bool { return !testenv.Alive(after) }) {
+		t.Fatalf("after's main process %d did not exit", after)
+	}
+	st := p.statusJSON()
+	if s := st["late"]; s.State != "running" || s.Procs != 1 {
+		t.Errorf("late (main exited 0 while start waited): %+v; want running, 1 process", s)
+	}
+	if s := st["after"]; s.State != "degraded" || s.Procs != 1 {
+		t.Errorf("after (main exited 0 after start ended): %+v; want degraded, 1 process", s)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("late", "gate", "after")
+}
+
+// TestDaemonizingAfterSettleSupervised: the supervisor takes the same main
+// for a daemonizer's: with restart: always it does not restart late when
+// its main exits 0 while start waits, it watches its group instead.
+func TestDaemonizingAfterSettleSupervised(t *testing.T) {
+	p := newSvcProject(t, `services:
+  late:
+    command: 'echo $$ >> p/late; sleep 1000 & sleep 0.4; exit 0'
+    restart: always
+    restart_delay: 100ms
+  gate:
+    command: 'exec sleep 1000'
+    ready: {exec: 'test -s p/late && ! kill -0 "$(cat p/late)" 2>/dev/null', timeout: 2m}
+`)
+	p.mustCgdev("start")
+	if s := p.statusJSON()["late"]; s.State != "running" || s.Procs != 1 || s.Restarts != 0 || s.LastExit != nil {
+		t.Errorf("late (main exited 0 while start waited, restart: always): %+v; want running, 1 process, not restarted", s)
+	}
+	if pids := p.waitPids("late", 1); len(pids) != 1 {
+		t.Errorf("late was started %d times: %v", len(pids), pids)
+	}
+	if ev := p.events(); strings.Contains(ev, "late: ") {
+		t.Errorf("the supervisor saw late end:\n%s", ev)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("late", "gate")
+}
+
 // TestPartialStopWithCorruptState: a partial stop cannot read state.json;
 // it must leave the tracking files alone rather than rewrite them from
 // nothing, which would drop the entries of the services still running.

@@ -123,8 +123,11 @@ func TestRunTasksMax(t *testing.T) {
 	}
 }
 
-// TestRunCPUQuota: CPUQuota=50% holds a busy loop near half a CPU (cpu.stat
-// of its group over a window), and cpu.max says so.
+// TestRunCPUQuota: CPUQuota=50% holds a busy loop to half of its time
+// (cpu.stat of its group over a window: used against used + throttled, in
+// the guest kernel's clock, which the host's load does not skew as it skews
+// CPU time against the VM's wall clock), throttled in most periods, and
+// cpu.max says so.
 func TestRunCPUQuota(t *testing.T) {
 	inPass(t, hostPasses...)
 	name := tag("spin")
@@ -135,14 +138,8 @@ func TestRunCPUQuota(t *testing.T) {
 	if v, _ := os.ReadFile(filepath.Join(dir, "cpu.max")); strings.TrimSpace(string(v)) != "50000 100000" {
 		t.Errorf("cpu.max of %s = %q, want \"50000 100000\"", dir, v)
 	}
-	share := vmkit.CPUShare(t, dir, 4*time.Second)
-	throttled := vmkit.FlatKey(t, filepath.Join(dir, "cpu.stat"), "nr_throttled")
+	cpu := vmkit.CPUOver(t, dir, 4*time.Second)
 	b.Stop(t, syscall.SIGTERM, time.Minute)
-	t.Logf("CPUQuota=50%% in %s: the loop got %.0f%% of a CPU over 4s (nr_throttled=%d)", rep["cgroup"], share*100, throttled)
-	if share > 0.60 || throttled == 0 {
-		t.Errorf("CPUQuota=50%%: %.0f%% of a CPU, nr_throttled=%d", share*100, throttled)
-	}
-	if share < 0.15 {
-		t.Errorf("the loop got only %.0f%% of a CPU: the VM is starved, the measurement says nothing", share*100)
-	}
+	t.Logf("CPUQuota=50%% in %s, the busy loop %s", rep["cgroup"], cpu)
+	vmkit.CheckQuota(t, "CPUQuota=50%", cpu, 0.5)
 }

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,15 +220,92 @@ func Within(timeout time.Duration, name string, args ...string) (string, error) 
 	return string(out), err
 }
 
-// CPUShare returns the CPUs' worth of time the cgroup dir used over window
-// (1.0 = one CPU), from cpu.stat usage_usec.
-func CPUShare(t testing.TB, dir string, window time.Duration) float64 {
+// CPUStat is what a cgroup's cpu.stat counted over a window, and the window
+// by the wall clock.
+type CPUStat struct {
+	Wall                     time.Duration
+	UsageUsec, ThrottledUsec int64
+	NrPeriods, NrThrottled   int64
+}
+
+// CPUOver reads the cgroup dir's cpu.stat before and after window. The
+// bandwidth keys (throttled_usec, nr_periods, nr_throttled) count as 0 where
+// cpu.stat lacks them: a group without the cpu controller is never throttled.
+func CPUOver(t testing.TB, dir string, window time.Duration) CPUStat {
 	t.Helper()
 	stat := filepath.Join(dir, "cpu.stat")
-	u0, t0 := FlatKey(t, stat, "usage_usec"), time.Now()
+	read := func() CPUStat {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := map[string]int64{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, " "); ok {
+				keys[k], _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			}
+		}
+		if _, ok := keys["usage_usec"]; !ok {
+			t.Fatalf("%s has no usage_usec:\n%s", stat, b)
+		}
+		return CPUStat{Wall: time.Duration(time.Now().UnixNano()), UsageUsec: keys["usage_usec"],
+			ThrottledUsec: keys["throttled_usec"], NrPeriods: keys["nr_periods"], NrThrottled: keys["nr_throttled"]}
+	}
+	a := read()
 	time.Sleep(window)
-	u1, t1 := FlatKey(t, stat, "usage_usec"), time.Now()
-	return float64(u1-u0) / float64(t1.Sub(t0).Microseconds())
+	b := read()
+	return CPUStat{Wall: b.Wall - a.Wall, UsageUsec: b.UsageUsec - a.UsageUsec, ThrottledUsec: b.ThrottledUsec - a.ThrottledUsec,
+		NrPeriods: b.NrPeriods - a.NrPeriods, NrThrottled: b.NrThrottled - a.NrThrottled}
+}
+
+// WallShare is the CPU time used per wall-clock time (1.0 = one CPU). In a
+// VM under emulation on a loaded host it is skewed: time the host took from
+// the virtual CPU is charged to whatever the guest was running.
+func (s CPUStat) WallShare() float64 {
+	return float64(s.UsageUsec) / float64(s.Wall.Microseconds())
+}
+
+// QuotaShare is, for a group that always wants a CPU (one busy loop), the
+// share of its time the quota let it run: usage / (usage + time throttled),
+// both by the guest kernel's own scheduler clock, over the periods the
+// quota was enforced in. Unlike WallShare it does not move with the host's
+// load: a late period timer lengthens the throttled time as much as the
+// run, and an overrun is paid back in the next period.
+func (s CPUStat) QuotaShare() float64 {
+	return float64(s.UsageUsec) / float64(s.UsageUsec+s.ThrottledUsec)
+}
+
+// ThrottledShare is the fraction of the enforcement periods in which the
+// group ran out of quota: near 1 for a busy loop under a quota.
+func (s CPUStat) ThrottledShare() float64 {
+	if s.NrPeriods == 0 {
+		return 0
+	}
+	return float64(s.NrThrottled) / float64(s.NrPeriods)
+}
+
+// CheckQuota fails t unless s is that of one busy loop held to quota (0.5
+// for CPUQuota=50%): it ran at most quota + 10 points of the time it
+// wanted a CPU (QuotaShare), was throttled in at least half of the periods,
+// and got at least 15% of a CPU by the wall clock (else the VM was starved
+// and the figures say nothing).
+func CheckQuota(t testing.TB, what string, s CPUStat, quota float64) {
+	t.Helper()
+	if share := s.QuotaShare(); share > quota+0.10 {
+		t.Errorf("%s: the loop ran %.0f%% of the time it wanted a CPU (used + throttled)", what, share*100)
+	}
+	if s.ThrottledShare() < 0.5 {
+		t.Errorf("%s: throttled in only %d of %d periods: the quota hardly bit", what, s.NrThrottled, s.NrPeriods)
+	}
+	if s.WallShare() < 0.15 {
+		t.Errorf("%s: the loop got only %.0f%% of a CPU: the VM is starved, the measurement says nothing", what, s.WallShare()*100)
+	}
+}
+
+// String is the evidence a test logs.
+func (s CPUStat) String() string {
+	return fmt.Sprintf("over %s: usage %dms, throttled %dms (%.0f%% of usage+throttled), %d/%d periods throttled, %.0f%% of a CPU by the wall clock",
+		s.Wall.Round(time.Millisecond), s.UsageUsec/1000, s.ThrottledUsec/1000, s.QuotaShare()*100, s.NrThrottled, s.NrPeriods, s.WallShare()*100)
 }
 
 // Self is the running test binary (which runs helpers with HelperEnv set).

@@ -1,0 +1,4 @@
+package launcher
+
+// CancelWhenGone is cancelWhenGone, for the tests of the supervisor's socket.
+var CancelWhenGone = cancelWhenGone
