@@ -217,15 +217,14 @@ func TestUpSecondCtrlCForces(t *testing.T) {
 	})
 }
 
-// TestRunReapingSurvivesSignals: SIGINT, SIGTERM and SIGHUP to `cgdev run`
-// once its command has exited, while it reaps a leftover ignoring SIGTERM,
-// do not end cgdev: the reaping goes on to the kill after --grace, the
-// group is removed, and the exit status is the command's.
-func TestRunReapingSurvivesSignals(t *testing.T) {
-	h := testenv.CgroupBase(t)
+// startReaping runs, in a new directory, a command that leaves a child
+// ignoring SIGTERM and exits 4, with --grace grace, and waits until the
+// command has exited: cgdev is then reaping the child, whose PID it returns.
+func startReaping(t *testing.T, grace string) (*bgCgdev, int) {
+	t.Helper()
 	dir := t.TempDir()
 	name, _ := runName("reap-signals-")
-	run := startCgdevIn(t, dir, "--driver", "direct", "run", "--name", name, "--grace", "3s", "--",
+	run := startCgdevIn(t, dir, "--driver", "direct", "run", "--name", name, "--grace", grace, "--",
 		"sh", "-c", `trap "" TERM; sleep 1000 & echo $! >> pids; echo $$ >> pids; exit 4`)
 	var pids []int
 	if !testenv.Eventually(20*time.Second, func() bool {
@@ -241,14 +240,72 @@ func TestRunReapingSurvivesSignals(t *testing.T) {
 		t.Fatalf("the command did not start its leftover and exit: %v\n%s", pids, run.output())
 	}
 	testenv.KillOnCleanup(t, pids[0])
+	return run, pids[0]
+}
+
+// TestRunReapingSurvivesSignals: one SIGINT, SIGTERM or SIGHUP to `cgdev
+// run` once its command has exited, while it reaps a leftover ignoring
+// SIGTERM, does not end cgdev: the reaping goes on to the kill after
+// --grace, the group is removed, and the exit status is the command's.
+func TestRunReapingSurvivesSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
-		run.signal(sig)
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			h := testenv.CgroupBase(t)
+			run, left := startReaping(t, "2s")
+			run.signal(sig)
+			if code := run.wait(30 * time.Second); code != 4 {
+				t.Errorf("run: exit %d, want the command's 4:\n%s", code, run.output())
+			}
+			if !strings.Contains(run.stderr.String(), "reaped 1 leftover process(es) with SIGKILL after the 2s grace period") || testenv.Alive(left) {
+				t.Errorf("the leftover (PID %d) was not reaped after the grace:\n%s", left, run.output())
+			}
+			assertNoGroups(t, h)
+		})
 	}
+}
+
+// TestRunReapingSecondSignalForces: two signals to `cgdev run` once its
+// command has exited (the first may still have been relayed to it) force
+// the reaping, as a second signal forces a stop: the leftover ignoring
+// SIGTERM is killed at once, well before the 60 s grace; the group is
+// removed and the exit status is the command's.
+func TestRunReapingSecondSignalForces(t *testing.T) {
+	h := testenv.CgroupBase(t)
+	run, left := startReaping(t, "60s")
+	run.signal(syscall.SIGINT)
+	run.signal(syscall.SIGTERM)
 	if code := run.wait(30 * time.Second); code != 4 {
 		t.Errorf("run: exit %d, want the command's 4:\n%s", code, run.output())
 	}
-	if !strings.Contains(run.stderr.String(), "reaped 1 leftover process(es) with SIGKILL after the 3s grace period") || testenv.Alive(pids[0]) {
-		t.Errorf("the leftover (PID %d) was not reaped:\n%s", pids[0], run.output())
+	if !strings.Contains(run.stderr.String(), "reaped 1 leftover process(es) with SIGKILL, forced by a second signal") || testenv.Alive(left) {
+		t.Errorf("the leftover (PID %d) was not killed at the second signal:\n%s", left, run.output())
 	}
 	assertNoGroups(t, h)
+}
+
+// TestRunWithSecondSignalForces, with each driver: Ctrl-C to `cgdev run
+// --with` ends the command and starts the stop of the services it started;
+// a second one forces that stop: a service ignoring SIGTERM with a 60 s
+// grace is killed at once, the stop verifies, nothing is left.
+func TestRunWithSecondSignalForces(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, stubbornConfig("60s"))
+		run := p.startCgdev(t, "run", "--with", "stubborn", "--", "sh", "-c", `echo $$ > p/cmd; exec sleep 1000`)
+		p.waitPids("stubborn", 2)
+		command := p.waitPids("cmd", 1)
+		testenv.KillOnCleanup(t, command[0])
+		run.signal(syscall.SIGINT)
+		run.waitFor(stopNote)
+		run.waitFor("[1/5]")
+		run.signal(syscall.SIGINT)
+		select {
+		case <-run.exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("run --with still running 30 s after the second Ctrl-C:\n%s", run.output())
+		}
+		if out := run.stderr.String(); !strings.Contains(out, "stubborn (forced by a second signal)") || !strings.Contains(out, "[5/5] verify: no process left") {
+			t.Errorf("the stop does not show the forced kill and the verify:\n%s", run.output())
+		}
+		p.assertNoProcessLeft("stubborn", "cmd")
+	})
 }
