@@ -309,3 +309,39 @@ func TestRunWithSecondSignalForces(t *testing.T) {
 		p.assertNoProcessLeft("stubborn", "cmd")
 	})
 }
+
+// TestStopSecondSignalCutsSupervisorWait: a partial stop first asks the
+// supervisor to release the service (up to a minute when it does not
+// answer). With the supervisor stopped (SIGSTOP), the stop says it waits;
+// a first signal is noted, the second cuts the wait short: the supervisor
+// is killed at once and the stop goes on, done well before the minute.
+func TestStopSecondSignalCutsSupervisorWait(t *testing.T) {
+	p := supervisedProject(t, `services:
+  a:
+    command: 'echo $$ >> p/a; exec sleep 1000'
+    restart: always
+  b:
+    command: 'echo $$ >> p/b; exec sleep 1000'
+`)
+	p.mustCgdev("start")
+	p.waitPids("a", 1)
+	sv := p.supervisor()
+	if sv.PID == 0 {
+		t.Fatalf("no supervisor: %+v", sv)
+	}
+	syscall.Kill(sv.PID, syscall.SIGSTOP)
+	t.Cleanup(func() { syscall.Kill(sv.PID, syscall.SIGCONT) })
+	stop := p.startCgdev(t, "stop", "a")
+	stop.waitFor("waiting for the supervisor to release a")
+	stop.signal(syscall.SIGINT)
+	stop.waitFor(stopNote)
+	stop.signal(syscall.SIGINT)
+	if code := stop.wait(30 * time.Second); code != 0 {
+		t.Errorf("stop a after two signals: exit %d, want 0:\n%s", code, stop.output())
+	}
+	if testenv.Alive(sv.PID) && testenv.State(sv.PID) != 'Z' {
+		t.Errorf("the stopped supervisor (PID %d) survived the forced stop:\n%s", sv.PID, stop.output())
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("a", "b")
+}
