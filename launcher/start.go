@@ -79,10 +79,12 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		}
 	}
 	st, _ := p.LoadState() // an unusable state.json is a warning (printed by LoadState): the kernel knows
-	running, err := liveGroups(drv, p.ID)
+	groups, err := drv.Groups(p.ID)
 	if err != nil {
 		return nil, err
 	}
+	collectStaleHelpers(groups, opt.Out)
+	running := liveOf(groups)
 	if err := checkPortsFree(p.Config, services, running); err != nil {
 		return nil, err
 	}
@@ -151,6 +153,11 @@ func liveGroups(drv cgroup.Driver, project string) (map[string]cgroup.Group, err
 	if err != nil {
 		return nil, err
 	}
+	return liveOf(groups), nil
+}
+
+// liveOf is liveGroups over the project's groups already listed.
+func liveOf(groups []cgroup.Group) map[string]cgroup.Group {
 	live := map[string]cgroup.Group{}
 	for _, g := range serviceGroups(groups) {
 		if pids, err := g.Procs(); err == nil && len(pids) > 0 {
@@ -159,7 +166,7 @@ func liveGroups(drv cgroup.Driver, project string) (map[string]cgroup.Group, err
 			g.Remove()
 		}
 	}
-	return live, nil
+	return live
 }
 
 // starter starts a set of services concurrently, in dependency order.

@@ -63,6 +63,32 @@ func TestKilledStartMidCheck(t *testing.T) {
 	})
 }
 
+// TestStartCollectsStaleHelpers, with each driver: after cgdev start was
+// SIGKILLed mid-check, the next start (the service still runs: left as it
+// is) finds the check's group, whose cgdev is gone by the PID in its name,
+// kills what it holds and removes it, and says so; a stop then has nothing
+// of it left to find.
+func TestStartCollectsStaleHelpers(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, slowCheck)
+		killStartMidCheck(t, p)
+		out := p.mustCgdev("start")
+		if !strings.Contains(out, "web.ready.") || !strings.Contains(out, "is gone; killed 3 process(es) it left") {
+			t.Errorf("start does not say it collected the check's group:\n%s", out)
+		}
+		for _, pid := range p.pids("check") {
+			if p.ours(pid) {
+				t.Errorf("check process %d survived the next start (%s)", pid, proc.Cmdline(pid))
+			}
+		}
+		if !p.ours(p.pids("web")[0]) {
+			t.Errorf("web, running before, was stopped by the start")
+		}
+		p.mustCgdev("stop")
+		p.assertNothingLeft("web", "check")
+	})
+}
+
 const slowCheck = `services:
   web:
     command: 'echo $$ >> p/web; exec sleep 1000'
