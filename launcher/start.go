@@ -428,8 +428,19 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 // in inst.ended, and empties and removes its group: whatever it left running
 // is stopped, so a oneshot leaves nothing behind. It fails unless the main
 // process exited 0.
+//
+// Past its timeout (Service.Timeout, none when 0) it fails too: its group
+// then gets the service's stop signal and grace before the kill, as a stop
+// would give it (a migration may roll back).
 func completeOneshot(ctx context.Context, inst *instance, started time.Time) error {
 	var err error
+	var timeout <-chan time.Time
+	if inst.svc.Timeout > 0 {
+		t := time.NewTimer(inst.svc.Timeout - time.Since(started))
+		defer t.Stop()
+		timeout = t.C
+	}
+	sig, grace := unix.SIGKILL, time.Duration(0)
 	select {
 	case <-inst.main.done:
 		if inst.main.err != nil {
@@ -437,11 +448,14 @@ func completeOneshot(ctx context.Context, inst *instance, started time.Time) err
 		}
 	case <-ctx.Done():
 		err = errors.New("interrupted before it completed")
+	case <-timeout:
+		err = fmt.Errorf("oneshot %s still running after its timeout of %s: stopped", inst.svc.Name, human.Duration(inst.svc.Timeout))
+		sig, grace = inst.svc.StopSignal, inst.svc.Grace
 	}
 	inst.after = oomStats(inst.group)
 	inst.ended = inst.end(err)
 	inst.rec.ReadyAfter = Duration(time.Since(started))
-	if _, kerr := cleanup.StopGroup(context.Background(), inst.group, unix.SIGKILL, 0); kerr != nil {
+	if _, kerr := cleanup.StopGroup(context.Background(), inst.group, sig, grace); kerr != nil {
 		err = errors.Join(err, fmt.Errorf("emptying its group: %w", kerr))
 	}
 	return err

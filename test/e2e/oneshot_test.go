@@ -81,6 +81,48 @@ func TestOneshotFailureBlocks(t *testing.T) {
 	})
 }
 
+// TestOneshotTimeout, with each driver: a oneshot that hangs past its
+// timeout (a migration waiting on a lock) has its group stopped, the stop
+// signal first (its TERM trap runs) and what ignores it killed after the
+// grace; start fails naming the timeout, the dependant is skipped, nothing
+// is left running, and status shows how it ended.
+func TestOneshotTimeout(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, `services:
+  migrate:
+    type: oneshot
+    timeout: 1s
+    grace: 1s
+    command: 'trap "touch p/rolledback; exit 1" TERM; echo $$ >> p/migrate; setsid sh -c "trap \"\" TERM; sleep 305" & echo $! >> p/migrate; while :; do sleep 0.1; done'
+  api:
+    command: 'echo $$ >> p/api; exec sleep 1000'
+    depends_on: {migrate: {condition: completed}}
+`)
+		code, out, errs := p.cgdev("start")
+		all := out + errs
+		if code == 0 {
+			t.Fatalf("start exited 0 although migrate hung past its timeout:\n%s", all)
+		}
+		for _, want := range []string{"oneshot migrate still running after its timeout of 1s: stopped", "api … SKIPPED"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("start's output lacks %q:\n%s", want, all)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(p.dir, "p", "rolledback")); err != nil {
+			t.Errorf("migrate did not get the stop signal before the kill (no p/rolledback)")
+		}
+		if _, err := os.Stat(filepath.Join(p.dir, "p", "api")); err == nil {
+			t.Errorf("api ran although migrate timed out")
+		}
+		p.assertNoProcessLeft("migrate")
+		if m := p.statusJSON()["migrate"]; m.State == "completed" || m.Up() {
+			t.Errorf("migrate: %+v, want a failed end", m)
+		}
+		p.mustCgdev("stop")
+		p.assertNothingLeft("migrate")
+	})
+}
+
 // TestDependsOnStartedVsReady: condition started lets a dependant start
 // as soon as its dependency runs, before its readiness check passes; the
 // default (ready) waits for the check. db becomes ready only once early
