@@ -499,7 +499,12 @@ func waitStarted(ctx context.Context, svc *Service, g cgroup.Group, m *mainProc,
 	go func() { empty <- g.WaitEmpty(ctx) }()
 	ready := make(chan error, 1)
 	if svc.Ready != nil {
-		go func() { ready <- svc.Ready.wait(ctx, env) }()
+		// The check is over before this returns: an exec check's group is
+		// emptied and removed, even when the start was interrupted and
+		// cgdev is about to exit.
+		checked := make(chan struct{})
+		go func() { defer close(checked); ready <- svc.Ready.wait(ctx, env) }()
+		defer func() { cancel(); <-checked }()
 	} else {
 		t := time.AfterFunc(settle, func() { ready <- nil })
 		defer t.Stop()

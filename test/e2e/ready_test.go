@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
@@ -60,6 +61,30 @@ func TestKilledStartMidCheck(t *testing.T) {
 		killStartMidCheck(t, p)
 		p.mustCgdev("stop", "web")
 		p.assertNoProcessLeft("web", "check")
+	})
+}
+
+// TestInterruptedStartMidCheck, with each driver: Ctrl-C to cgdev start
+// while a slow exec check runs ends the start, and by the time cgdev has
+// exited the check's group is emptied: nothing it started half-way runs on
+// (it once returned with the check still being killed, and exited first).
+func TestInterruptedStartMidCheck(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, slowCheck)
+		start := p.startCgdev(t, "start")
+		check := p.waitPids("check", 2)
+		for _, pid := range check {
+			testenv.KillOnCleanup(t, pid)
+		}
+		start.signal(syscall.SIGINT)
+		start.wait(30 * time.Second)
+		for _, pid := range check {
+			if p.ours(pid) {
+				t.Errorf("check process %d (%s) runs on after the interrupted start exited\n%s", pid, proc.Cmdline(pid), start.output())
+			}
+		}
+		p.mustCgdev("stop")
+		p.assertNothingLeft("web", "check")
 	})
 }
 
