@@ -7,7 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cgdev/cgdev/internal/proc"
 	"github.com/cgdev/cgdev/test/testenv"
@@ -71,16 +70,9 @@ func TestKilledStartMidCheck(t *testing.T) {
 func TestInterruptedStartMidCheck(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, driver string) {
 		p := newDriverProject(t, driver, slowCheck)
-		start := p.startCgdev(t, "start")
-		check := p.waitPids("check", 2)
-		for _, pid := range check {
-			testenv.KillOnCleanup(t, pid)
-		}
-		start.signal(syscall.SIGINT)
-		start.wait(30 * time.Second)
-		for _, pid := range check {
+		for _, pid := range signalStartMidCheck(t, p, syscall.SIGINT) {
 			if p.ours(pid) {
-				t.Errorf("check process %d (%s) runs on after the interrupted start exited\n%s", pid, proc.Cmdline(pid), start.output())
+				t.Errorf("check process %d (%s) runs on after the interrupted start exited", pid, proc.Cmdline(pid))
 			}
 		}
 		p.mustCgdev("stop")
@@ -124,20 +116,29 @@ const slowCheck = `services:
 // check has started its processes, which must then be found as the project's.
 func killStartMidCheck(t *testing.T, p *svcProject) {
 	t.Helper()
+	for _, pid := range signalStartMidCheck(t, p, syscall.SIGKILL) {
+		if !p.ours(pid) {
+			t.Fatalf("check process %d is not found as the project's (%s, markers %+v): stop could not find it", pid, proc.Cmdline(pid), proc.ReadMarker(pid))
+		}
+	}
+}
+
+// signalStartMidCheck runs cgdev start of slowCheck, sends it sig once the
+// check has started its processes, and returns their PIDs once cgdev has
+// exited.
+func signalStartMidCheck(t *testing.T, p *svcProject, sig syscall.Signal) []int {
+	t.Helper()
 	cmd := exec.Command(testenv.Binary(t), "start")
 	cmd.Dir = p.dir
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
 	check := p.waitPids("check", 2)
 	for _, pid := range check {
 		testenv.KillOnCleanup(t, pid)
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Process.Signal(sig)
 	cmd.Wait()
-	for _, pid := range check {
-		if !p.ours(pid) {
-			t.Fatalf("check process %d is not found as the project's (%s, markers %+v): stop could not find it", pid, proc.Cmdline(pid), proc.ReadMarker(pid))
-		}
-	}
+	return check
 }

@@ -253,12 +253,7 @@ func TestRunReapingSurvivesSignals(t *testing.T) {
 			h := testenv.CgroupBase(t)
 			run, left := startReaping(t, "2s")
 			run.signal(sig)
-			if code := run.wait(30 * time.Second); code != 4 {
-				t.Errorf("run: exit %d, want the command's 4:\n%s", code, run.output())
-			}
-			if !strings.Contains(run.stderr.String(), "reaped 1 leftover process(es) with SIGKILL after the 2s grace period") || testenv.Alive(left) {
-				t.Errorf("the leftover (PID %d) was not reaped after the grace:\n%s", left, run.output())
-			}
+			run.assertReaped(left, "with SIGKILL after the 2s grace period")
 			assertNoGroups(t, h)
 		})
 	}
@@ -274,13 +269,20 @@ func TestRunReapingSecondSignalForces(t *testing.T) {
 	run, left := startReaping(t, "60s")
 	run.signal(syscall.SIGINT)
 	run.signal(syscall.SIGTERM)
-	if code := run.wait(30 * time.Second); code != 4 {
-		t.Errorf("run: exit %d, want the command's 4:\n%s", code, run.output())
-	}
-	if !strings.Contains(run.stderr.String(), "reaped 1 leftover process(es) with SIGKILL, forced by a second signal") || testenv.Alive(left) {
-		t.Errorf("the leftover (PID %d) was not killed at the second signal:\n%s", left, run.output())
-	}
+	run.assertReaped(left, "with SIGKILL, forced by a second signal")
 	assertNoGroups(t, h)
+}
+
+// assertReaped fails unless the run exits with its command's 4 within 30 s,
+// having reaped its leftover as how says.
+func (b *bgCgdev) assertReaped(left int, how string) {
+	b.t.Helper()
+	if code := b.wait(30 * time.Second); code != 4 {
+		b.t.Errorf("run: exit %d, want the command's 4:\n%s", code, b.output())
+	}
+	if !strings.Contains(b.stderr.String(), "reaped 1 leftover process(es) "+how) || testenv.Alive(left) {
+		b.t.Errorf("the leftover (PID %d) was not reaped %s:\n%s", left, how, b.output())
+	}
 }
 
 // TestRunWithSecondSignalForces, with each driver: Ctrl-C to `cgdev run

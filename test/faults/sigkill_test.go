@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -124,7 +123,7 @@ func faultAt(t *testing.T, driver string, c killCase, delay time.Duration, sig s
 
 	cmd := exec.Command(testenv.Binary(t), c.argv(tag)...)
 	cmd.Dir = p.Dir
-	var out syncBuffer
+	var out bytes.Buffer // read once the command has exited
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -174,25 +173,6 @@ func (c killCase) argv(tag int) []string {
 		out[i] = a
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer a command's stdout and stderr may share
-// with a reader while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newFaultProject is testenv.NewProject in a fresh directory; with the
