@@ -30,6 +30,17 @@ type RunOptions struct {
 	Stdin             *os.File
 	Stdout, Stderr    *os.File
 	Log               io.Writer // where cgdev's own messages go
+	// Services, when set, are what the run's watcher stops after it has
+	// killed the run, should cgdev be killed while the command runs (run
+	// --with: the services this run started).
+	Services *RunServices
+}
+
+// RunServices are services of the project in Dir (config file Config) that
+// a run started.
+type RunServices struct {
+	Dir, Config string
+	Names       []string
 }
 
 // Run runs args in a new group, in the foreground, the way `systemd-run
@@ -49,7 +60,7 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	if err := CollectRuns(drv, opt.Log); err != nil {
 		fmt.Fprintf(opt.Log, "cgdev: warning: collecting stale runs: %v\n", err)
 	}
-	watcher, err := startRunWatcher(drv.Name(), name, opt.Stderr)
+	watcher, err := startRunWatcher(drv.Name(), name, opt.Stderr, opt.Services)
 	if err != nil {
 		return Exit{}, err
 	}

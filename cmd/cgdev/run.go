@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -45,7 +46,8 @@ stops the command and then the services this run started; a second Ctrl-C
 forces that stop.
 
 No run outlives its cgdev: when cgdev is killed (kill -9, a CI timeout), a
-watcher it started kills the run's group within a second. --list shows the
+watcher it started kills the run's group within a second (with --with, then
+stops the services this run started). --list shows the
 runs and --stop stops them; both, and every run, first collect the groups of
 runs whose cgdev is gone.
 
@@ -188,14 +190,17 @@ func runWith(g *globals, with, args []string, opt launcher.RunOptions) (launcher
 	cancel()
 	var exit launcher.Exit
 	var runErr error
-	if startErr == nil && !interrupted {
-		exit, runErr = launcher.Run(context.Background(), s.driver, args, opt)
-	}
 	var started []string
 	for _, r := range results {
 		if r.State == "ready" || r.State == "running" {
 			started = append(started, r.Name)
 		}
+	}
+	if startErr == nil && !interrupted {
+		if config, err := filepath.Abs(s.project.Config.File); err == nil && len(started) > 0 {
+			opt.Services = &launcher.RunServices{Dir: s.project.Dir, Config: config, Names: started}
+		}
+		exit, runErr = launcher.Run(context.Background(), s.driver, args, opt)
 	}
 	if len(started) > 0 { // no names would stop every service
 		unlock, err := g.lock(s.project)
