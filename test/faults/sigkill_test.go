@@ -70,7 +70,7 @@ func TestSIGKILL(t *testing.T) {
 					t.Run(strconv.Itoa(i), func(t *testing.T) {
 						t.Cleanup(func() {
 							if t.Failed() {
-								t.Logf("replay: CGDEV_FAULT_SEED=%d go test -run 'TestSIGKILL/%s/%s/%d' ./test/faults  (SIGKILL after %s)", seed, driver, c.args[0], i, delay)
+								t.Logf("replay: CGDEV_FAULT_SEED=%d CGDEV_FAULT_ITERATIONS=%d go test -run 'TestSIGKILL/%s/%s/%d' ./test/faults  (SIGKILL after %s)", seed, iterations, driver, c.args[0], i, delay)
 							}
 						})
 						faultAt(t, driver, c, delay, syscall.SIGKILL)
