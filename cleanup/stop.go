@@ -322,11 +322,17 @@ func (opt StopOptions) hurried() bool {
 // graceContext is ctx, ended early when opt.Hurry is closed: what a grace
 // period waits on.
 func (opt StopOptions) graceContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return HurryContext(ctx, opt.Hurry)
+}
+
+// HurryContext is ctx, ended early when hurry is closed (a nil hurry never
+// is): what a wait that a second Ctrl-C cuts short waits on.
+func HurryContext(ctx context.Context, hurry <-chan struct{}) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	if opt.Hurry != nil {
+	if hurry != nil {
 		go func() {
 			select {
-			case <-opt.Hurry:
+			case <-hurry:
 				cancel()
 			case <-ctx.Done():
 			}

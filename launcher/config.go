@@ -88,6 +88,9 @@ type Service struct {
 	// StopTimeout; "" for none.
 	StopCommand string
 	StopTimeout time.Duration
+	// Timeout bounds a oneshot's run (0: none, as systemd's TimeoutStartSec
+	// for Type=oneshot): past it, its group is stopped and the start fails.
+	Timeout time.Duration
 }
 
 // Service types.

@@ -95,6 +95,7 @@ func (c *loader) parseService(k, v *yaml.Node, prefix string) (*Service, error) 
 		"stop_timeout": func(_, v *yaml.Node, f string) error {
 			return c.positiveDuration(&s.StopTimeout)(nil, v, f)
 		},
+		"timeout": c.positiveDuration(&s.Timeout),
 		"ready": func(_, v *yaml.Node, f string) (err error) {
 			s.Ready, err = c.ready(v, f)
 			return err
@@ -199,9 +200,15 @@ func (c *loader) dependsOn(v *yaml.Node, field string) ([]string, map[string]str
 // checkOneshot refuses what a oneshot cannot have: a readiness check (it is
 // done when it exits 0), a liveness check or a watch (nothing runs to
 // check), and restart: always (a oneshot that succeeded is never run
-// again: on-failure runs a failed one again).
+// again: on-failure runs a failed one again); and timeout on a service that
+// is not a oneshot.
 func (c *loader) checkOneshot(s *Service, v *yaml.Node, prefix string) error {
 	if !s.Oneshot() {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			if k := v.Content[i]; k.Value == "timeout" {
+				return c.errAt(k, prefix+".timeout", "only for type: oneshot (a service's start is bounded by its ready: timeout)")
+			}
+		}
 		return nil
 	}
 	why := map[string]string{

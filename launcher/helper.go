@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +54,37 @@ func helperName(service, kind string) string {
 func helperOwner(group string) (string, bool) {
 	svc, _, ok := strings.Cut(group, ".")
 	return svc, ok
+}
+
+// helperCreator returns the PID of the cgdev that made a helper group (the
+// third part of its name), and false for a group that is not a helper's.
+func helperCreator(group string) (int, bool) {
+	parts := strings.Split(group, ".")
+	if len(parts) != 4 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(parts[2])
+	return pid, err == nil && pid > 0
+}
+
+// collectStaleHelpers empties and removes the helper groups among groups
+// whose cgdev is gone (a start or supervisor SIGKILLed mid-check leaves
+// its check's group behind), saying so on out when they held processes.
+// A group whose creator's PID names a live process is left alone, even if
+// that PID has been recycled: stop takes it then.
+func collectStaleHelpers(groups []cgroup.Group, out io.Writer) {
+	for _, g := range groups {
+		pid, ok := helperCreator(g.Name())
+		if !ok || unix.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		left, _ := g.Procs()
+		if err := emptyGroup(g); err != nil {
+			fmt.Fprintf(out, "cgdev: warning: collecting %s, left by a cgdev that is gone: %v\n", g.Name(), err)
+		} else if len(left) > 0 {
+			fmt.Fprintf(out, "cgdev: %s: the cgdev that ran it (PID %d) is gone; killed %d process(es) it left\n", g.Name(), pid, len(left))
+		}
+	}
 }
 
 // helper is one command to run in a throwaway group.

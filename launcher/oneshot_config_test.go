@@ -54,6 +54,8 @@ func TestOneshotRefusals(t *testing.T) {
 		{"  a: {command: x, type: oneshot, restart: always}", "services.a.restart: not for type: oneshot"},
 		{"  a: {command: x, type: oneshot, healthcheck: {exec: 'true'}}", "services.a.healthcheck: not for type: oneshot"},
 		{"  a: {command: x, stop_timeout: 0s}", "services.a.stop_timeout: must be more than 0"},
+		{"  a: {command: x, timeout: 1m}", "cgdev.yaml:2: services.a.timeout: only for type: oneshot"},
+		{"  a: {command: x, type: oneshot, timeout: 0s}", "services.a.timeout: must be more than 0"},
 	} {
 		_, err := loadConfig(writeConfig(t, "cgdev.yaml", "services:\n"+c.config+"\n"))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -62,6 +64,9 @@ func TestOneshotRefusals(t *testing.T) {
 	}
 	if _, err := loadConfig(writeConfig(t, "cgdev.yaml", "services:\n  a: {command: x, type: oneshot, restart: on-failure}\n")); err != nil {
 		t.Errorf("a oneshot with restart: on-failure: %v", err)
+	}
+	if c, err := loadConfig(writeConfig(t, "cgdev.yaml", "services:\n  a: {command: x, type: oneshot, timeout: 90s}\n")); err != nil || c.Service("a").Timeout != 90*time.Second {
+		t.Errorf("a oneshot with timeout: 90s: %v", err)
 	}
 }
 

@@ -30,6 +30,17 @@ type RunOptions struct {
 	Stdin             *os.File
 	Stdout, Stderr    *os.File
 	Log               io.Writer // where cgdev's own messages go
+	// Services, when set, are what the run's watcher stops after it has
+	// killed the run, should cgdev be killed while the command runs (run
+	// --with: the services this run started).
+	Services *RunServices
+}
+
+// RunServices are services of the project in Dir (config file Config) that
+// a run started.
+type RunServices struct {
+	Dir, Config string
+	Names       []string
 }
 
 // Run runs args in a new group, in the foreground, the way `systemd-run
@@ -49,7 +60,7 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	if err := CollectRuns(drv, opt.Log); err != nil {
 		fmt.Fprintf(opt.Log, "cgdev: warning: collecting stale runs: %v\n", err)
 	}
-	watcher, err := startRunWatcher(drv.Name(), name, opt.Stderr)
+	watcher, err := startRunWatcher(drv.Name(), name, opt.Stderr, opt.Services)
 	if err != nil {
 		return Exit{}, err
 	}
@@ -59,9 +70,8 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opt.Stdin, opt.Stdout, opt.Stderr
 	term := takeTerminal(cmd, opt.Stdin, opt.Stdout, opt.Stderr)
 
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-	defer signal.Stop(signals)
+	signals := catchRunSignals(opt.Log)
+	defer signals.release()
 
 	spec := cgroup.Spec{Name: name, Description: "cgdev run " + args[0], Limits: limits}
 	g, err := drv.Start(ctx, spec, cmd)
@@ -71,14 +81,14 @@ func Run(ctx context.Context, drv cgroup.Driver, args []string, opt RunOptions) 
 	}
 	markOwned(g)
 	memory := cgroup.WatchMemory(g.Path()) // the peak and OOM kills, should the group vanish
-	done := make(chan struct{})
-	go forward(signals, cmd.Process, done)
+	exited := make(chan struct{})
+	signals.start(cmd.Process, exited)
 	werr := term.wait(cmd)
-	close(done)
+	close(exited)
 	term.restore()
 	exit := exitOf(cmd.ProcessState, werr)
 	reportOOM(g, limits, memory, opt.Log)
-	reap(g, opt)
+	reap(g, opt, signals.hurry)
 	return exit, nil
 }
 
@@ -171,16 +181,65 @@ func unwrapExecErr(err error) error {
 	return err
 }
 
-// forward relays the signals cgdev receives to the command's main process,
-// as systemd-run --scope does by being that process.
-func forward(signals <-chan os.Signal, p *os.Process, done <-chan struct{}) {
+// runSignals are the signals cgdev catches during a run. While the command
+// runs, each is relayed to its main process, as systemd-run --scope does by
+// being that process. Once it has exited they hurry the reaping, as a
+// second signal hurries a stop: the first signal cgdev receives is noted,
+// the second (counting those relayed) closes hurry, which ends the grace
+// of the leftovers (they are killed at once); later ones are ignored.
+type runSignals struct {
+	ch       chan os.Signal
+	done     chan struct{} // closed by release
+	ended    chan struct{} // closed when relay returns
+	hurry    chan struct{}
+	log      io.Writer
+	relaying bool // relay started
+}
+
+func catchRunSignals(log io.Writer) *runSignals {
+	s := &runSignals{ch: make(chan os.Signal, 4), done: make(chan struct{}), ended: make(chan struct{}), hurry: make(chan struct{}), log: log}
+	signal.Notify(s.ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	return s
+}
+
+// start relays the signals to p until exited is closed, then lets them
+// hurry the reaping, until release.
+func (s *runSignals) start(p *os.Process, exited <-chan struct{}) {
+	s.relaying = true
+	go s.relay(p, exited)
+}
+
+func (s *runSignals) relay(p *os.Process, exited <-chan struct{}) {
+	defer close(s.ended)
+	count, reaping, hurried := 0, false, false
 	for {
 		select {
-		case s := <-signals:
-			p.Signal(s)
-		case <-done:
+		case sig := <-s.ch:
+			count++
+			if !reaping {
+				p.Signal(sig)
+			} else if count == 1 {
+				fmt.Fprintln(s.log, "cgdev: reaping the run's leftovers; press Ctrl-C again to force")
+			}
+		case <-exited:
+			reaping, exited = true, nil
+		case <-s.done:
 			return
 		}
+		if reaping && count >= 2 && !hurried {
+			hurried = true
+			fmt.Fprintln(s.log, "cgdev: forcing: the run's leftovers are killed now")
+			close(s.hurry)
+		}
+	}
+}
+
+// release stops catching the signals.
+func (s *runSignals) release() {
+	signal.Stop(s.ch)
+	close(s.done)
+	if s.relaying {
+		<-s.ended
 	}
 }
 
@@ -223,7 +282,8 @@ func reportOOM(g cgroup.Group, l cgroup.Limits, w *cgroup.MemoryWatch, log io.Wr
 }
 
 // reap stops whatever the command left in its group and removes the group.
-func reap(g cgroup.Group, opt RunOptions) {
+// hurry, once closed, ends the grace: what is left is killed at once.
+func reap(g cgroup.Group, opt RunOptions, hurry <-chan struct{}) {
 	left, _ := g.Procs()
 	if len(left) == 0 {
 		if err := g.Remove(); err != nil {
@@ -231,12 +291,17 @@ func reap(g cgroup.Group, opt RunOptions) {
 		}
 		return
 	}
-	res, err := cleanup.StopGroup(context.Background(), g, unix.SIGTERM, opt.Grace)
+	ctx, cancel := cleanup.HurryContext(context.Background(), hurry)
+	defer cancel()
+	res, err := cleanup.StopGroup(ctx, g, unix.SIGTERM, opt.Grace)
 	if err != nil {
 		fmt.Fprintf(opt.Log, "cgdev: cleaning up run %s: %v\n", g.Name(), err)
 	}
 	how := "on SIGTERM"
-	if res.Forced {
+	switch {
+	case res.Forced && ctx.Err() != nil && res.Took < opt.Grace:
+		how = "with SIGKILL, forced by a second signal"
+	case res.Forced:
 		how = fmt.Sprintf("with SIGKILL after the %s grace period", opt.Grace)
 	}
 	fmt.Fprintf(opt.Log, "cgdev: reaped %d leftover process(es) %s in %s\n", len(left), how, human.Duration(res.Took))

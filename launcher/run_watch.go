@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,8 +38,9 @@ type runWatcher struct {
 }
 
 // startRunWatcher starts the watcher of the run name, made by the driver
-// drv. Its errors go to stderr (nil: none).
-func startRunWatcher(drv string, name string, stderr *os.File) (*runWatcher, error) {
+// drv. Its errors go to stderr (nil: none). When services is set, the
+// watcher stops them after it has killed the run.
+func startRunWatcher(drv string, name string, stderr *os.File, services *RunServices) (*runWatcher, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("starting the run's watcher: %w", err)
@@ -50,7 +52,11 @@ func startRunWatcher(drv string, name string, stderr *os.File) (*runWatcher, err
 	defer r.Close()
 	// /bin/sh waits, cgdev acts: the wait costs a run a shell's start
 	// (about a millisecond) rather than a second cgdev's.
-	cmd := exec.Command("/bin/sh", "-c", `read -r _ <&3; exec "$0" "$@"`, exe, "--driver", drv, "__run-watch", name)
+	args := []string{"--driver", drv, "__run-watch", name}
+	if services != nil {
+		args = append(args, "-C", services.Dir, "-f", services.Config, "--stop-services", strings.Join(services.Names, ","))
+	}
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `read -r _ <&3; exec "$0" "$@"`, exe}, args...)...)
 	cmd.Stderr = stderr
 	cmd.ExtraFiles = []*os.File{r}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

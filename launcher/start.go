@@ -80,10 +80,12 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		}
 	}
 	st, _ := p.LoadState() // an unusable state.json is a warning (printed by LoadState): the kernel knows
-	running, err := liveGroups(drv, p.ID)
+	groups, err := drv.Groups(p.ID)
 	if err != nil {
 		return nil, err
 	}
+	collectStaleHelpers(groups, opt.Out)
+	running := liveOf(groups)
 	if err := checkPortsFree(p.Config, services, running); err != nil {
 		return nil, err
 	}
@@ -158,6 +160,11 @@ func liveGroups(drv cgroup.Driver, project string) (map[string]cgroup.Group, err
 	if err != nil {
 		return nil, err
 	}
+	return liveOf(groups), nil
+}
+
+// liveOf is liveGroups over the project's groups already listed.
+func liveOf(groups []cgroup.Group) map[string]cgroup.Group {
 	live := map[string]cgroup.Group{}
 	for _, g := range serviceGroups(groups) {
 		if pids, err := g.Procs(); err == nil && len(pids) > 0 {
@@ -166,7 +173,7 @@ func liveGroups(drv cgroup.Driver, project string) (map[string]cgroup.Group, err
 			g.Remove()
 		}
 	}
-	return live, nil
+	return live
 }
 
 // starter starts a set of services concurrently, in dependency order.
@@ -442,8 +449,19 @@ func startService(ctx context.Context, p *Project, drv cgroup.Driver, svc *Servi
 // in inst.ended, and empties and removes its group: whatever it left running
 // is stopped, so a oneshot leaves nothing behind. It fails unless the main
 // process exited 0.
+//
+// Past its timeout (Service.Timeout, none when 0) it fails too: its group
+// then gets the service's stop signal and grace before the kill, as a stop
+// would give it (a migration may roll back).
 func completeOneshot(ctx context.Context, inst *instance, started time.Time) error {
 	var err error
+	var timeout <-chan time.Time
+	if inst.svc.Timeout > 0 {
+		t := time.NewTimer(inst.svc.Timeout - time.Since(started))
+		defer t.Stop()
+		timeout = t.C
+	}
+	sig, grace := unix.SIGKILL, time.Duration(0)
 	select {
 	case <-inst.main.done:
 		if inst.main.err != nil {
@@ -451,11 +469,14 @@ func completeOneshot(ctx context.Context, inst *instance, started time.Time) err
 		}
 	case <-ctx.Done():
 		err = errors.New("interrupted before it completed")
+	case <-timeout:
+		err = fmt.Errorf("oneshot %s still running after its timeout of %s: stopped", inst.svc.Name, human.Duration(inst.svc.Timeout))
+		sig, grace = inst.svc.StopSignal, inst.svc.Grace
 	}
 	inst.after = oomStats(inst.group)
 	inst.ended = inst.end(err)
 	inst.rec.ReadyAfter = Duration(time.Since(started))
-	if _, kerr := cleanup.StopGroup(context.Background(), inst.group, unix.SIGKILL, 0); kerr != nil {
+	if _, kerr := cleanup.StopGroup(context.Background(), inst.group, sig, grace); kerr != nil {
 		err = errors.Join(err, fmt.Errorf("emptying its group: %w", kerr))
 	}
 	return err

@@ -57,7 +57,9 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	// groups are listed again once it is gone.
 	resume := false
 	if !opt.Containers && slices.ContainsFunc(groups, func(g cgroup.Group) bool { return g.Name() == SupervisorGroup }) {
-		resume = pauseSupervisor(p, drv, names, opt.Out)
+		hctx, cancel := cleanup.HurryContext(ctx, opt.Hurry)
+		resume = pauseSupervisor(hctx, p, drv, names, opt.Out)
+		cancel()
 		if groups, err = drv.Groups(p.ID); err != nil {
 			return fmt.Errorf("finding the groups of project %s: %w", p.ID, err)
 		}

@@ -261,16 +261,22 @@ var errNoAnswer = errors.New("the supervisor closed the connection without answe
 // of names (all when empty) is about to stop. A full stop stops the
 // supervisor first; a partial stop asks it to release those services, and
 // stops it only when it does not answer: then resume says to start a new
-// one afterwards for the services left running.
-func pauseSupervisor(p *Project, drv cgroup.Driver, names []string, out io.Writer) (resume bool) {
+// one afterwards for the services left running. ctx ending (a stop's
+// second signal) cuts both waits short: the supervisor is then killed at
+// once.
+func pauseSupervisor(ctx context.Context, p *Project, drv cgroup.Driver, names []string, out io.Writer) (resume bool) {
 	g := findSupervisor(drv, p.ID)
 	if g == nil {
 		return false
 	}
 	if len(names) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		actx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		_, err := ask(ctx, p, drv, svRequest{Op: "release", Names: names}, out)
+		slow := time.AfterFunc(time.Second, func() {
+			fmt.Fprintf(out, "cgdev: waiting for the supervisor to release %s (a second Ctrl-C stops it at once)\n", strings.Join(names, ", "))
+		})
+		_, err := ask(actx, p, drv, svRequest{Op: "release", Names: names}, out)
+		slow.Stop()
 		if err == nil {
 			return false
 		}
@@ -280,7 +286,7 @@ func pauseSupervisor(p *Project, drv cgroup.Driver, names []string, out io.Write
 	if m := guessMain(g); m != nil {
 		pid = m.PID
 	}
-	if _, err := cleanup.StopGroup(context.Background(), g, unix.SIGTERM, supervisorGrace); err != nil {
+	if _, err := cleanup.StopGroup(ctx, g, unix.SIGTERM, supervisorGrace); err != nil {
 		fmt.Fprintf(out, "cgdev: stopping the supervisor: %v\n", err)
 	} else {
 		fmt.Fprintf(out, "supervisor: stopped first (PID %d), so that it restarts nothing\n", pid)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -30,7 +31,8 @@ func runCommand(g *globals) *cobra.Command {
 		Long: `Run one command in a cgroup of its own, in the foreground, like systemd-run
 --scope: stdio and the terminal pass through, signals are forwarded, the exit
 status is the command's (128+n when signal n ended it), and once it exits
-whatever it left behind is stopped (SIGTERM, the grace period, SIGKILL).
+whatever it left behind is stopped (SIGTERM, the grace period, SIGKILL; a
+second signal to cgdev kills it at once).
 Memory, task and CPU limits use systemd's property names; a limit this
 machine cannot enforce is refused unless --ignore-unsupported is given. An
 OOM kill is reported plainly.
@@ -40,10 +42,12 @@ are not running, as start does, waits until they are ready, runs the
 command, then stops what it started (leaving what already ran) and exits
 with the command's status. A service that does not become ready stops what
 this run started; the command is then not run, and cgdev exits 1. Ctrl-C
-stops the command and then the services this run started.
+stops the command and then the services this run started; a second Ctrl-C
+forces that stop.
 
 No run outlives its cgdev: when cgdev is killed (kill -9, a CI timeout), a
-watcher it started kills the run's group within a second. --list shows the
+watcher it started kills the run's group within a second (with --with, then
+stops the services this run started). --list shows the
 runs and --stop stops them; both, and every run, first collect the groups of
 runs whose cgdev is gone.
 
@@ -162,7 +166,8 @@ func runAlone(g *globals, args []string, opt launcher.RunOptions) (launcher.Exit
 // project's driver (without the lock: status, logs and stop work
 // meanwhile), then stops the services it started (stop's path, under the
 // lock). Ctrl-C, SIGTERM and SIGHUP end the start or, forwarded by
-// launcher.Run, the command; the stop that follows is not interrupted.
+// launcher.Run, the command; the stop that follows is not interrupted, and
+// the next signal forces it.
 // cgdev's own lines go to stderr: stdout is the command's.
 func runWith(g *globals, with, args []string, opt launcher.RunOptions) (launcher.Exit, error) {
 	s, err := openSession(g, projectFile)
@@ -185,14 +190,17 @@ func runWith(g *globals, with, args []string, opt launcher.RunOptions) (launcher
 	cancel()
 	var exit launcher.Exit
 	var runErr error
-	if startErr == nil && !interrupted {
-		exit, runErr = launcher.Run(context.Background(), s.driver, args, opt)
-	}
 	var started []string
 	for _, r := range results {
 		if r.State == "ready" || r.State == "running" {
 			started = append(started, r.Name)
 		}
+	}
+	if startErr == nil && !interrupted {
+		if config, err := filepath.Abs(s.project.Config.File); err == nil && len(started) > 0 {
+			opt.Services = &launcher.RunServices{Dir: s.project.Dir, Config: config, Names: started}
+		}
+		exit, runErr = launcher.Run(context.Background(), s.driver, args, opt)
 	}
 	if len(started) > 0 { // no names would stop every service
 		unlock, err := g.lock(s.project)
@@ -200,7 +208,10 @@ func runWith(g *globals, with, args []string, opt launcher.RunOptions) (launcher
 			return exit, err
 		}
 		defer unlock()
-		if _, err := runStop(g, s, started, launcher.StopOptions{Out: g.stderr}, interrupted); err != nil {
+		// A signal already received (the start's, or one relayed to the
+		// command) asked for this stop: the next one forces it.
+		asked := interrupted || len(held) > 0
+		if _, err := runStop(g, s, started, launcher.StopOptions{Out: g.stderr}, asked); err != nil {
 			return exit, err
 		}
 	}

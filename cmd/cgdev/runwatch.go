@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/spf13/cobra"
@@ -13,8 +16,9 @@ import (
 // that cgdev dies (launcher.WatchRun): it kills the run's group. It is not
 // meant to be run by hand; fd 3 is the pipe from its cgdev.
 func runWatchCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:    "__run-watch RUN",
+	var services []string
+	c := &cobra.Command{
+		Use:    "__run-watch RUN [--stop-services SVC,...]",
 		Short:  "the watcher of a run (started by run)",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
@@ -28,7 +32,16 @@ func runWatchCommand(g *globals) *cobra.Command {
 			// It has no terminal, and its stderr may be a pipe that closes
 			// with its cgdev: neither is a reason to leave the run running.
 			signal.Ignore(unix.SIGHUP, unix.SIGPIPE, unix.SIGINT)
-			return launcher.WatchRun(drv, args[0], owner, g.stderr)
+			err = launcher.WatchRun(drv, args[0], owner, g.stderr)
+			if len(services) == 0 {
+				return err
+			}
+			// run --with's cgdev was killed while its command ran: the
+			// services it started go too, as its own end would stop them.
+			fmt.Fprintf(g.stderr, "cgdev: run %s: its cgdev is gone; stopping the services it started: %s\n", args[0], strings.Join(services, ", "))
+			return errors.Join(err, stopCmd(g, services, launcher.StopOptions{}))
 		},
 	}
+	c.Flags().StringSliceVar(&services, "stop-services", nil, "then stop the services `SVC,...` of the project (-C, -f)")
+	return c
 }

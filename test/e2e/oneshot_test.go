@@ -59,16 +59,7 @@ func TestOneshotFailureBlocks(t *testing.T) {
     command: 'echo $$ >> p/api; exec sleep 1000'
     depends_on: {migrate: {condition: completed}}
 `)
-		code, out, errs := p.cgdev("start")
-		all := out + errs
-		if code == 0 {
-			t.Fatalf("start exited 0 although migrate failed:\n%s", all)
-		}
-		for _, want := range []string{"oneshot migrate failed: exit status 1", "relation users does not exist", "api … SKIPPED: not started: it depends on migrate, which failed"} {
-			if !strings.Contains(all, want) {
-				t.Errorf("start's output lacks %q:\n%s", want, all)
-			}
-		}
+		p.startFails("oneshot migrate failed: exit status 1", "relation users does not exist", "api … SKIPPED: not started: it depends on migrate, which failed")
 		if _, err := os.Stat(filepath.Join(p.dir, "p", "api")); err == nil {
 			t.Errorf("api ran although migrate failed")
 		}
@@ -79,6 +70,55 @@ func TestOneshotFailureBlocks(t *testing.T) {
 		p.mustCgdev("stop")
 		p.assertNothingLeft("migrate")
 	})
+}
+
+// TestOneshotTimeout, with each driver: a oneshot that hangs past its
+// timeout (a migration waiting on a lock) has its group stopped, the stop
+// signal first (its TERM trap runs) and what ignores it killed after the
+// grace; start fails naming the timeout, the dependant is skipped, nothing
+// is left running, and status shows how it ended.
+func TestOneshotTimeout(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, `services:
+  migrate:
+    type: oneshot
+    timeout: 1s
+    grace: 1s
+    command: 'trap "touch p/rolledback; exit 1" TERM; echo $$ >> p/migrate; setsid sh -c "trap \"\" TERM; sleep 305" & echo $! >> p/migrate; while :; do sleep 0.1; done'
+  api:
+    command: 'echo $$ >> p/api; exec sleep 1000'
+    depends_on: {migrate: {condition: completed}}
+`)
+		p.startFails("oneshot migrate still running after its timeout of 1s: stopped", "api … SKIPPED")
+		if _, err := os.Stat(filepath.Join(p.dir, "p", "rolledback")); err != nil {
+			t.Errorf("migrate did not get the stop signal before the kill (no p/rolledback)")
+		}
+		if _, err := os.Stat(filepath.Join(p.dir, "p", "api")); err == nil {
+			t.Errorf("api ran although migrate timed out")
+		}
+		p.assertNoProcessLeft("migrate")
+		if m := p.statusJSON()["migrate"]; m.State == "completed" || m.Up() {
+			t.Errorf("migrate: %+v, want a failed end", m)
+		}
+		p.mustCgdev("stop")
+		p.assertNothingLeft("migrate")
+	})
+}
+
+// startFails runs cgdev start and fails the test unless it exits non-zero
+// with each of wants in its output.
+func (p *svcProject) startFails(wants ...string) {
+	p.t.Helper()
+	code, out, errs := p.cgdev("start")
+	all := out + errs
+	if code == 0 {
+		p.t.Fatalf("start exited 0, want a failure:\n%s", all)
+	}
+	for _, want := range wants {
+		if !strings.Contains(all, want) {
+			p.t.Errorf("start's output lacks %q:\n%s", want, all)
+		}
+	}
 }
 
 // TestDependsOnStartedVsReady: condition started lets a dependant start

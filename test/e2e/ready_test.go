@@ -63,6 +63,49 @@ func TestKilledStartMidCheck(t *testing.T) {
 	})
 }
 
+// TestInterruptedStartMidCheck, with each driver: Ctrl-C to cgdev start
+// while a slow exec check runs ends the start, and by the time cgdev has
+// exited the check's group is emptied: nothing it started half-way runs on
+// (it once returned with the check still being killed, and exited first).
+func TestInterruptedStartMidCheck(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, slowCheck)
+		for _, pid := range signalStartMidCheck(t, p, syscall.SIGINT) {
+			if p.ours(pid) {
+				t.Errorf("check process %d (%s) runs on after the interrupted start exited", pid, proc.Cmdline(pid))
+			}
+		}
+		p.mustCgdev("stop")
+		p.assertNothingLeft("web", "check")
+	})
+}
+
+// TestStartCollectsStaleHelpers, with each driver: after cgdev start was
+// SIGKILLed mid-check, the next start (the service still runs: left as it
+// is) finds the check's group, whose cgdev is gone by the PID in its name,
+// kills what it holds and removes it, and says so; a stop then has nothing
+// of it left to find.
+func TestStartCollectsStaleHelpers(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, slowCheck)
+		killStartMidCheck(t, p)
+		out := p.mustCgdev("start")
+		if !strings.Contains(out, "web.ready.") || !strings.Contains(out, "is gone; killed 3 process(es) it left") {
+			t.Errorf("start does not say it collected the check's group:\n%s", out)
+		}
+		for _, pid := range p.pids("check") {
+			if p.ours(pid) {
+				t.Errorf("check process %d survived the next start (%s)", pid, proc.Cmdline(pid))
+			}
+		}
+		if !p.ours(p.pids("web")[0]) {
+			t.Errorf("web, running before, was stopped by the start")
+		}
+		p.mustCgdev("stop")
+		p.assertNothingLeft("web", "check")
+	})
+}
+
 const slowCheck = `services:
   web:
     command: 'echo $$ >> p/web; exec sleep 1000'
@@ -73,20 +116,29 @@ const slowCheck = `services:
 // check has started its processes, which must then be found as the project's.
 func killStartMidCheck(t *testing.T, p *svcProject) {
 	t.Helper()
+	for _, pid := range signalStartMidCheck(t, p, syscall.SIGKILL) {
+		if !p.ours(pid) {
+			t.Fatalf("check process %d is not found as the project's (%s, markers %+v): stop could not find it", pid, proc.Cmdline(pid), proc.ReadMarker(pid))
+		}
+	}
+}
+
+// signalStartMidCheck runs cgdev start of slowCheck, sends it sig once the
+// check has started its processes, and returns their PIDs once cgdev has
+// exited.
+func signalStartMidCheck(t *testing.T, p *svcProject, sig syscall.Signal) []int {
+	t.Helper()
 	cmd := exec.Command(testenv.Binary(t), "start")
 	cmd.Dir = p.dir
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
 	check := p.waitPids("check", 2)
 	for _, pid := range check {
 		testenv.KillOnCleanup(t, pid)
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Process.Signal(sig)
 	cmd.Wait()
-	for _, pid := range check {
-		if !p.ours(pid) {
-			t.Fatalf("check process %d is not found as the project's (%s, markers %+v): stop could not find it", pid, proc.Cmdline(pid), proc.ReadMarker(pid))
-		}
-	}
+	return check
 }

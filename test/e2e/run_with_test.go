@@ -131,6 +131,31 @@ func TestRunWithInterrupted(t *testing.T) {
 	p.assertNoProcessLeft("db", "api")
 }
 
+// TestRunWithKilled: cgdev run --with SIGKILLed while its command runs (a
+// CI job's timeout): its watcher kills the command, then stops the services
+// this run started; one that ran before is left running.
+func TestRunWithKilled(t *testing.T) {
+	p := newSvcProject(t, withConfig)
+	p.mustCgdev("start", "db")
+	db := p.waitPids("db", 1)
+	run := p.startCgdev(t, "run", "--with", "api", "--", "sh", "-c", `echo $$ > p/cmd; exec sleep 1000`)
+	command := p.waitPids("cmd", 1)
+	testenv.KillOnCleanup(t, command[0])
+	api := p.waitPids("api", 1)
+	run.signal(syscall.SIGKILL)
+	<-run.exited
+	commandAlive := func() bool { return testenv.Alive(command[0]) && testenv.State(command[0]) != 'Z' }
+	if !testenv.Eventually(30*time.Second, func() bool { return !p.ours(api[0]) && !commandAlive() }) {
+		t.Errorf("30 s after the SIGKILL of cgdev run --with: api (PID %d) ours %v, the command (PID %d) alive %v\n%s",
+			api[0], p.ours(api[0]), command[0], commandAlive(), run.output())
+	}
+	if !p.ours(db[0]) {
+		t.Errorf("db (PID %d), running before run --with, was stopped\n%s", db[0], run.output())
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("db", "api")
+}
+
 // TestRunWithInterruptedWhileStarting: SIGINT (Ctrl-C) while a --with
 // service waits for readiness ends the start, stops what it had started,
 // and the command is not run.

@@ -217,15 +217,14 @@ func TestUpSecondCtrlCForces(t *testing.T) {
 	})
 }
 
-// TestRunReapingSurvivesSignals: SIGINT, SIGTERM and SIGHUP to `cgdev run`
-// once its command has exited, while it reaps a leftover ignoring SIGTERM,
-// do not end cgdev: the reaping goes on to the kill after --grace, the
-// group is removed, and the exit status is the command's.
-func TestRunReapingSurvivesSignals(t *testing.T) {
-	h := testenv.CgroupBase(t)
+// startReaping runs, in a new directory, a command that leaves a child
+// ignoring SIGTERM and exits 4, with --grace grace, and waits until the
+// command has exited: cgdev is then reaping the child, whose PID it returns.
+func startReaping(t *testing.T, grace string) (*bgCgdev, int) {
+	t.Helper()
 	dir := t.TempDir()
 	name, _ := runName("reap-signals-")
-	run := startCgdevIn(t, dir, "--driver", "direct", "run", "--name", name, "--grace", "3s", "--",
+	run := startCgdevIn(t, dir, "--driver", "direct", "run", "--name", name, "--grace", grace, "--",
 		"sh", "-c", `trap "" TERM; sleep 1000 & echo $! >> pids; echo $$ >> pids; exit 4`)
 	var pids []int
 	if !testenv.Eventually(20*time.Second, func() bool {
@@ -241,14 +240,110 @@ func TestRunReapingSurvivesSignals(t *testing.T) {
 		t.Fatalf("the command did not start its leftover and exit: %v\n%s", pids, run.output())
 	}
 	testenv.KillOnCleanup(t, pids[0])
+	return run, pids[0]
+}
+
+// TestRunReapingSurvivesSignals: one SIGINT, SIGTERM or SIGHUP to `cgdev
+// run` once its command has exited, while it reaps a leftover ignoring
+// SIGTERM, does not end cgdev: the reaping goes on to the kill after
+// --grace, the group is removed, and the exit status is the command's.
+func TestRunReapingSurvivesSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
-		run.signal(sig)
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			h := testenv.CgroupBase(t)
+			run, left := startReaping(t, "2s")
+			run.signal(sig)
+			run.assertReaped(left, "with SIGKILL after the 2s grace period")
+			assertNoGroups(t, h)
+		})
 	}
-	if code := run.wait(30 * time.Second); code != 4 {
-		t.Errorf("run: exit %d, want the command's 4:\n%s", code, run.output())
-	}
-	if !strings.Contains(run.stderr.String(), "reaped 1 leftover process(es) with SIGKILL after the 3s grace period") || testenv.Alive(pids[0]) {
-		t.Errorf("the leftover (PID %d) was not reaped:\n%s", pids[0], run.output())
-	}
+}
+
+// TestRunReapingSecondSignalForces: two signals to `cgdev run` once its
+// command has exited (the first may still have been relayed to it) force
+// the reaping, as a second signal forces a stop: the leftover ignoring
+// SIGTERM is killed at once, well before the 60 s grace; the group is
+// removed and the exit status is the command's.
+func TestRunReapingSecondSignalForces(t *testing.T) {
+	h := testenv.CgroupBase(t)
+	run, left := startReaping(t, "60s")
+	run.signal(syscall.SIGINT)
+	run.signal(syscall.SIGTERM)
+	run.assertReaped(left, "with SIGKILL, forced by a second signal")
 	assertNoGroups(t, h)
+}
+
+// assertReaped fails unless the run exits with its command's 4 within 30 s,
+// having reaped its leftover as how says.
+func (b *bgCgdev) assertReaped(left int, how string) {
+	b.t.Helper()
+	if code := b.wait(30 * time.Second); code != 4 {
+		b.t.Errorf("run: exit %d, want the command's 4:\n%s", code, b.output())
+	}
+	if !strings.Contains(b.stderr.String(), "reaped 1 leftover process(es) "+how) || testenv.Alive(left) {
+		b.t.Errorf("the leftover (PID %d) was not reaped %s:\n%s", left, how, b.output())
+	}
+}
+
+// TestRunWithSecondSignalForces, with each driver: Ctrl-C to `cgdev run
+// --with` ends the command and starts the stop of the services it started;
+// a second one forces that stop: a service ignoring SIGTERM with a 60 s
+// grace is killed at once, the stop verifies, nothing is left.
+func TestRunWithSecondSignalForces(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, stubbornConfig("60s"))
+		run := p.startCgdev(t, "run", "--with", "stubborn", "--", "sh", "-c", `echo $$ > p/cmd; exec sleep 1000`)
+		p.waitPids("stubborn", 2)
+		command := p.waitPids("cmd", 1)
+		testenv.KillOnCleanup(t, command[0])
+		run.signal(syscall.SIGINT)
+		run.waitFor(stopNote)
+		run.waitFor("[1/5]")
+		run.signal(syscall.SIGINT)
+		select {
+		case <-run.exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("run --with still running 30 s after the second Ctrl-C:\n%s", run.output())
+		}
+		if out := run.stderr.String(); !strings.Contains(out, "stubborn (forced by a second signal)") || !strings.Contains(out, "[5/5] verify: no process left") {
+			t.Errorf("the stop does not show the forced kill and the verify:\n%s", run.output())
+		}
+		p.assertNoProcessLeft("stubborn", "cmd")
+	})
+}
+
+// TestStopSecondSignalCutsSupervisorWait: a partial stop first asks the
+// supervisor to release the service (up to a minute when it does not
+// answer). With the supervisor stopped (SIGSTOP), the stop says it waits;
+// a first signal is noted, the second cuts the wait short: the supervisor
+// is killed at once and the stop goes on, done well before the minute.
+func TestStopSecondSignalCutsSupervisorWait(t *testing.T) {
+	p := supervisedProject(t, `services:
+  a:
+    command: 'echo $$ >> p/a; exec sleep 1000'
+    restart: always
+  b:
+    command: 'echo $$ >> p/b; exec sleep 1000'
+`)
+	p.mustCgdev("start")
+	p.waitPids("a", 1)
+	sv := p.supervisor()
+	if sv.PID == 0 {
+		t.Fatalf("no supervisor: %+v", sv)
+	}
+	syscall.Kill(sv.PID, syscall.SIGSTOP)
+	t.Cleanup(func() { syscall.Kill(sv.PID, syscall.SIGCONT) })
+	stop := p.startCgdev(t, "stop", "a")
+	stop.waitFor("waiting for the supervisor to release a")
+	stop.signal(syscall.SIGINT)
+	stop.waitFor(stopNote)
+	stop.signal(syscall.SIGINT)
+	if code := stop.wait(30 * time.Second); code != 0 {
+		t.Errorf("stop a after two signals: exit %d, want 0:\n%s", code, stop.output())
+	}
+	if testenv.Alive(sv.PID) && testenv.State(sv.PID) != 'Z' {
+		t.Errorf("the stopped supervisor (PID %d) survived the forced stop:\n%s", sv.PID, stop.output())
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("a", "b")
 }

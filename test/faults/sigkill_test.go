@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -69,10 +70,10 @@ func TestSIGKILL(t *testing.T) {
 					t.Run(strconv.Itoa(i), func(t *testing.T) {
 						t.Cleanup(func() {
 							if t.Failed() {
-								t.Logf("replay: CGDEV_FAULT_SEED=%d go test -run 'TestSIGKILL/%s/%s/%d' ./test/faults  (SIGKILL after %s)", seed, driver, c.args[0], i, delay)
+								t.Logf("replay: CGDEV_FAULT_SEED=%d CGDEV_FAULT_ITERATIONS=%d go test -run 'TestSIGKILL/%s/%s/%d' ./test/faults  (SIGKILL after %s)", seed, iterations, driver, c.args[0], i, delay)
 							}
 						})
-						killAt(t, driver, c, delay)
+						faultAt(t, driver, c, delay, syscall.SIGKILL)
 					})
 				}
 			})
@@ -104,9 +105,12 @@ func killPoint(seed uint64, i int, within time.Duration) time.Duration {
 	return time.Duration(rand.New(rand.NewPCG(seed, uint64(i))).Int64N(int64(within)))
 }
 
-// killAt runs one iteration: c's command SIGKILLed delay after it began,
-// then `cgdev stop`, then the checks.
-func killAt(t *testing.T, driver string, c killCase, delay time.Duration) {
+// faultAt runs one iteration: c's command sent sig delay after it began,
+// then `cgdev stop`, then the checks. A signal cgdev catches must end it
+// (no hang: a minute's watchdog), and leave no helper group running (a
+// readiness check's: a start interrupted mid-check leaves nothing it
+// started half-way).
+func faultAt(t *testing.T, driver string, c killCase, delay time.Duration, sig syscall.Signal) {
 	tag := 200000 + rand.IntN(100000)
 	p := newFaultProject(t, driver, fmt.Sprintf(killConfig, tag))
 	writeUserFiles(t, p.Dir)
@@ -117,20 +121,32 @@ func killAt(t *testing.T, driver string, c killCase, delay time.Duration) {
 	}
 	before := userFiles(t, p.Dir)
 
-	cmd := exec.Command(testenv.Binary(t), c.args...)
+	cmd := exec.Command(testenv.Binary(t), c.argv(tag)...)
 	cmd.Dir = p.Dir
-	var out bytes.Buffer
+	var out bytes.Buffer // read once the command has exited
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(delay) // the kill point itself, not a wait for a condition
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	time.Sleep(delay) // the fault point itself, not a wait for a condition
+	cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(time.Minute):
+		t.Errorf("cgdev %v still running a minute after %v: hung", c.args, sig)
+		cmd.Process.Kill()
+		<-exited
+	}
+	if sig != syscall.SIGKILL {
+		assertNoHelperLeft(t, p)
+	}
 
 	code, sout, serr := p.Cgdev(time.Minute, "stop")
 	if code != 0 {
-		t.Errorf("stop after SIGKILL of %v: exit %d\n%s%s", c.args, code, sout, serr)
+		t.Errorf("stop after %v to %v: exit %d\n%s%s", sig, c.args, code, sout, serr)
 	}
 	p.AssertNothingLeft()
 	sleep := fmt.Sprintf("sleep %d", tag)
@@ -143,8 +159,20 @@ func killAt(t *testing.T, driver string, c killCase, delay time.Duration) {
 	}
 	assertUnchanged(t, before, userFiles(t, p.Dir))
 	if t.Failed() {
-		t.Logf("output of the killed %v:\n%s", c.args, out.String())
+		t.Logf("output of %v after %v:\n%s", c.args, sig, out.String())
 	}
+}
+
+// argv is the command line of c, the project's tag in place of %[1]d.
+func (c killCase) argv(tag int) []string {
+	out := make([]string, len(c.args))
+	for i, a := range c.args {
+		if strings.Contains(a, "%[1]d") {
+			a = fmt.Sprintf(a, tag)
+		}
+		out[i] = a
+	}
+	return out
 }
 
 // newFaultProject is testenv.NewProject in a fresh directory; with the
