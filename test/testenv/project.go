@@ -87,7 +87,7 @@ func Marked(t testing.TB, project string) []int {
 	}
 	var out []int
 	for pid, pr := range tab.Procs {
-		if pr.State != 'Z' && proc.ReadMarker(pid).Project == project {
+		if pr.State != 'Z' && proc.MarkerOf(pr).Project == project { // MarkerOf: sees through an exec in progress
 			out = append(out, pid)
 		}
 	}

@@ -349,7 +349,9 @@ func Ours(pid int, project, cgroupPart string) bool {
 	if !testenv.Alive(pid) {
 		return false
 	}
-	if proc.ReadMarker(pid).Project == project {
+	// MarkerOf, not ReadMarker: a process caught mid-exec (setsid
+	// exec'ing sleep) shows an empty environment for a moment.
+	if pr, err := proc.ReadProc(pid); err == nil && proc.MarkerOf(pr).Project == project {
 		return true
 	}
 	cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
