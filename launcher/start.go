@@ -113,6 +113,7 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 	for _, name := range stale {
 		delete(st.Services, name) // nor shown as its PID when already running
 	}
+	adopted := p.adoptUnrecorded(running, st)
 	s := &starter{p: p, drv: drv, out: &syncWriter{w: opt.Out}, total: len(services), running: running, state: st,
 		env: opt.Env, named: names,
 		done: map[string]chan struct{}{}, launched: map[string]*latch{}, results: map[string]*StartResult{}, started: map[string]*ServiceState{}}
@@ -127,6 +128,11 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		cur.Project, cur.Dir, cur.Driver = p.ID, p.Dir, drv.Name()
 		for _, name := range stale {
 			delete(cur.Services, name)
+		}
+		for name, rec := range adopted {
+			if cur.Services[name] == nil { // a supervisor may have recorded it since
+				cur.Services[name] = rec
+			}
 		}
 		maps.Copy(cur.Services, s.started)
 	})
@@ -144,6 +150,26 @@ func Start(ctx context.Context, p *Project, drv cgroup.Driver, names []string, o
 		return results, fmt.Errorf("%d of %d service(s) not started: %s", len(failed), len(results), strings.Join(failed, ", "))
 	}
 	return results, nil
+}
+
+// adoptUnrecorded records in st, for each running service that st does not
+// describe (a start SIGKILLed before it wrote state.json, a state.json
+// lost), its group's leader as its main process, marked Guessed, as status
+// and the supervisor adopt it: the group is the truth, and a process of
+// the group is the service's to show and to list in .pids/. It returns
+// what it added, for this start to record.
+func (p *Project) adoptUnrecorded(running map[string]cgroup.Group, st *State) map[string]*ServiceState {
+	adopted := map[string]*ServiceState{}
+	for name, g := range running {
+		if st.Services[name] != nil {
+			continue
+		}
+		if rec := guessMain(g); rec != nil {
+			rec.Cgroup, rec.Log = g.Path(), p.LogFile(name)
+			st.Services[name], adopted[name] = rec, rec
+		}
+	}
+	return adopted
 }
 
 // holds says whether pid is a process of g (or of its sub-groups); false

@@ -36,8 +36,12 @@ type ServiceState struct {
 	// Daemonized marks a main process that exited 0 while starting and left
 	// its work to processes in its group: its end is not the service's.
 	Daemonized bool `json:"daemonized,omitempty"`
-	// Guessed marks a record status rebuilt from the group, not read from the file.
-	Guessed bool `json:"-"`
+	// Guessed marks a record rebuilt from the group (its leader taken for
+	// the main process), not made by the start of the service: by status,
+	// by the supervisor, or recorded by a start that found the service
+	// running without a record (a start SIGKILLed before it wrote one).
+	// Its main process's end is not taken for the service's.
+	Guessed bool `json:"guessed,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.4s".

@@ -24,6 +24,9 @@ type StopOptions struct {
 	// Hurry, once closed, ends the graces still running (cleanup.StopOptions.Hurry).
 	Hurry <-chan struct{}
 	Out   io.Writer
+	// KeepSupervisor leaves the supervisor running when the named services
+	// were all it watched (restart: they start again at once under it).
+	KeepSupervisor bool
 }
 
 // Stop stops the named services (all when names is empty) with the five
@@ -55,8 +58,8 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	}
 	// The supervisor goes first, so that it restarts nothing mid-stop; the
 	// groups are listed again once it is gone.
-	resume := false
-	if !opt.Containers && slices.ContainsFunc(groups, func(g cgroup.Group) bool { return g.Name() == SupervisorGroup }) {
+	resume, supervised := false, slices.ContainsFunc(groups, func(g cgroup.Group) bool { return g.Name() == SupervisorGroup })
+	if !opt.Containers && supervised {
 		hctx, cancel := cleanup.HurryContext(ctx, opt.Hurry)
 		resume = pauseSupervisor(hctx, p, drv, names, opt.Out)
 		cancel()
@@ -92,8 +95,11 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 	if !opt.Containers {
 		p.RemoveRecords(names)
 	}
-	if resume {
+	switch {
+	case resume:
 		resumeSupervisor(p, drv, opt.Out)
+	case supervised && len(names) > 0 && !opt.Containers && !opt.KeepSupervisor:
+		endIdleSupervisor(ctx, p, drv, opt.Out)
 	}
 	return err
 }

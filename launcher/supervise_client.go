@@ -282,6 +282,28 @@ func pauseSupervisor(ctx context.Context, p *Project, drv cgroup.Driver, names [
 		}
 		fmt.Fprintf(out, "cgdev: the supervisor does not answer (%v); stopping it\n", err)
 	}
+	stopSupervisor(ctx, g, "first (PID %d), so that it restarts nothing", out)
+	return len(names) > 0
+}
+
+// endIdleSupervisor stops the supervisor once a stop by name has left no
+// service running: it has nothing left to watch, and a full stop would have
+// taken it down too (left alone, it would idle out idleGrace later). While
+// any service runs it stays, watching it (up reports how it ends).
+func endIdleSupervisor(ctx context.Context, p *Project, drv cgroup.Driver, out io.Writer) {
+	groups, err := drv.Groups(p.ID)
+	if err != nil || len(liveOf(groups)) > 0 {
+		return
+	}
+	if g := supervisorIn(groups); g != nil {
+		stopSupervisor(ctx, g, "(PID %d): no service left to watch", out)
+	}
+}
+
+// stopSupervisor stops the supervisor's group g: SIGTERM (it leaves the
+// services as they are), supervisorGrace, then SIGKILL. The line printed
+// is "supervisor: stopped " + how, with the supervisor's PID for its %d.
+func stopSupervisor(ctx context.Context, g cgroup.Group, how string, out io.Writer) {
 	pid := 0
 	if m := guessMain(g); m != nil {
 		pid = m.PID
@@ -289,9 +311,8 @@ func pauseSupervisor(ctx context.Context, p *Project, drv cgroup.Driver, names [
 	if _, err := cleanup.StopGroup(ctx, g, unix.SIGTERM, supervisorGrace); err != nil {
 		fmt.Fprintf(out, "cgdev: stopping the supervisor: %v\n", err)
 	} else {
-		fmt.Fprintf(out, "supervisor: stopped first (PID %d), so that it restarts nothing\n", pid)
+		fmt.Fprintf(out, "supervisor: stopped "+how+"\n", pid)
 	}
-	return len(names) > 0
 }
 
 // resumeSupervisor starts a supervisor for the supervised services still

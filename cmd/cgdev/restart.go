@@ -45,6 +45,7 @@ func restartCmd(g *globals, names []string, opt launcher.StopOptions, ignoreUnsu
 		// leaves the containers up, which a full stop would bring down.
 		names = s.project.Config.DefaultNames()
 	}
+	opt.KeepSupervisor = true // the services start again at once, under it
 	if sig, err := runStop(g, s, names, opt, false); err != nil {
 		return err
 	} else if sig != 0 {

@@ -2,8 +2,11 @@ package e2e_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -196,4 +199,58 @@ func TestStartIgnoresForeignMainPID(t *testing.T) {
 	if !testenv.Alive(victim.PID) {
 		t.Errorf("the stranger %d named in state.json was killed", victim.PID)
 	}
+}
+
+// TestStartAfterKilledStartShowsPID: cgdev start SIGKILLed while it starts
+// several services (fast ready, slow still in its check) never recorded
+// them in state.json. The groups are the truth: the next start shows each
+// running service with a PID of its group (the group's leader, adopted as
+// status does), so do status and .pids/, and stop leaves nothing.
+func TestStartAfterKilledStartShowsPID(t *testing.T) {
+	p := newSvcProject(t, `services:
+  fast:
+    command: 'echo $$ >> p/fast; exec sleep 1000'
+  slow:
+    command: 'echo $$ >> p/slow; exec sleep 1000'
+    ready: {exec: 'echo $$ >> p/check; sleep 1000', timeout: 5m}
+`)
+	cmd := exec.Command(testenv.Binary(t), "start")
+	cmd.Dir = p.dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.KillOnCleanup(t, cmd.Process.Pid)
+	fast, slow := p.waitPids("fast", 1)[0], p.waitPids("slow", 1)[0]
+	p.waitPids("check", 1)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(p.dir, ".cgdev", "state.json")); err == nil {
+		t.Fatalf("state.json written before the kill: the test needs a start that died before recording")
+	}
+
+	out := p.mustCgdev("start")
+	for name, pid := range map[string]int{"fast": fast, "slow": slow} {
+		if !strings.Contains(out, "already running") || !hasRow(out, name, strconv.Itoa(pid)) {
+			t.Errorf("second start does not show %s as PID %d (its group's leader):\n%s", name, pid, out)
+		}
+		if st := p.statusJSON()[name]; st.PID != pid || st.State != "running" {
+			t.Errorf("status of %s: PID %d, state %s; want PID %d, running", name, st.PID, st.State, pid)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(p.dir, ".pids", "services.pids.services"))
+	if want := fmt.Sprintf("fast:%d\nslow:%d\n", fast, slow); string(b) != want {
+		t.Errorf(".pids/services.pids.services:\n%s\nwant:\n%s", b, want)
+	}
+	p.mustCgdev("stop")
+	p.assertNothingLeft("fast", "slow", "check")
+}
+
+// hasRow says whether a table in out has a row whose first fields are fields.
+func hasRow(out string, fields ...string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= len(fields) && slices.Equal(f[:len(fields)], fields) {
+			return true
+		}
+	}
+	return false
 }

@@ -475,3 +475,37 @@ func TestSuperviseStopAndRestartSome(t *testing.T) {
 	p.mustCgdev("stop")
 	p.assertNothingLeft("a", "b", "crash")
 }
+
+// TestSuperviseNamedStopOfAll: a stop naming every running service leaves
+// the supervisor nothing to watch, and takes it down as a full stop does
+// (it once lingered until it idled out 5 s later): by the time stop has
+// returned its group is empty, whatever the driver. A restart naming them
+// all keeps it: they start again at once under the same supervisor.
+func TestSuperviseNamedStopOfAll(t *testing.T) {
+	eachDriver(t, func(t *testing.T) {
+		p := supervisedProject(t, `services:
+  a:
+    command: 'echo $$ >> p/a; exec sleep 1000'
+    restart: always
+  b:
+    command: 'echo $$ >> p/b; exec sleep 1000'
+`)
+		p.mustCgdev("start")
+		sv := p.supervisor()
+		if sv.State != "on" || sv.PID == 0 {
+			t.Fatalf("no supervisor after start: %+v", sv)
+		}
+		p.mustCgdev("restart", "a", "b")
+		if now := p.supervisor(); now.PID != sv.PID {
+			t.Errorf("supervisor %+v after restart a b, was %+v: it should have stayed", now, sv)
+		}
+		out := p.mustCgdev("stop", "a", "b")
+		if now := p.supervisor(); now.State == "on" {
+			t.Errorf("supervisor still running (%+v) after stop a b left nothing to watch:\n%s", now, out)
+		}
+		if !strings.Contains(out, "supervisor: stopped") {
+			t.Errorf("stop a b does not say it stopped the supervisor:\n%s", out)
+		}
+		p.assertNothingLeft("a", "b")
+	})
+}
