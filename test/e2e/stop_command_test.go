@@ -98,7 +98,7 @@ func TestStopCommandWithoutConfig(t *testing.T) {
 // not for one that exited by itself before it was ready (what its command
 // names may not be its own).
 func TestStopCommandOnRestartAndFailedStart(t *testing.T) {
-	p := supervisedProject(t, `services:
+	p := supervisedProject(t, os.Getenv(launcher.DriverEnv), `services:
   web:
     command: 'echo $$ >> p/web; [ $(wc -l < p/web) -ge 2 ] && exec sleep 1000; sleep 0.5; exit 3'
     restart: on-failure
