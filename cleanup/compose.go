@@ -50,15 +50,16 @@ func composeDown(ctx context.Context, file, dir string, timeout time.Duration, r
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	gaveUp := func(what string) error {
-		r.detail("GAVE UP after %s: %s did not finish (is the Docker engine hung?); compose.file %s not brought down, its containers may still run", timeout, what, file)
-		return fmt.Errorf("containers: %s did not finish within %s", what, timeout)
+	gaveUp := func(after time.Duration, what string) error {
+		r.detail("GAVE UP after %s: %s did not finish (is the Docker engine hung?); compose.file %s not brought down, its containers may still run", after, what, file)
+		return fmt.Errorf("containers: %s did not finish within %s", what, after)
 	}
+	probeBound := min(probeTimeout, timeout)
 	c, err := findCompose(ctx)
 	switch {
 	case errors.Is(err, errHung):
 		r.phase(4, "containers: %v", err)
-		return gaveUp("`docker compose version`")
+		return gaveUp(probeBound, "`docker compose version`")
 	case err != nil:
 		r.phase(4, "containers: SKIPPED, neither `docker compose` (the Compose v2 plugin) nor `docker-compose` is installed; compose.file %s not brought down", file)
 		return nil
@@ -68,7 +69,7 @@ func composeDown(ctx context.Context, file, dir string, timeout time.Duration, r
 		switch {
 		case errors.Is(err, errHung):
 			r.phase(4, "containers: %v", err)
-			return gaveUp("`docker version`")
+			return gaveUp(probeBound, "`docker version`")
 		case err != nil:
 			r.phase(4, "containers: SKIPPED, the Docker engine is not reachable (%v); compose.file %s not brought down", err, file)
 			return nil
@@ -81,7 +82,7 @@ func composeDown(ctx context.Context, file, dir string, timeout time.Duration, r
 	err = cmd.Run()
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return gaveUp(fmt.Sprintf("%s -f %s down", c.name, file))
+		return gaveUp(timeout, fmt.Sprintf("%s -f %s down", c.name, file))
 	case err != nil:
 		return fmt.Errorf("containers: %s -f %s down: %v", c.name, file, err)
 	}
