@@ -46,6 +46,9 @@ type StopOptions struct {
 	Containers  bool // phase 4 only
 	Patterns    []*regexp.Regexp
 	ComposeFile string
+	// ComposeTimeout bounds phase 4 (compose.timeout); 0 is the default,
+	// 2 minutes.
+	ComposeTimeout time.Duration
 	// Forget removes the tracking entries of the stopped services (phase 5):
 	// stopped lists those whose groups are gone, running those that were to
 	// stop but whose groups still hold processes (their entries stay).
@@ -95,7 +98,7 @@ func Stop(ctx context.Context, groups []cgroup.Group, opt StopOptions) (*StopRep
 	r := &reporter{out: opt.Out}
 	rep := &StopReport{}
 	if opt.Containers {
-		if err := composeDown(ctx, opt.ComposeFile, opt.Dir, composeTimeout, r); err != nil {
+		if err := composeDown(ctx, opt.ComposeFile, opt.Dir, opt.composeTimeout(), r); err != nil {
 			return rep, err
 		}
 		return rep, nil
@@ -125,7 +128,7 @@ func Stop(ctx context.Context, groups []cgroup.Group, opt StopOptions) (*StopRep
 	rep.Orphans, clean = sweep(ctx, opt, self, <-firstScan, r)
 	if len(opt.Services) > 0 {
 		r.phase(4, "containers: left up (only some services are being stopped)")
-	} else if err := composeDown(ctx, opt.ComposeFile, opt.Dir, composeTimeout, r); err != nil {
+	} else if err := composeDown(ctx, opt.ComposeFile, opt.Dir, opt.composeTimeout(), r); err != nil {
 		rep.Survivors = append(rep.Survivors, err.Error())
 	}
 	rep.Survivors = append(rep.Survivors, verify(groups, drainErrs, clean, opt, self, r)...)

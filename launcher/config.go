@@ -41,9 +41,12 @@ type Config struct {
 	Grace    time.Duration
 	Patterns []*regexp.Regexp // orphans.patterns, compiled
 	Compose  string           // compose.file, absolute; "" when unset
-	Logs     logSettings      // logs: (logconfig.go)
-	Services []*Service       // in file order
-	Warnings []string         // what is allowed but probably not meant, each "file:line: field: why"
+	// ComposeTimeout is compose.timeout, how long stop's phase 4 may take;
+	// 0 when unset (cleanup's default, 2 minutes).
+	ComposeTimeout time.Duration
+	Logs           logSettings // logs: (logconfig.go)
+	Services       []*Service  // in file order
+	Warnings       []string    // what is allowed but probably not meant, each "file:line: field: why"
 
 	processCompose bool // read from a process-compose.yaml
 }
@@ -398,6 +401,7 @@ func (c *loader) parseCompose(_, v *yaml.Node, prefix string) error {
 			c.Compose = c.abs(s)
 			return err
 		},
+		"timeout": c.positiveDuration(&c.ComposeTimeout),
 	})
 }
 

@@ -206,3 +206,16 @@ services:
 		t.Errorf("limits = %s; want %s", got, want)
 	}
 }
+
+// TestComposeTimeout: compose.timeout is read as a duration; 0 is refused
+// at its line and field (a phase 4 that gives up at once is a mistake).
+func TestComposeTimeout(t *testing.T) {
+	c, err := loadConfig(writeConfig(t, "cgdev.yaml", "compose: {file: dc.yml, timeout: 30s}\nservices:\n  a: {command: x}\n"))
+	if err != nil || c.ComposeTimeout != 30*time.Second {
+		t.Errorf("compose.timeout: 30s: %v, %+v", err, c)
+	}
+	_, err = loadConfig(writeConfig(t, "cgdev.yaml", "compose:\n  file: dc.yml\n  timeout: 0s\nservices:\n  a: {command: x}\n"))
+	if err == nil || !strings.Contains(err.Error(), "cgdev.yaml:3: compose.timeout: must be more than 0") {
+		t.Errorf("compose.timeout: 0s: %v", err)
+	}
+}

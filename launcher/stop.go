@@ -78,16 +78,17 @@ func Stop(ctx context.Context, p *Project, drv cgroup.Driver, names []string, op
 			}
 			return unix.SIGTERM
 		},
-		Grace:        grace,
-		OrphanGrace:  orphanGrace,
-		Force:        opt.Force,
-		Hurry:        opt.Hurry,
-		Containers:   opt.Containers,
-		Patterns:     cfg.Patterns,
-		ComposeFile:  cfg.Compose,
-		Forget:       p.forget(len(names) == 0),
-		BeforeSignal: p.stopCommands(drv, opt.Out),
-		Out:          opt.Out,
+		Grace:          grace,
+		OrphanGrace:    orphanGrace,
+		Force:          opt.Force,
+		Hurry:          opt.Hurry,
+		Containers:     opt.Containers,
+		Patterns:       cfg.Patterns,
+		ComposeFile:    cfg.Compose,
+		ComposeTimeout: cfg.ComposeTimeout,
+		Forget:         p.forget(len(names) == 0),
+		BeforeSignal:   p.stopCommands(drv, opt.Out),
+		Out:            opt.Out,
 	})
 	if rep != nil {
 		p.markStopped(rep.Groups)

@@ -318,7 +318,7 @@ func TestRunWithSecondSignalForces(t *testing.T) {
 // a first signal is noted, the second cuts the wait short: the supervisor
 // is killed at once and the stop goes on, done well before the minute.
 func TestStopSecondSignalCutsSupervisorWait(t *testing.T) {
-	p := supervisedProject(t, `services:
+	p := supervisedProject(t, "direct", `services:
   a:
     command: 'echo $$ >> p/a; exec sleep 1000'
     restart: always

@@ -73,23 +73,25 @@ func TestStopCommandHangs(t *testing.T) {
 // TestStopCommandWithoutConfig: with the project file unreadable, stop
 // cannot know the stop_commands: it says so and stops by signal.
 func TestStopCommandWithoutConfig(t *testing.T) {
-	p := newSvcProject(t, `services:
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := newDriverProject(t, driver, `services:
   web:
     command: 'echo $$ >> p/web; exec sleep 1000'
     stop_command: 'touch p/ran'
 `)
-	p.mustCgdev("start")
-	if err := os.WriteFile(filepath.Join(p.dir, "cgdev.yaml"), []byte("services: [oops\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	code, out, errs := p.cgdev("stop")
-	if code != 0 || !strings.Contains(out, "no service's stop_command is run: web stopped by signal alone") {
-		t.Errorf("stop: exit %d\n%s%s", code, out, errs)
-	}
-	if _, err := os.Stat(filepath.Join(p.dir, "p", "ran")); err == nil {
-		t.Errorf("a stop_command ran from a config that could not be read")
-	}
-	p.assertNothingLeft("web")
+		p.mustCgdev("start")
+		if err := os.WriteFile(filepath.Join(p.dir, "cgdev.yaml"), []byte("services: [oops\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := p.cgdev("stop")
+		if code != 0 || !strings.Contains(out, "no service's stop_command is run: web stopped by signal alone") {
+			t.Errorf("stop: exit %d\n%s%s", code, out, errs)
+		}
+		if _, err := os.Stat(filepath.Join(p.dir, "p", "ran")); err == nil {
+			t.Errorf("a stop_command ran from a config that could not be read")
+		}
+		p.assertNothingLeft("web")
+	})
 }
 
 // TestStopCommandOnRestartAndFailedStart: the stop_command also runs when
@@ -98,7 +100,8 @@ func TestStopCommandWithoutConfig(t *testing.T) {
 // not for one that exited by itself before it was ready (what its command
 // names may not be its own).
 func TestStopCommandOnRestartAndFailedStart(t *testing.T) {
-	p := supervisedProject(t, `services:
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := supervisedProject(t, driver, `services:
   web:
     command: 'echo $$ >> p/web; [ $(wc -l < p/web) -ge 2 ] && exec sleep 1000; sleep 0.5; exit 3'
     restart: on-failure
@@ -112,20 +115,21 @@ func TestStopCommandOnRestartAndFailedStart(t *testing.T) {
     command: 'exit 4'
     stop_command: 'echo quit >> p/stopped'
 `)
-	if code, out, errs := p.cgdev("start"); code != 1 {
-		t.Fatalf("start: exit %d, want 1 (slow not ready, quit exited)\n%s%s", code, out, errs)
-	}
-	p.waitState("web", func(s launcher.ServiceStatus) bool { return s.Restarts == 1 && s.Up() })
-	read := func() string {
-		b, _ := os.ReadFile(filepath.Join(p.dir, "p", "stopped"))
-		return strings.Join(strings.Fields(string(b)), " ")
-	}
-	if got := read(); got != "slow web" && got != "web slow" {
-		t.Errorf("stop commands run: %q, want slow's (not ready) and web's (restarted), not quit's", got)
-	}
-	p.mustCgdev("stop")
-	if got := read(); !strings.HasSuffix(got, " web") || strings.Count(got, "web") != 2 {
-		t.Errorf("stop commands after the stop: %q", got)
-	}
-	p.assertNothingLeft("web", "slow")
+		if code, out, errs := p.cgdev("start"); code != 1 {
+			t.Fatalf("start: exit %d, want 1 (slow not ready, quit exited)\n%s%s", code, out, errs)
+		}
+		p.waitState("web", func(s launcher.ServiceStatus) bool { return s.Restarts == 1 && s.Up() })
+		read := func() string {
+			b, _ := os.ReadFile(filepath.Join(p.dir, "p", "stopped"))
+			return strings.Join(strings.Fields(string(b)), " ")
+		}
+		if got := read(); got != "slow web" && got != "web slow" {
+			t.Errorf("stop commands run: %q, want slow's (not ready) and web's (restarted), not quit's", got)
+		}
+		p.mustCgdev("stop")
+		if got := read(); !strings.HasSuffix(got, " web") || strings.Count(got, "web") != 2 {
+			t.Errorf("stop commands after the stop: %q", got)
+		}
+		p.assertNothingLeft("web", "slow")
+	})
 }

@@ -11,38 +11,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgdev/cgdev/cgroup"
 	"github.com/cgdev/cgdev/launcher"
 	"github.com/cgdev/cgdev/test/testenv"
 )
 
-// eachDriver runs f once per driver: direct, fallback, and systemd when a
-// user manager answers (test/systemd/with-manager.sh), with $CGDEV_DRIVER
-// set so that every cgdev call of the test uses it.
-func eachDriver(t *testing.T, f func(t *testing.T)) {
-	for _, d := range []string{"direct", "fallback", "systemd"} {
-		t.Run(d, func(t *testing.T) {
-			if d == "systemd" {
-				needUserManager(t)
-			}
-			t.Setenv(launcher.DriverEnv, d)
-			f(t)
-		})
-	}
-}
-
-// supervisedProject is newSvcProject for tests whose services a supervisor
-// watches; with the systemd driver it also checks that no scope of the
-// project is left.
-func supervisedProject(t *testing.T, config string) *svcProject {
+// supervisedProject is newDriverProject for tests whose services a
+// supervisor watches; with the systemd driver, a scope of the project left
+// when the test ends is stopped (--force) before newDriverProject's check
+// fails the test for it.
+func supervisedProject(t *testing.T, driver, config string) *svcProject {
 	t.Helper()
-	p := newSvcProject(t, config)
-	if os.Getenv(launcher.DriverEnv) == "systemd" {
-		part := strings.TrimSuffix(cgroup.UnitName(p.id, "x"), "x.scope")
+	p := newDriverProject(t, driver, config)
+	if driver == "systemd" {
 		t.Cleanup(func() {
-			if left := scopes(t, part); len(left) > 0 {
+			if len(scopes(t, p.scopePrefix())) > 0 {
 				p.cgdev("stop", "--force")
-				assertNoScopes(t, part)
 			}
 		})
 	}
@@ -113,8 +96,8 @@ const crashLoop = `services:
 // window ends failed and stays down; one that recovers runs on, showing its
 // restarts and how it last ended.
 func TestSuperviseCrashLoop(t *testing.T) {
-	eachDriver(t, func(t *testing.T) {
-		p := supervisedProject(t, crashLoop)
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := supervisedProject(t, driver, crashLoop)
 		out := p.mustCgdev("start")
 		if !strings.Contains(out, "cgdev: supervisor started, PID") {
 			t.Errorf("start output:\n%s", out)
@@ -160,8 +143,8 @@ func TestSuperviseCrashLoop(t *testing.T) {
 // restart: on-failure the group is emptied (the old child goes) and the
 // service started again, the SIGKILL shown as its last exit.
 func TestSuperviseKill9(t *testing.T) {
-	eachDriver(t, func(t *testing.T) {
-		p := supervisedProject(t, `services:
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := supervisedProject(t, driver, `services:
   keep:
     command: 'sleep 1000 & echo $$ >> p/keep; wait'
   back:
@@ -204,8 +187,8 @@ func TestSuperviseKill9(t *testing.T) {
 // TestSuperviseRestartNo: with a supervisor running, a service with
 // restart: no that exits stays down and status says how it ended.
 func TestSuperviseRestartNo(t *testing.T) {
-	eachDriver(t, func(t *testing.T) {
-		p := supervisedProject(t, `services:
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := supervisedProject(t, driver, `services:
   once:
     command: 'echo $$ >> p/once; sleep 1; exit 3'
   steady:
@@ -263,8 +246,8 @@ func TestWithoutSupervisor(t *testing.T) {
 // restart policy, and makes one without it unhealthy (status exit 3) until
 // it passes again.
 func TestSuperviseLiveness(t *testing.T) {
-	eachDriver(t, func(t *testing.T) {
-		p := supervisedProject(t, `services:
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := supervisedProject(t, driver, `services:
   live:
     command: 'rm -f p/sick; echo $$ >> p/live; exec sleep 1000'
     restart: on-failure
@@ -299,8 +282,8 @@ func TestSuperviseLiveness(t *testing.T) {
 // later start resumes supervision, adopting what runs, whose restart policy
 // then applies again.
 func TestSuperviseSIGKILLSupervisor(t *testing.T) {
-	eachDriver(t, func(t *testing.T) {
-		p := supervisedProject(t, `services:
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := supervisedProject(t, driver, `services:
   a:
     command: 'sleep 1000 & echo $! >> p/a; echo $$ >> p/a; wait'
     restart: always
