@@ -465,8 +465,8 @@ func TestSuperviseStopAndRestartSome(t *testing.T) {
 // returned its group is empty, whatever the driver. A restart naming them
 // all keeps it: they start again at once under the same supervisor.
 func TestSuperviseNamedStopOfAll(t *testing.T) {
-	eachDriver(t, func(t *testing.T) {
-		p := supervisedProject(t, `services:
+	forEachDriver(t, func(t *testing.T, driver string) {
+		p := supervisedProject(t, driver, `services:
   a:
     command: 'echo $$ >> p/a; exec sleep 1000'
     restart: always
