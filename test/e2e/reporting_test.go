@@ -121,12 +121,12 @@ func TestUptimeOfThisInstance(t *testing.T) {
 func TestStopNamedForgetsRecords(t *testing.T) {
 	p := newSvcProject(t, `services:
   crashy:
-    command: 'sleep 0.3; exit 3'
+    command: 'sleep 1; exit 3'
     restart: on-failure
     restart_delay: 100ms
     max_restarts: 1
   once:
-    command: 'sleep 0.3; exit 4'
+    command: 'sleep 1; exit 4'
   steady:
     command: exec sleep 1000
     restart: always
